@@ -1,0 +1,195 @@
+"""Datasets: official IDX files, MD5 verification, download, and rate coding.
+
+The data directory holds one folder per dataset with the four official ``.gz`` files
+(``DATA_DIR/mnist/train-images-idx3-ubyte.gz`` ...). It is chosen, in this order, by an
+explicit ``data_dir`` argument (the CLI's ``--data-dir``), the ``EQSPIKE_DATA`` environment
+variable, or a per-user cache directory (``$XDG_CACHE_HOME/eqspike/data``, else
+``~/.cache/eqspike/data``). Every file is checked against the checksum published with the
+dataset before it is parsed; a missing file is downloaded from the official mirrors into the
+cache when a network is reachable.
+
+Pixel intensities are coded as rates in [0, 1] (``image / 255``): the spiking input layer
+turns them into spikes with the same code as every other neuron (see :mod:`eqspike.spiking`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "Dataset",
+    "default_data_dir",
+    "resolve_data_dir",
+    "load_dataset",
+    "rates_from_images",
+]
+
+#: file name -> official MD5, per dataset (the checksums published with each dataset).
+DATASETS: dict[str, dict] = {
+    "mnist": {
+        "files": {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
+    },
+    "fashion-mnist": {
+        "files": {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    },
+}
+
+_SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, truncated, corrupt or of the wrong kind.
+
+    The message names the file and says what to do; the CLI prints it as one line.
+    """
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One split of a dataset: ``images`` (N, H*W) uint8 and ``labels`` (N,) uint8."""
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def default_data_dir() -> Path:
+    """The per-user cache directory used when neither a flag nor ``EQSPIKE_DATA`` is set."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "eqspike" / "data"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``data_dir``, else ``$EQSPIKE_DATA``, else :func:`default_data_dir`."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("EQSPIKE_DATA")
+    if env:
+        return Path(env).expanduser()
+    return default_data_dir()
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(name: str, filename: str, target: Path) -> None:
+    """Fetch ``filename`` from the dataset's mirrors into ``target`` (atomically)."""
+    errors = []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for mirror in DATASETS[name]["mirrors"]:
+        url = mirror + filename
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                    shutil.copyfileobj(response, tmp)
+            os.replace(tmp.name, target)
+            return
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            errors.append(f"{url}: {exc}")
+    raise DataError(
+        f"{target} is missing and could not be downloaded ({'; '.join(errors)}). "
+        f"Put the official file there, or point --data-dir / EQSPIKE_DATA at a directory "
+        f"holding {name}/{filename}."
+    )
+
+
+def _checked_file(root: Path, name: str, filename: str, download: bool) -> Path:
+    path = root / name / filename
+    expected = DATASETS[name]["files"][filename]
+    if not path.is_file():
+        if not download:
+            raise DataError(
+                f"{path} is missing. Point --data-dir or EQSPIKE_DATA at a directory "
+                f"holding {name}/{filename}, or allow the download of the official files."
+            )
+        _download(name, filename, path)
+    actual = _md5(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} is corrupt or truncated (MD5 {actual}, expected {expected}). "
+            f"Delete it and fetch the official file again."
+        )
+    return path
+
+
+def _read_idx(path: Path, expected_ndim: int) -> np.ndarray:
+    """Parse an IDX file (LeCun's format): magic 0x0000 08 ndim, big-endian dims, uint8 data."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable gzip file ({exc}).") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != expected_ndim:
+        raise DataError(f"{path} is not an IDX file of {expected_ndim}-D unsigned bytes.")
+    header = 4 + 4 * expected_ndim
+    dims = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(expected_ndim))
+    if len(raw) != header + int(np.prod(dims)):
+        raise DataError(f"{path} holds {len(raw) - header} bytes of data, expected shape {dims}.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Load ``split`` ('train' or 'test') of dataset ``name`` after verifying its checksums.
+
+    Raises :class:`DataError` with a one-line explanation for anything wrong with the files.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
+    if split not in _SPLIT_FILES:
+        raise DataError(f"unknown split {split!r}; valid: train, test")
+    root = resolve_data_dir(data_dir)
+    image_file, label_file = _SPLIT_FILES[split]
+    images = _read_idx(_checked_file(root, name, image_file, download), 3)
+    labels = _read_idx(_checked_file(root, name, label_file, download), 1)
+    if len(images) != len(labels):
+        raise DataError(f"{root / name}: {len(images)} images but {len(labels)} labels.")
+    return Dataset(name, split, images.reshape(len(images), -1), labels)
+
+
+def rates_from_images(images: np.ndarray) -> np.ndarray:
+    """Rate code of pixel intensities: r = pixel / 255, in [0, 1] (float32)."""
+    return np.asarray(images, dtype=np.float32) / np.float32(255.0)

@@ -1,0 +1,197 @@
+"""Running the spiking network: one compiled build, many chunks of samples.
+
+:class:`StandaloneEngine` builds the network of :mod:`eqspike.spiking` once with Brian2's
+``cpp_standalone`` device, for a fixed number of samples per chunk, and runs every chunk of
+data through that binary with ``device.run(run_args=...)``: new stimuli, targets, phase
+signals, weights, biases and learning rates, no recompilation. The build directory is keyed by
+the network's structure (:meth:`~eqspike.spec.NetworkSpec.structure_key`) and the chunk size,
+so a later run of the same shape reuses it (Brian2 rewrites only changed files; ``make`` then
+has nothing to do).
+
+:class:`RuntimeEngine` runs the same model in Brian2's runtime mode (numpy target), building
+the network anew for each chunk: slow, but with no compiler, for small tests.
+
+Both take and return plain NumPy arrays (:class:`ChunkResult`); they know nothing of files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import plasticity
+from .spec import NetworkSpec
+from .spiking import SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
+
+__all__ = ["ChunkResult", "Engine", "StandaloneEngine", "RuntimeEngine", "make_engine",
+           "default_build_cache"]
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk returns: the new parameters and what the network did.
+
+    ``readout``: (n, n_out) output spikes in each sample's readout window.
+    ``spikes``: {'free': (L,), 'nudged': (L,)} spikes per layer summed over the chunk.
+    """
+
+    weights: list
+    biases: list
+    readout: np.ndarray
+    spikes: dict
+
+
+def default_build_cache() -> Path:
+    """``$EQSPIKE_BUILD_CACHE``, else ``$XDG_CACHE_HOME/eqspike/builds`` (or ~/.cache/...)."""
+    env = os.environ.get("EQSPIKE_BUILD_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "eqspike" / "builds"
+
+
+class Engine:
+    """Runs chunks of at most ``chunk_samples`` samples of network ``spec``."""
+
+    def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0):
+        self.spec = spec
+        self.chunk_samples = int(chunk_samples)
+        self.seed = int(seed)
+
+    def learning_rates(self) -> tuple[list, list]:
+        """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`)."""
+        beta, window = self.spec.phases.beta, self.spec.phases.nudge_steps
+        lr_w = [plasticity.weight_scale(e, beta, window) for e in self.spec.learning.rates]
+        lr_b = [plasticity.bias_scale(e, beta, window) for e in self.spec.learning.bias_rates]
+        return lr_w, lr_b
+
+    def run_chunk(self, rates, targets, kinds, weights, biases) -> ChunkResult:
+        """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
+
+        ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL.
+        """
+        n = len(rates)
+        if not 0 < n <= self.chunk_samples:
+            raise ValueError(f"a chunk holds 1..{self.chunk_samples} samples, got {n}")
+        pad = self.chunk_samples - n
+        if pad and self.pads_chunks:
+            rates = np.vstack([rates, np.zeros((pad, rates.shape[1]))])
+            targets = np.vstack([targets, np.zeros((pad, targets.shape[1]))])
+            kinds = np.r_[kinds, np.full(pad, SAMPLE_PAD)]
+        result = self._run(np.asarray(rates, float), np.asarray(targets, float),
+                           np.asarray(kinds), weights, biases)
+        result.readout = result.readout[:n]
+        return result
+
+    pads_chunks = True
+
+    def _run(self, rates, targets, kinds, weights, biases) -> ChunkResult:
+        raise NotImplementedError
+
+    @staticmethod
+    def _collect(net, n_samples) -> ChunkResult:
+        sizes = [len(g) for g in net.layers]
+        weights = [np.asarray(s.w[:], dtype=float).reshape(sizes[k], sizes[k + 1])
+                   for k, s in enumerate(net.synapses)]
+        biases = [np.asarray(g.b[:], dtype=float) for g in net.layers[1:]]
+        counts = np.asarray(net.readout_monitor.count)  # (n_out, n_samples + 1)
+        readout = counts[:, 1:n_samples + 1].T.copy()
+        spikes = {"free": np.array([float(np.sum(g.n_free[:])) for g in net.layers]),
+                  "nudged": np.array([float(np.sum(g.n_nudged[:])) for g in net.layers])}
+        return ChunkResult(weights, biases, readout, spikes)
+
+
+class RuntimeEngine(Engine):
+    """Brian2 runtime mode (numpy target): builds the network for every chunk."""
+
+    pads_chunks = False
+
+    def _run(self, rates, targets, kinds, weights, biases):
+        import brian2 as b2
+
+        b2.set_device("runtime")
+        b2.prefs.codegen.target = "numpy"
+        b2.seed(self.seed)
+        net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
+                            weights=weights, biases=biases)
+        lr_w, lr_b = self.learning_rates()
+        for syn, value in zip(net.synapses, lr_w):
+            syn.lr_w = value
+        for group, value in zip(net.layers[1:], lr_b):
+            group.lr_b = value
+        dt = self.spec.spiking.dt_ms * b2.ms
+        net.network.run(net.duration_steps * dt, namespace={})
+        return self._collect(net, len(rates))
+
+
+class StandaloneEngine(Engine):
+    """One ``cpp_standalone`` build, run once per chunk through ``run_args``."""
+
+    def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
+                 cache_dir: str | os.PathLike | None = None):
+        super().__init__(spec, chunk_samples, seed)
+        import brian2 as b2
+
+        root = Path(cache_dir) if cache_dir is not None else default_build_cache()
+        root.mkdir(parents=True, exist_ok=True)
+        self.directory, self._lock = self._claim(
+            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}")
+        b2.set_device("cpp_standalone", build_on_run=False)
+        device = b2.get_device()
+        device.reinit()
+        device.activate(build_on_run=False)
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        b2.seed(self.seed)
+        self.net = build_network(spec, self.chunk_samples)
+        dt = spec.spiking.dt_ms * b2.ms
+        self.net.network.run(self.net.duration_steps * dt, namespace={})
+        device.build(directory=str(self.directory), run=False, with_output=False)
+        self.device = device
+
+    @staticmethod
+    def _claim(directory: Path):
+        """Lock the cached build directory; if another process holds it, use a fresh one."""
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = open(directory / ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return directory, lock
+        except BlockingIOError:
+            lock.close()
+            fresh = Path(tempfile.mkdtemp(prefix=directory.name + "-", dir=directory.parent))
+            return StandaloneEngine._claim(fresh)
+
+    def _run(self, rates, targets, kinds, weights, biases):
+        net = self.net
+        steps = phase_signals(self.spec, kinds)
+        args = {net.signals["stimulus"]: padded_sample_signal(rates),
+                net.signals["target"]: padded_sample_signal(targets),
+                **{net.signals[k]: v for k, v in steps.items()}}
+        lr_w, lr_b = self.learning_rates()
+        for syn, w, lr in zip(net.synapses, weights, lr_w):
+            args[syn.w] = np.asarray(w, dtype=float).ravel()
+            args[syn.lr_w] = lr
+        for group, b, lr in zip(net.layers[1:], biases, lr_b):
+            args[group.b] = np.asarray(b, dtype=float)
+            args[group.lr_b] = lr
+        self.device.run(directory=str(self.directory), with_output=False, run_args=args)
+        result = self._collect(net, len(rates))
+        # run_args arrays accumulate on disk (a few MB per chunk): remove them
+        self.device.delete(code=False, data=False, run_args=True, directory=False, force=True)
+        return result
+
+
+def make_engine(spec: NetworkSpec, mode: str = "standalone", chunk_samples: int | None = None,
+                seed: int = 0, cache_dir=None) -> Engine:
+    """The engine for ``mode`` ('standalone' or 'runtime')."""
+    chunk = chunk_samples or spec.training.chunk_samples
+    if mode == "standalone":
+        return StandaloneEngine(spec, chunk, seed, cache_dir)
+    if mode == "runtime":
+        return RuntimeEngine(spec, chunk, seed)
+    raise ValueError(f"unknown engine mode {mode!r}; valid: standalone, runtime")

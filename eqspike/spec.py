@@ -1,0 +1,246 @@
+"""Network definitions: the TOML file format, its validation and its defaults.
+
+A network is declared in ``networks/NAME.toml`` (or any ``.toml`` path) and loaded into an
+immutable :class:`NetworkSpec`. Every field carries its bounds; a bad value fails here, before
+anything is built or compiled, with an error that names the file, the field and the valid
+choices. The file has five tables; a field left out takes the default shown in
+``networks/README.md``::
+
+    [network]   description, dataset, layers, activation
+    [spiking]   code, dt_ms, tau_u, tau_trace, readout_steps
+    [phases]    free_steps (T1), nudge_steps (T2), beta
+    [learning]  rule, rates, bias_rates, init, init_gain
+    [training]  epochs, train_samples, chunk_samples, seed
+
+The spec knows nothing of Brian2 or HDF5; :mod:`eqspike.spiking` builds from it and
+:mod:`eqspike.runfile` stores it (as the TOML text it was read from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SpecError",
+    "NetworkSpec",
+    "NETWORKS_DIR",
+    "available_networks",
+    "load_network",
+    "spec_from_toml",
+]
+
+#: The folder of named network definitions shipped with eqspike.
+NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+
+
+class SpecError(ValueError):
+    """A network definition is unknown or invalid; the message names the field."""
+
+
+def _f(default, *, lo=None, hi=None, choices=None, doc=""):
+    """A field with bounds (inclusive) or a set of valid choices, checked on load."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc})
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    description: str = _f("")
+    dataset: str = _f("mnist", choices=("mnist", "fashion-mnist"))
+    layers: tuple = _f((784, 500, 10), lo=1, doc="neurons per layer, input first")
+    activation: str = _f("hard_sigmoid", choices=("hard_sigmoid",),
+                         doc="rho; spike rates code rho(u) in [0, 1]")
+
+
+@dataclass(frozen=True)
+class SpikingSection:
+    code: str = _f("sigma_delta", choices=("sigma_delta", "bernoulli"))
+    dt_ms: float = _f(1.0, lo=1e-3, hi=100.0, doc="one EP step of simulated time")
+    tau_u: float = _f(2.0, lo=1.0, hi=1000.0, doc="steps; u relaxes toward the EP drive")
+    tau_trace: float = _f(5.0, lo=1.0, hi=1000.0, doc="steps; spike trace time constant")
+    readout_steps: int = _f(20, lo=1, doc="last free steps whose output spikes are counted")
+
+
+@dataclass(frozen=True)
+class PhaseSection:
+    free_steps: int = _f(40, lo=1, doc="T1")
+    nudge_steps: int = _f(20, lo=1, doc="T2, also the length of the free learning window")
+    beta: float = _f(1.0, lo=1e-6, hi=100.0)
+
+
+@dataclass(frozen=True)
+class LearningSection:
+    rule: str = _f("eqspike", choices=("eqspike",))
+    rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")
+    bias_rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per non-input layer")
+    init: str = _f("uniform_fan_in", choices=("uniform_fan_in",))
+    init_gain: float = _f(1.0, lo=0.0, hi=100.0)
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    epochs: int = _f(1, lo=1)
+    train_samples: int = _f(60000, lo=1, doc="samples per epoch (the first N, reshuffled)")
+    chunk_samples: int = _f(1000, lo=1, doc="samples per compiled run; checkpoint period")
+    seed: int = _f(1, lo=0)
+
+
+_SECTIONS = {
+    "network": NetworkSection,
+    "spiking": SpikingSection,
+    "phases": PhaseSection,
+    "learning": LearningSection,
+    "training": TrainingSection,
+}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A validated network definition (immutable). Build it with :func:`load_network`."""
+
+    name: str
+    network: NetworkSection = NetworkSection()
+    spiking: SpikingSection = SpikingSection()
+    phases: PhaseSection = PhaseSection()
+    learning: LearningSection = LearningSection()
+    training: TrainingSection = TrainingSection()
+    source: str = ""  # the TOML text it was read from (stored in run files)
+
+    def __post_init__(self):
+        layers = self.network.layers
+        if len(layers) < 2:
+            raise SpecError(f"{self.name}: [network] layers needs at least 2 layers, got {layers}")
+        n_pairs = len(layers) - 1
+        for key, values in (("rates", self.learning.rates),
+                            ("bias_rates", self.learning.bias_rates)):
+            if len(values) != n_pairs:
+                raise SpecError(
+                    f"{self.name}: [learning] {key} needs {n_pairs} values (one per "
+                    f"{'layer pair' if key == 'rates' else 'non-input layer'}), got {len(values)}"
+                )
+        if self.spiking.readout_steps > self.phases.free_steps:
+            raise SpecError(f"{self.name}: [spiking] readout_steps "
+                            f"({self.spiking.readout_steps}) exceeds free_steps "
+                            f"({self.phases.free_steps})")
+        if self.phases.nudge_steps > self.phases.free_steps:
+            raise SpecError(f"{self.name}: [phases] nudge_steps ({self.phases.nudge_steps}) "
+                            f"exceeds free_steps ({self.phases.free_steps}): the free learning "
+                            "window has the nudged phase's length and must fit in the free phase")
+
+    # -- derived quantities -------------------------------------------------
+    @property
+    def layers(self) -> tuple:
+        return self.network.layers
+
+    @property
+    def steps_per_sample(self) -> int:
+        """T1 + T2: the free phase then the nudged phase."""
+        return self.phases.free_steps + self.phases.nudge_steps
+
+    def as_dict(self) -> dict:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    def structure_key(self) -> str:
+        """A hash of everything that changes the compiled simulation's code or shapes.
+
+        Learning rates, seeds and epoch counts are passed at run time and are left out, so
+        that runs differing only in those reuse one compiled build.
+        """
+        d = self.as_dict()
+        d.pop("training")
+        d["learning"] = {"rule": d["learning"]["rule"]}
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+    def replace(self, **sections: dict) -> "NetworkSpec":
+        """A copy with some fields changed, e.g. ``spec.replace(training={'epochs': 3})``."""
+        changed = {}
+        for section, values in sections.items():
+            if section not in _SECTIONS:
+                raise SpecError(f"unknown section [{section}]; valid: {', '.join(_SECTIONS)}")
+            current = dataclasses.asdict(getattr(self, section))
+            current.update(values)
+            changed[section] = _build_section(self.name, section, current)
+        return dataclasses.replace(self, **changed)
+
+
+def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
+    meta, default = f.metadata, f.default
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(f"{where}: expected a list, got {value!r}")
+        kind = type(default[0]) if default else float
+        return tuple(_check_scalar(f"{where}[{k}]", kind, meta, v) for k, v in enumerate(value))
+    return _check_scalar(where, type(default), meta, value)
+
+
+def _check_scalar(where: str, kind: type, meta: dict, value: Any) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise SpecError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise SpecError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")
+    if meta.get("lo") is not None and value < meta["lo"]:
+        raise SpecError(f"{where}: {value!r} is below the minimum {meta['lo']}")
+    if meta.get("hi") is not None and value > meta["hi"]:
+        raise SpecError(f"{where}: {value!r} is above the maximum {meta['hi']}")
+    return value
+
+
+def _build_section(name: str, section: str, values: dict):
+    cls = _SECTIONS[section]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise SpecError(f"{name}: unknown field(s) {', '.join(sorted(unknown))} in [{section}]; "
+                        f"valid: {', '.join(fields)}")
+    checked = {k: _check_value(f"{name}: [{section}] {k}", fields[k], v) for k, v in values.items()}
+    return cls(**checked)
+
+
+def spec_from_toml(text: str, name: str = "<string>") -> NetworkSpec:
+    """Parse and validate a network definition from TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{name}: not valid TOML ({exc})") from None
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise SpecError(f"{name}: unknown section(s) {', '.join(sorted(unknown))}; "
+                        f"valid: {', '.join(_SECTIONS)}")
+    sections = {}
+    for section, value in raw.items():
+        if not isinstance(value, dict):
+            raise SpecError(f"{name}: [{section}] must be a table")
+        sections[section] = _build_section(name, section, value)
+    return NetworkSpec(name=name, source=text, **sections)
+
+
+def available_networks() -> list[str]:
+    """Names of the network definitions in ``networks/``."""
+    return sorted(p.stem for p in NETWORKS_DIR.glob("*.toml"))
+
+
+def load_network(name_or_path: str | Path) -> NetworkSpec:
+    """Load a network by name (``networks/NAME.toml``) or by path to a ``.toml`` file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = NETWORKS_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise SpecError(f"unknown network {str(name_or_path)!r}; valid: "
+                            f"{', '.join(available_networks())} (or a path to a .toml file)")
+    elif not path.is_file():
+        raise SpecError(f"network file {path} does not exist")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read network file {path}: {exc}") from None
+    return spec_from_toml(text, name=path.stem)

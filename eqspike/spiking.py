@@ -1,0 +1,238 @@
+"""The spiking EP network in Brian2: a :class:`~eqspike.spec.NetworkSpec` becomes groups and synapses.
+
+Time is discrete: one Brian2 step of ``dt`` is one EP step. Every sample lasts
+S = T1 + T2 steps: a free phase of T1 steps, then a nudged phase of T2 steps (Scellier &
+Bengio 2017; discrete-time form of Ernoult et al. 2019). Many samples run back to back in
+one simulation; what changes from step to step and from sample to sample is supplied by
+:class:`~brian2.TimedArray` signals, so one compiled build serves every chunk of data.
+
+Neuron model (every non-input layer), per step, ``α = 1/tau_u``::
+
+    u ← u + α (I + b + β ν(t) (y − ρ(u)) − u)      # ν(t) = 1 in the nudged phase, output only
+    I ← 0                                           # I: the weighted spikes of the last step
+    x ← x (1 − 1/τ_x)                               # spike trace, rate estimate
+    sigma-delta code:  a ← a + ρ(u);  spike when a ≥ 1, then a ← a − 1
+    Bernoulli code:    spike with probability ρ(u)
+
+with ρ the hard sigmoid clip(u, 0, 1). A spike of neuron j adds w_ij to I_i of every neuron
+it is coupled to, in both directions through ONE :class:`~brian2.Synapses` object per layer
+pair (``on_pre`` feeds the upper layer, ``on_post`` feeds the lower one): the symmetric
+coupling EP requires, with one weight per pair. The input layer is clamped: its neurons emit
+the pixel rates in the same code and receive nothing. Averaged over time, u settles near
+the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is what the spike
+rates code.
+
+At each sample boundary (run_regularly, ``when='start'``) the learning rule of
+:mod:`eqspike.plasticity` applies its accumulated update, and every state is reset
+(u = I = x = 0, a = 1/2). The output's readout count (spikes in the last ``readout_steps``
+free steps) is recorded by a :class:`~brian2.StateMonitor` just before that reset, so the
+monitor holds one row per sample of the chunk and never grows with the run.
+
+Per-step signals (1-D TimedArrays, one value per step):
+
+* ``phase``: 0 free, 1 nudged, 2 idle (the unused nudged slot of an evaluation sample);
+* ``learn_sign``: the rule's σ(t) (−1 free window, +1 nudged, 0 otherwise);
+* ``readout``: 1 in the readout window of the free phase.
+
+Per-sample signals (2-D TimedArrays, ``dt`` = one sample): ``stimulus`` (pixel rates) and
+``target`` (one-hot labels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import plasticity
+from .spec import NetworkSpec
+
+__all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
+           "SAMPLE_PAD", "SpikingNetwork", "build_network", "phase_signals",
+           "padded_sample_signal"]
+
+PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
+#: What a sample does: train (free, nudged, learn), evaluate (free only), or pad a chunk.
+SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD = 1, 0, -1
+
+#: State of a non-input neuron. ``count`` only matters in the output layer.
+NEURON_STATE = """
+u : 1                        # state: low-pass estimate of the EP drive W rho + b
+I : 1                        # weighted spikes received in the last step
+b : 1                        # bias
+x : 1                        # spike trace (rate estimate)
+sd : 1                       # sigma-delta accumulator
+count : 1                    # readout spikes of the current sample
+n_free : 1                   # spikes in free phases (this chunk)
+n_nudged : 1                 # spikes in nudged phases (this chunk)
+phase_now = phase(t) : 1 (shared)
+"""
+
+#: State of an input neuron: it emits the pixel rate ``stimulus(t, i)``.
+INPUT_STATE = """
+rate = stimulus(t, i) : 1
+x : 1
+sd : 1
+count : 1
+n_free : 1
+n_nudged : 1
+phase_now = phase(t) : 1 (shared)
+"""
+
+#: One step of a hidden neuron (see the module docstring for the equations).
+HIDDEN_STEP = "u += (I + b - u) * alpha\nI = 0"
+#: One step of an output neuron: the nudge β(y − ρ(u)) pulls it toward the target.
+OUTPUT_STEP = ("u += (I + b + beta * int(phase_now == 1) * (target(t, i) - clip(u, 0, 1)) - u)"
+               " * alpha\nI = 0")
+TRACE_STEP = "x *= trace_decay"
+SIGMA_DELTA_STEP = {"hidden": "sd += clip(u, 0, 1)", "input": "sd += rate"}
+THRESHOLD = {
+    "sigma_delta": {"hidden": "sd >= 1", "input": "sd >= 1"},
+    "bernoulli": {"hidden": "rand() < clip(u, 0, 1)", "input": "rand() < rate"},
+}
+SPIKE = ("x += 1 / tau_x\ncount += readout(t)\n"
+         "n_free += int(phase_now == 0)\nn_nudged += int(phase_now == 1)")
+SIGMA_DELTA_RESET = "sd -= 1"
+BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
+                  "input": "x = 0\nsd = 0.5\ncount = 0"}
+
+
+@dataclass
+class SpikingNetwork:
+    """The Brian2 objects of one build, and the handles the engine needs."""
+
+    spec: NetworkSpec
+    n_samples: int
+    network: object           # brian2.Network
+    layers: list              # NeuronGroup per layer, input first
+    synapses: list            # Synapses per layer pair (l, l+1)
+    signals: dict             # name -> TimedArray: stimulus, target, phase, learn_sign, readout
+    readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
+
+    @property
+    def duration_steps(self) -> int:
+        """All samples, plus one step in which the last sample's update is applied."""
+        return self.n_samples * self.spec.steps_per_sample + 1
+
+
+def phase_signals(spec: NetworkSpec, kinds: np.ndarray) -> dict:
+    """The per-step signals for a chunk of samples of the given ``kinds`` (SAMPLE_*).
+
+    Returns float arrays of length n·S + 1 for ``phase``, ``learn_sign`` and ``readout``.
+    An evaluation sample is free for T1 steps, then idle (no nudge, no learning); a padding
+    sample is idle throughout (its spikes are not counted, it has no readout).
+    """
+    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+    window = t2
+    step_phase = np.r_[np.full(t1, PHASE_FREE), np.full(t2, PHASE_NUDGED)]
+    step_sign = np.zeros(t1 + t2)
+    step_sign[t1 - window:t1] = -1.0
+    step_sign[t1:] = 1.0
+    step_readout = np.zeros(t1 + t2)
+    step_readout[t1 - spec.spiking.readout_steps:t1] = 1.0
+
+    kinds = np.asarray(kinds)[:, None]
+    eval_phase = np.where(step_phase == PHASE_NUDGED, PHASE_IDLE, PHASE_FREE)
+    phase = np.where(kinds == SAMPLE_TRAIN, step_phase,
+                     np.where(kinds == SAMPLE_EVAL, eval_phase, PHASE_IDLE))
+    sign = (kinds == SAMPLE_TRAIN) * step_sign
+    readout = (kinds != SAMPLE_PAD) * step_readout
+
+    def flat(a, pad):
+        return np.r_[np.asarray(a, dtype=float).ravel(), pad]
+
+    return {"phase": flat(phase, PHASE_IDLE), "learn_sign": flat(sign, 0.0),
+            "readout": flat(readout, 0.0)}
+
+
+def padded_sample_signal(a: np.ndarray) -> np.ndarray:
+    """Append one all-zero sample: a TimedArray holds its last value past its end."""
+    a = np.asarray(a, dtype=float)
+    return np.vstack([a, np.zeros((1, a.shape[1]))])
+
+
+def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
+                  kinds=None, weights=None, biases=None):
+    """Create the Brian2 objects for ``n_samples`` samples of network ``spec``.
+
+    Parameters
+    ----------
+    rates, targets : arrays (n_samples, n_in) and (n_samples, n_out), optional
+        The chunk's pixel rates and one-hot targets; zeros when omitted (a standalone build
+        gets its data through ``run_args``).
+    kinds : int array (n_samples,), optional
+        What each sample does (SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD); all train by default.
+    weights, biases : lists of arrays, optional
+        Initial W (n_pre, n_post) per layer pair and b per non-input layer; zeros if omitted.
+
+    Returns
+    -------
+    SpikingNetwork
+    """
+    import brian2 as b2
+
+    sizes = spec.layers
+    n_in, n_out = sizes[0], sizes[-1]
+    dt = spec.spiking.dt_ms * b2.ms
+    sample_dt = spec.steps_per_sample * dt
+    rates = np.zeros((n_samples, n_in)) if rates is None else rates
+    targets = np.zeros((n_samples, n_out)) if targets is None else targets
+    kinds = np.full(n_samples, SAMPLE_TRAIN) if kinds is None else kinds
+    steps = phase_signals(spec, kinds)
+
+    signals = {
+        "stimulus": b2.TimedArray(padded_sample_signal(rates), dt=sample_dt, name="stimulus"),
+        "target": b2.TimedArray(padded_sample_signal(targets), dt=sample_dt, name="target"),
+        **{k: b2.TimedArray(v, dt=dt, name=k) for k, v in steps.items()},
+    }
+    tau_x = spec.spiking.tau_trace
+    namespace = {
+        **signals,
+        "alpha": 1.0 / spec.spiking.tau_u,
+        "beta": spec.phases.beta,
+        "tau_x": tau_x,
+        "trace_decay": 1.0 - 1.0 / tau_x,
+    }
+    code = spec.spiking.code
+    layers = []
+    for index, size in enumerate(sizes):
+        kind = "input" if index == 0 else "hidden"
+        model = INPUT_STATE if kind == "input" else NEURON_STATE + plasticity.NEURON_MODEL
+        reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
+        boundary = [BOUNDARY_RESET[kind]]
+        step = [] if kind == "input" else [OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP]
+        step.append(TRACE_STEP)
+        if code == "sigma_delta":
+            step.append(SIGMA_DELTA_STEP[kind])
+        if kind != "input":
+            reset.append(plasticity.ON_SPIKE)
+            boundary.insert(0, plasticity.APPLY_BIAS_UPDATE)
+        group = b2.NeuronGroup(size, model, threshold=THRESHOLD[code][kind],
+                               reset="\n".join(reset), dt=dt, namespace=namespace,
+                               name=f"layer{index}")
+        group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=1,
+                            name=f"layer{index}_boundary")
+        group.run_regularly("\n".join(step), when="groups", name=f"layer{index}_step")
+        if kind != "input" and biases is not None:
+            group.b = biases[index - 1]
+        layers.append(group)
+
+    synapses = []
+    for index in range(len(sizes) - 1):
+        lower, upper = layers[index], layers[index + 1]
+        feed_lower = "" if index == 0 else "I_pre += w\n"  # the input layer is clamped
+        syn = b2.Synapses(lower, upper, model="w : 1\n" + plasticity.SYNAPSE_MODEL,
+                          on_pre="I_post += w\n" + plasticity.ON_PRE,
+                          on_post=feed_lower + plasticity.ON_POST,
+                          dt=dt, namespace=namespace, name=f"w{index}{index + 1}")
+        syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
+        syn.run_regularly(plasticity.APPLY_WEIGHT_UPDATE, dt=sample_dt, when="start",
+                          order=1, name=f"w{index}{index + 1}_boundary")
+        if weights is not None:
+            syn.w = np.asarray(weights[index], dtype=float).ravel()
+        synapses.append(syn)
+
+    monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
+                              order=0, name="readout_monitor")
+    network = b2.Network(*layers, *synapses, monitor)
+    return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor)

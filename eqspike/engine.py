@@ -66,7 +66,8 @@ class Engine:
     def learning_rates(self) -> tuple[list, list]:
         """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`)."""
         beta, window = self.spec.phases.beta, self.spec.phases.nudge_steps
-        lr_w = [plasticity.weight_scale(e, beta, window) for e in self.spec.learning.rates]
+        tau = self.spec.spiking.tau_trace
+        lr_w = [plasticity.weight_scale(e, beta, window, tau) for e in self.spec.learning.rates]
         lr_b = [plasticity.bias_scale(e, beta, window) for e in self.spec.learning.bias_rates]
         return lr_w, lr_b
 

@@ -20,10 +20,11 @@ Hebbian signal, driven by spikes only:
 
 with the phase sign σ(t) = −1 during the *free window* (the last T_w steps of the free phase),
 +1 during the nudged phase (T_w = T2 steps), and 0 otherwise (and always 0 for an evaluation
-sample). Over a window of T_w steps, E[Σ s_j x_i + s_i x_j] ≈ 2 T_w ρ_i ρ_j, so at the end of
-each sample the weight moves by
+sample). A synapse reads a trace after that step's decay and before that step's spike, whose
+mean is (1 − 1/τ)·ρ; so over a window of T_w steps E[Σ s_j x_i + s_i x_j] ≈
+2 T_w (1 − 1/τ) ρ_i ρ_j, and at the end of each sample the weight moves by
 
-    ΔW_ij = η / (2 β T_w) · H_ij ≈ (η / β) · (ρ_i^β ρ_j^β − ρ_i^0 ρ_j^0),          (EqSpike)
+    ΔW_ij = η / (2 β T_w (1 − 1/τ)) · H_ij ≈ (η / β) · (ρ_i^β ρ_j^β − ρ_i^0 ρ_j^0),   (EqSpike)
 
 and the bias of neuron i, whose signal counts its own spikes (H_i += σ(t) per spike), by
 Δb_i = η_b / (β T_w) · H_i ≈ (η_b / β)(ρ_i^β − ρ_i^0).
@@ -60,10 +61,10 @@ __all__ = [
     "bias_scale",
 ]
 
-#: Per-synapse state of the rule. ``lr_w`` = η / (2 β T_w), see :func:`weight_scale`.
+#: Per-synapse state of the rule. ``lr_w`` = η / (2 β T_w (1 − 1/τ)), see :func:`weight_scale`.
 SYNAPSE_MODEL = """
 hebb : 1                     # H_ij, the phase-signed spike-triggered Hebbian signal
-lr_w : 1 (shared)            # eta / (2 beta T_w)
+lr_w : 1 (shared)            # eta / (2 beta T_w (1 - 1/tau)), see weight_scale
 """
 
 #: Added to the synapse's ``on_pre`` code (a spike of the presynaptic neuron j).
@@ -89,9 +90,13 @@ ON_SPIKE = "hebb_b += learn"
 APPLY_BIAS_UPDATE = "b += lr_b * hebb_b\nhebb_b = 0"
 
 
-def weight_scale(eta: float, beta: float, window_steps: int) -> float:
-    """η / (2 β T_w): turns the accumulated H_ij into the EP weight update (see module doc)."""
-    return eta / (2.0 * beta * window_steps)
+def weight_scale(eta: float, beta: float, window_steps: int, tau_trace: float) -> float:
+    """η / (2 β T_w (1 − 1/τ)): turns the accumulated H_ij into the EP weight update.
+
+    The factor (1 − 1/τ) is the mean of a trace as a synapse reads it, relative to the
+    neuron's rate (see the module docstring); without it the update is (1 − 1/τ) too small.
+    """
+    return eta / (2.0 * beta * window_steps * (1.0 - 1.0 / tau_trace))
 
 
 def bias_scale(eta: float, beta: float, window_steps: int) -> float:

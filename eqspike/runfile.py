@@ -1,0 +1,192 @@
+"""The HDF5 run file: the one interface between training and every analysis.
+
+Layout (``format_version`` 1; every array is float64 unless said)::
+
+    /                       attrs: format="eqspike-run", format_version, path ("spiking"),
+                                   network (name), seed, created, status
+                                   ("running" | "complete"), versions (JSON: python,
+                                   brian2, numpy, h5py, eqspike)
+    /network                attrs: toml (the network definition as run, TOML text)
+    /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
+    /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
+    /checkpoints/latest     the state after the last finished chunk; attrs: epoch (0-based,
+                            in progress), chunk (chunks done in that epoch), samples_seen
+    /metrics                datasets of one row per finished epoch:
+                            epoch (int), train_accuracy, test_accuracy, train_seconds,
+                            eval_seconds, train_samples (int)
+    /spikes                 mean spikes per sample, one row per epoch, one column per layer:
+                            train_free (E, L), train_nudged (E, L), eval_free (E, L)
+
+Weights are stored (n_pre, n_post): ``W_l_m[i, j]`` couples neuron i of layer l to neuron
+j of layer m (input layer 0). The file is opened only for the moment of each write, so an
+interrupted run leaves every earlier write readable.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
+           "write_checkpoint", "append_epoch", "set_status", "read_run", "versions"]
+
+FORMAT = "eqspike-run"
+FORMAT_VERSION = 1
+METRIC_FIELDS = ("epoch", "train_accuracy", "test_accuracy", "train_seconds", "eval_seconds",
+                 "train_samples")
+SPIKE_FIELDS = ("train_free", "train_nudged", "eval_free")
+
+
+class RunFileError(RuntimeError):
+    """A run file is missing, not HDF5, not an eqspike run file, or lacks a field."""
+
+
+@dataclass
+class Checkpoint:
+    weights: list
+    biases: list
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """A run file read back: everything an analysis needs, as NumPy arrays."""
+
+    path: Path
+    attrs: dict
+    network_toml: str
+    checkpoints: dict          # name -> Checkpoint
+    metrics: dict              # field -> (E,) array
+    spikes: dict               # field -> (E, L) array
+
+    @property
+    def spec(self):
+        from .spec import spec_from_toml
+
+        return spec_from_toml(self.network_toml, name=self.attrs.get("network", "run"))
+
+    @property
+    def final(self) -> Checkpoint:
+        """The last finished epoch's checkpoint (else the initial one)."""
+        epochs = sorted(k for k in self.checkpoints if k.startswith("epoch_"))
+        return self.checkpoints[epochs[-1] if epochs else "initial"]
+
+
+def versions() -> dict:
+    """Versions of what produced a run (stored in every run file)."""
+    import h5py
+
+    from . import __version__
+
+    out = {"python": platform.python_version(), "numpy": np.__version__,
+           "h5py": h5py.__version__, "eqspike": __version__}
+    try:
+        import brian2
+
+        out["brian2"] = brian2.__version__
+    except ImportError:  # pragma: no cover - brian2 is a dependency
+        out["brian2"] = "absent"
+    return out
+
+
+def _open(path, mode):
+    import h5py
+
+    try:
+        return h5py.File(path, mode)
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: no such run file") from None
+    except OSError as exc:
+        raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None = None) -> None:
+    """Create a new run file for ``spec`` (overwrites ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _open(path, "w") as f:
+        f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "path": kind,
+                        "network": spec.name, "seed": int(seed), "status": "running",
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "versions": json.dumps(versions())})
+        for key, value in (extra or {}).items():
+            f.attrs[key] = value
+        f.create_group("network").attrs["toml"] = spec.source
+        f.create_group("checkpoints")
+        metrics = f.create_group("metrics")
+        for name in METRIC_FIELDS:
+            dtype = "i8" if name in ("epoch", "train_samples") else "f8"
+            metrics.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype)
+        spikes = f.create_group("spikes")
+        for name in SPIKE_FIELDS:
+            spikes.create_dataset(name, shape=(0, len(spec.layers)),
+                                  maxshape=(None, len(spec.layers)), dtype="f8")
+
+
+def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
+    """Write (or replace) checkpoint ``name``; the old one is removed only once the new is in."""
+    with _open(path, "a") as f:
+        group = f["checkpoints"]
+        if name + ".new" in group:  # left by an interrupted write
+            del group[name + ".new"]
+        tmp = group.create_group(name + ".new")
+        for k, w in enumerate(weights):
+            tmp.create_dataset(f"W_{k}_{k + 1}", data=np.asarray(w, dtype=float))
+        for k, b in enumerate(biases):
+            tmp.create_dataset(f"b_{k + 1}", data=np.asarray(b, dtype=float))
+        tmp.attrs.update(attrs)
+        if name in group:
+            del group[name]
+        group.move(name + ".new", name)
+
+
+def append_epoch(path, metrics: dict, spikes: dict) -> None:
+    """Append one epoch's row of metrics and spike statistics."""
+    with _open(path, "a") as f:
+        for group_name, values, fields in (("metrics", metrics, METRIC_FIELDS),
+                                           ("spikes", spikes, SPIKE_FIELDS)):
+            group = f[group_name]
+            for name in fields:
+                ds = group[name]
+                ds.resize(ds.shape[0] + 1, axis=0)
+                ds[-1] = values[name]
+
+
+def set_status(path, status: str) -> None:
+    with _open(path, "a") as f:
+        f.attrs["status"] = status
+
+
+def _checkpoint(group) -> Checkpoint:
+    n_w = len([k for k in group if k.startswith("W_")])
+    weights = [group[f"W_{k}_{k + 1}"][()] for k in range(n_w)]
+    biases = [group[f"b_{k + 1}"][()] for k in range(n_w)]
+    return Checkpoint(weights, biases, dict(group.attrs))
+
+
+def read_run(path) -> Run:
+    """Read a run file; :class:`RunFileError` names what is wrong with a bad one."""
+    path = Path(path)
+    if not path.exists():
+        raise RunFileError(f"{path}: no such run file")
+    with _open(path, "r") as f:
+        if f.attrs.get("format") != FORMAT:
+            raise RunFileError(f"{path}: an HDF5 file, but not an eqspike run file "
+                               "(no format='eqspike-run' attribute)")
+        try:
+            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            toml = f["network"].attrs["toml"]
+            checkpoints = {name: _checkpoint(g) for name, g in f["checkpoints"].items()
+                           if not name.endswith(".new")}
+            metrics = {name: f["metrics"][name][()] for name in METRIC_FIELDS}
+            spikes = {name: f["spikes"][name][()] for name in SPIKE_FIELDS}
+        except KeyError as exc:
+            raise RunFileError(f"{path}: eqspike run file lacks a field ({exc})") from None
+    if "initial" not in checkpoints:
+        raise RunFileError(f"{path}: eqspike run file has no initial checkpoint")
+    return Run(path, attrs, toml, checkpoints, metrics, spikes)

@@ -1,0 +1,197 @@
+"""Training and evaluating the spiking network: epochs of chunks, checkpoints, metrics.
+
+One epoch presents ``train_samples`` training images (the first N of the training set, in a
+new order every epoch, drawn from ``seed`` and the epoch number) one at a time, in chunks of
+``chunk_samples`` that run through one compiled build (:mod:`eqspike.engine`). After every
+chunk the parameters are checked (finite) and saved as the run file's ``latest``
+checkpoint; after every epoch the test set is evaluated and the epoch's checkpoint and
+metrics are appended (:mod:`eqspike.runfile`). Everything that decides the result derives
+from the seed, so the same seed gives the same weights, and a resumed run continues exactly
+where the last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import runfile
+from .data import load_dataset, rates_from_images
+from .engine import Engine, make_engine
+from .spec import NetworkSpec
+from .spiking import SAMPLE_EVAL, SAMPLE_TRAIN
+
+__all__ = ["TrainingDiverged", "init_parameters", "predict", "evaluate", "train",
+           "check_finite", "TrainResult", "progress_bar"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Weights or biases became non-finite; the last good checkpoint is kept."""
+
+
+def init_parameters(spec: NetworkSpec, seed: int):
+    """Initial W (n_pre, n_post) and b per layer: U(−g/√n_pre, g/√n_pre) ('uniform_fan_in').
+
+    The default initialisation of a dense layer in the public EP codes (PyTorch's
+    ``nn.Linear``), scaled by ``init_gain``.
+    """
+    rng = np.random.default_rng(seed)
+    gain = spec.learning.init_gain
+    weights, biases = [], []
+    for n_pre, n_post in zip(spec.layers[:-1], spec.layers[1:]):
+        bound = gain / np.sqrt(n_pre)
+        weights.append(rng.uniform(-bound, bound, size=(n_pre, n_post)))
+        biases.append(rng.uniform(-bound, bound, size=n_post))
+    return weights, biases
+
+
+def check_finite(weights, biases, where: str) -> None:
+    """Raise :class:`TrainingDiverged` naming the first layer with a non-finite value."""
+    for k, w in enumerate(weights):
+        if not np.all(np.isfinite(w)):
+            raise TrainingDiverged(f"non-finite weights W_{k}_{k + 1} {where}")
+    for k, b in enumerate(biases):
+        if not np.all(np.isfinite(b)):
+            raise TrainingDiverged(f"non-finite biases b_{k + 1} {where}")
+
+
+def predict(readout: np.ndarray) -> np.ndarray:
+    """The class of each sample: the output neuron with the most readout spikes."""
+    return np.argmax(readout, axis=1)
+
+
+def _chunks(n: int, size: int):
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def evaluate(engine: Engine, weights, biases, rates, labels, progress=None):
+    """Free phase only (no nudge, no plasticity): accuracy and mean spikes per sample/layer."""
+    n_out = engine.spec.layers[-1]
+    targets = np.zeros((engine.chunk_samples, n_out))
+    correct, spikes = 0, np.zeros(len(engine.spec.layers))
+    for start, stop in _chunks(len(labels), engine.chunk_samples):
+        n = stop - start
+        result = engine.run_chunk(rates[start:stop], targets[:n], np.full(n, SAMPLE_EVAL),
+                                  weights, biases)
+        correct += int(np.sum(predict(result.readout) == labels[start:stop]))
+        spikes += result.spikes["free"]
+        if progress is not None:
+            progress.update(n)
+    return correct / len(labels), spikes / len(labels)
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    test_accuracy: list
+    train_accuracy: list
+    seconds: float
+
+
+def progress_bar(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, leave=True)
+
+
+def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
+          resume: bool = False, test_samples: int | None = None, progress: bool = True,
+          cache_dir=None, download: bool = True) -> TrainResult:
+    """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
+
+    With ``resume=True`` the run continues from the file's ``latest`` checkpoint, with the
+    network definition stored in the file.
+    """
+    run_path = Path(run_path)
+    start_epoch, start_chunk = 0, 0
+    if resume:
+        run = runfile.read_run(run_path)
+        spec = run.spec
+        latest = run.checkpoints.get("latest", run.checkpoints["initial"])
+        weights, biases = latest.weights, latest.biases
+        start_epoch = int(latest.attrs.get("epoch", 0))
+        start_chunk = int(latest.attrs.get("chunk", 0))
+        seed = int(run.attrs["seed"])
+    else:
+        seed = spec.training.seed
+        weights, biases = init_parameters(spec, seed)
+        runfile.create_run(run_path, spec, seed)
+        runfile.write_checkpoint(run_path, "initial", weights, biases, epoch=0, samples_seen=0)
+
+    cfg = spec.training
+    train_set = load_dataset(spec.network.dataset, "train", data_dir, download)
+    test_set = load_dataset(spec.network.dataset, "test", data_dir, download)
+    n_train = min(cfg.train_samples, len(train_set))
+    n_test = len(test_set) if test_samples is None else min(test_samples, len(test_set))
+    train_rates = rates_from_images(train_set.images[:n_train])
+    train_labels = train_set.labels[:n_train].astype(int)
+    test_rates = rates_from_images(test_set.images[:n_test])
+    test_labels = test_set.labels[:n_test].astype(int)
+    n_out = spec.layers[-1]
+    if train_rates.shape[1] != spec.layers[0]:
+        raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
+                         f"{spec.network.dataset} images have {train_rates.shape[1]} pixels")
+
+    t_start = time.time()
+    engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir)
+    chunks = _chunks(n_train, cfg.chunk_samples)
+    for epoch in range(start_epoch, cfg.epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(n_train)
+        bar = progress_bar(n_train, f"epoch {epoch + 1}/{cfg.epochs}", progress)
+        correct = seen = 0
+        spikes = {"free": np.zeros(len(spec.layers)), "nudged": np.zeros(len(spec.layers))}
+        t_epoch = time.time()
+        first = start_chunk if epoch == start_epoch else 0
+        if bar is not None and first:
+            bar.update(chunks[first - 1][1])
+        for k in range(first, len(chunks)):
+            idx = order[chunks[k][0]:chunks[k][1]]
+            result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
+                                      np.full(len(idx), SAMPLE_TRAIN), weights, biases)
+            check_finite(result.weights, result.biases,
+                         f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint kept "
+                         f"in {run_path})")
+            weights, biases = result.weights, result.biases
+            correct += int(np.sum(predict(result.readout) == train_labels[idx]))
+            seen += len(idx)
+            for key in spikes:
+                spikes[key] += result.spikes[key]
+            runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch,
+                                     chunk=k + 1, samples_seen=epoch * n_train + chunks[k][1])
+            if bar is not None:
+                bar.update(len(idx))
+                bar.set_postfix(train_acc=f"{correct / seen:.3f}")
+        if bar is not None:
+            bar.close()
+        train_seconds = time.time() - t_epoch
+        t_eval = time.time()
+        bar = progress_bar(n_test, "  test", progress)
+        test_acc, eval_spikes = evaluate(engine, weights, biases, test_rates, test_labels, bar)
+        if bar is not None:
+            bar.close()
+        eval_seconds = time.time() - t_eval
+        train_acc = correct / seen if seen else float("nan")
+        runfile.write_checkpoint(run_path, f"epoch_{epoch + 1:04d}", weights, biases,
+                                 epoch=epoch + 1, samples_seen=(epoch + 1) * n_train)
+        runfile.append_epoch(
+            run_path,
+            {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
+             "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+             "train_samples": n_train},
+            {"train_free": spikes["free"] / max(seen, 1),
+             "train_nudged": spikes["nudged"] / max(seen, 1), "eval_free": eval_spikes})
+        runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch + 1, chunk=0,
+                                 samples_seen=(epoch + 1) * n_train)
+        if progress:
+            print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), "
+                  f"test accuracy {test_acc:.4f} on {n_test} images "
+                  f"[{train_seconds:.0f} s train, {eval_seconds:.0f} s test]", flush=True)
+    runfile.set_status(run_path, "complete")
+    run = runfile.read_run(run_path)
+    return TrainResult(run_path, list(run.metrics["test_accuracy"]),
+                       list(run.metrics["train_accuracy"]), time.time() - t_start)

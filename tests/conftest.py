@@ -1,0 +1,53 @@
+"""Shared fixtures: small specs, the real-data directory, and a Brian2 device reset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from eqspike.spec import spec_from_toml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6, code="sigma_delta", beta=1.0,
+               rates=None, extra=""):
+    """A small network definition as a spec (tests build their own shapes)."""
+    rates = rates or [0.05] * (len(layers) - 1)
+    text = f"""
+[network]
+layers = {list(layers)}
+[spiking]
+code = "{code}"
+readout_steps = {readout}
+[phases]
+free_steps = {free}
+nudge_steps = {nudge}
+beta = {beta}
+[learning]
+rates = {rates}
+bias_rates = {rates}
+{extra}
+"""
+    return spec_from_toml(text, name="test")
+
+
+@pytest.fixture
+def data_dir():
+    """The real datasets: $EQSPIKE_DATA, else ../shared/data beside the repository."""
+    for candidate in (os.environ.get("EQSPIKE_DATA"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "mnist").is_dir():
+            return Path(candidate)
+    pytest.skip("the MNIST files are not available (set EQSPIKE_DATA)")
+
+
+@pytest.fixture(autouse=True)
+def runtime_device():
+    """Every test starts in Brian2's runtime mode with the numpy target."""
+    import brian2 as b2
+
+    b2.set_device("runtime")
+    b2.prefs.codegen.target = "numpy"
+    yield

@@ -1,0 +1,213 @@
+"""The spiking network and the EqSpike rule, on tiny networks in Brian2's runtime mode."""
+
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from eqspike import plasticity
+from eqspike.engine import RuntimeEngine
+from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_signals
+
+from .conftest import small_spec
+
+
+def _run(net, spec):
+    net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
+
+
+def _set_rates(net, engine):
+    lr_w, lr_b = engine.learning_rates()
+    for syn, value in zip(net.synapses, lr_w):
+        syn.lr_w = value
+    for group, value in zip(net.layers[1:], lr_b):
+        group.lr_b = value
+
+
+def test_one_synapses_object_per_layer_pair_feeds_both_directions():
+    """Output neurons firing every step feed the hidden layer through the SAME weights.
+
+    Input silent, hidden biases 0, output biases 1 and W2 >= 0: each output neuron spikes at
+    every step (ρ = 1), so each hidden neuron's u converges to Σ_k W2[j, k] (feedback via
+    ``on_post``) while each output neuron's u converges to 1 + Σ_j W2[j, k] ρ_j (via
+    ``on_pre``) -- with the one weight matrix W2.
+    """
+    spec = small_spec(layers=(2, 3, 2), free=40, nudge=2, readout=2)
+    w2 = np.array([[0.1, 0.2], [0.05, 0.3], [0.4, 0.0]])
+    weights = [np.zeros((2, 3)), w2]
+    biases = [np.zeros(3), np.ones(2)]
+    net = build_network(spec, 1, kinds=np.array([SAMPLE_EVAL]), weights=weights, biases=biases)
+    assert len(net.synapses) == 2
+    in_network = {o.name for o in net.network.objects if isinstance(o, b2.Synapses)}
+    assert in_network == {s.name for s in net.synapses} == {"w01", "w12"}
+    mon = b2.StateMonitor(net.layers[1], "u", record=True, when="end")
+    mon_out = b2.StateMonitor(net.layers[2], "u", record=True, when="end")
+    spikes = b2.SpikeMonitor(net.layers[1])
+    net.network.add(mon, mon_out, spikes)
+    _run(net, spec)
+    step = spec.phases.free_steps - 1
+    hidden_u = mon.u[:, step]
+    np.testing.assert_allclose(hidden_u, w2.sum(axis=1), rtol=1e-6)
+    rho = np.clip(hidden_u, 0, 1)
+    # hidden spike rates are quantised by the sigma-delta code: compare with rates counted
+    counts = np.bincount(spikes.i[spikes.t < spec.phases.free_steps * b2.ms], minlength=3)
+    rates = counts / spec.phases.free_steps
+    np.testing.assert_allclose(rates, rho, atol=2.5 / spec.phases.free_steps)
+    np.testing.assert_allclose(mon_out.u[:, step], 1 + w2.T @ rates, atol=0.1)
+
+
+def test_no_weight_change_during_free_phase_or_evaluation():
+    spec = small_spec()
+    rng = np.random.default_rng(3)
+    weights = [rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.5, 4), rng.uniform(0, 0.5, 2)]
+    rates = rng.uniform(0.2, 1, (2, 3))
+    targets = np.eye(2)
+    engine = RuntimeEngine(spec, 4)
+
+    # evaluation: nothing moves
+    result = engine.run_chunk(rates, targets, np.full(2, SAMPLE_EVAL), weights, biases)
+    for before, after in zip(weights + biases, result.weights + result.biases):
+        np.testing.assert_array_equal(before, after)
+
+    # training: w is constant through each sample, changing only at its boundary
+    net = build_network(spec, 2, rates=rates, targets=targets, weights=weights, biases=biases)
+    _set_rates(net, engine)
+    mon = b2.StateMonitor(net.synapses[1], "w", record=True, when="end")
+    net.network.add(mon)
+    _run(net, spec)
+    s = spec.steps_per_sample
+    first_sample = mon.w[:, :s]
+    np.testing.assert_array_equal(first_sample, first_sample[:, :1].repeat(s, axis=1))
+    assert np.any(mon.w[:, s] != mon.w[:, s - 1]), "the rule applied no update at all"
+
+
+def _window_rates(spikes, n, lo, hi):
+    t = np.asarray(spikes.t / b2.ms).round().astype(int)
+    keep = (t >= lo) & (t < hi)
+    return np.bincount(spikes.i[keep], minlength=n) / (hi - lo)
+
+
+@pytest.mark.parametrize("layer_pair", [0, 1])
+def test_weight_change_equals_rule_summed_over_spikes(layer_pair):
+    """Δw over one sample equals lr_w Σ σ(t) x_other(t) over the recorded pre and post spikes."""
+    spec = small_spec(layers=(3, 4, 2), free=16, nudge=8, readout=8)
+    rng = np.random.default_rng(7)
+    weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
+    rates = rng.uniform(0.2, 1, (1, 3))
+    net = build_network(spec, 1, rates=rates, targets=np.eye(2)[[0]], weights=weights,
+                        biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    _set_rates(net, engine)
+    lower, upper = net.layers[layer_pair], net.layers[layer_pair + 1]
+    # the traces as the synapses read them: after the step's decay, before the spike's jump
+    x_lo = b2.StateMonitor(lower, "x", record=True, when="thresholds")
+    x_up = b2.StateMonitor(upper, "x", record=True, when="thresholds")
+    sp_lo, sp_up = b2.SpikeMonitor(lower), b2.SpikeMonitor(upper)
+    net.network.add(x_lo, x_up, sp_lo, sp_up)
+    _run(net, spec)
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
+
+    expected = np.zeros_like(weights[layer_pair])
+    for i_lo, t in zip(sp_lo.i, np.round(sp_lo.t / b2.ms).astype(int)):
+        expected[i_lo, :] += sign[t] * x_up.x[:, t]
+    for i_up, t in zip(sp_up.i, np.round(sp_up.t / b2.ms).astype(int)):
+        expected[:, i_up] += sign[t] * x_lo.x[:, t]
+    lr_w = engine.learning_rates()[0][layer_pair]
+    delta = np.asarray(net.synapses[layer_pair].w[:]).reshape(expected.shape) - weights[layer_pair]
+    assert np.abs(expected).max() > 0, "no spike fell in a learning window"
+    np.testing.assert_allclose(delta, lr_w * expected, rtol=1e-10, atol=1e-14)
+
+
+def _spiking_and_rate_ep_updates(seed, beta):
+    """One long training sample: (spiking ΔW, rate EP ΔW from the windows' spike counts)."""
+    spec = small_spec(layers=(6, 8, 3), free=300, nudge=200, readout=100, beta=beta,
+                      rates=[0.1, 0.1])
+    rng = np.random.default_rng(seed)
+    # neurons in the linear range of ρ, so that the nudge moves the rates
+    weights = [rng.uniform(-0.2, 0.4, (6, 8)), rng.uniform(-0.3, 0.3, (8, 3))]
+    biases = [rng.uniform(0.1, 0.3, 8), np.full(3, 0.4)]
+    net = build_network(spec, 1, rates=rng.uniform(0.3, 0.7, (1, 6)),
+                        targets=np.eye(3)[[1]], weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    _set_rates(net, engine)
+    monitors = [b2.SpikeMonitor(g) for g in net.layers]
+    net.network.add(*monitors)
+    _run(net, spec)
+    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+    spiking, rate_ep = [], []
+    for k in (0, 1):
+        n_lo, n_up = len(net.layers[k]), len(net.layers[k + 1])
+        free = [_window_rates(monitors[j], n, t1 - t2, t1) for j, n in ((k, n_lo), (k + 1, n_up))]
+        nudged = [_window_rates(monitors[j], n, t1, t1 + t2) for j, n in ((k, n_lo), (k + 1, n_up))]
+        eta = spec.learning.rates[k]
+        rate_ep.append(eta / beta * (np.outer(*nudged) - np.outer(*free)))
+        spiking.append(np.asarray(net.synapses[k].w[:]).reshape(n_lo, n_up) - weights[k])
+    return spiking, rate_ep
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_rule_agrees_with_rate_ep_update(beta):
+    """The spiking update has the sign and (first order in β) size of the rate EP update.
+
+    Long phases (T2 = 200 steps) make the rates well defined; the rate EP update is computed
+    from the spike counts of the two windows, (η/β)(ρ_i^β ρ_j^β − ρ_i^0 ρ_j^0). The spiking
+    estimate is a statistical one (sigma-delta codes quantise rates to 1/T2), so the check
+    pools four random networks: signs of the sizable updates agree, and the least-squares
+    ratio spiking/rate is 1 within 10% for each layer pair.
+    """
+    pooled = {0: ([], []), 1: ([], [])}
+    for seed in range(4):
+        spiking, rate_ep = _spiking_and_rate_ep_updates(seed, beta)
+        for k in (0, 1):
+            pooled[k][0].append(spiking[k].ravel())
+            pooled[k][1].append(rate_ep[k].ravel())
+    for k, (spiking, rate_ep) in pooled.items():
+        spiking, rate_ep = np.concatenate(spiking), np.concatenate(rate_ep)
+        big = np.abs(rate_ep) > 0.2 * np.abs(rate_ep).max()
+        assert big.sum() >= 10
+        agree = np.mean(np.sign(spiking[big]) == np.sign(rate_ep[big]))
+        assert agree >= 0.95, f"layer pair {k}: signs agree for {agree:.0%} only"
+        slope = np.sum(spiking * rate_ep) / np.sum(rate_ep * rate_ep)
+        assert 0.9 < slope < 1.1, f"layer pair {k}: spiking/rate EP update ratio {slope:.3f}"
+
+
+def test_bias_update_is_the_counted_spike_difference():
+    """Δb_i = lr_b (N_i^β − N_i^0): spikes counted in the nudged and free windows."""
+    spec = small_spec(layers=(3, 4, 2), free=16, nudge=8, readout=8)
+    rng = np.random.default_rng(5)
+    weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
+    net = build_network(spec, 1, rates=rng.uniform(0.2, 1, (1, 3)), targets=np.eye(2)[[1]],
+                        weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    _set_rates(net, engine)
+    monitors = [b2.SpikeMonitor(g) for g in net.layers[1:]]
+    net.network.add(*monitors)
+    _run(net, spec)
+    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+    for k, mon in enumerate(monitors):
+        n = len(net.layers[k + 1])
+        diff = (_window_rates(mon, n, t1, t1 + t2) - _window_rates(mon, n, t1 - t2, t1)) * t2
+        lr_b = engine.learning_rates()[1][k]
+        np.testing.assert_allclose(np.asarray(net.layers[k + 1].b[:]) - biases[k], lr_b * diff,
+                                   atol=1e-12)
+
+
+def test_weight_scale_matches_its_equation():
+    assert plasticity.weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
+    assert plasticity.bias_scale(0.1, 0.5, 20) == pytest.approx(0.1 / (0.5 * 20))
+
+
+def test_bernoulli_code_runs_and_is_reproducible():
+    spec = small_spec(code="bernoulli")
+    rng = np.random.default_rng(1)
+    args = (rng.uniform(0, 1, (2, 3)), np.eye(2), np.full(2, SAMPLE_TRAIN),
+            [rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, (4, 2))], [np.zeros(4), np.zeros(2)])
+    a = RuntimeEngine(spec, 2, seed=4).run_chunk(*args)
+    b = RuntimeEngine(spec, 2, seed=4).run_chunk(*args)
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x, y)
+    assert a.spikes["free"].sum() > 0

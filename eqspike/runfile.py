@@ -116,7 +116,7 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
                         "versions": json.dumps(versions())})
         for key, value in (extra or {}).items():
             f.attrs[key] = value
-        f.create_group("network").attrs["toml"] = spec.source
+        f.create_group("network").attrs["toml"] = spec.to_toml()
         f.create_group("checkpoints")
         metrics = f.create_group("metrics")
         for name in METRIC_FIELDS:

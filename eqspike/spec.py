@@ -13,7 +13,7 @@ choices. The file has five tables; a field left out takes the default shown in
     [training]  epochs, train_samples, chunk_samples, seed
 
 The spec knows nothing of Brian2 or HDF5; :mod:`eqspike.spiking` builds from it and
-:mod:`eqspike.runfile` stores it (as the TOML text it was read from).
+:mod:`eqspike.runfile` stores it (:meth:`NetworkSpec.to_toml`: every field, as run).
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ class NetworkSpec:
     phases: PhaseSection = PhaseSection()
     learning: LearningSection = LearningSection()
     training: TrainingSection = TrainingSection()
-    source: str = ""  # the TOML text it was read from (stored in run files)
 
     def __post_init__(self):
         layers = self.network.layers
@@ -144,6 +143,22 @@ class NetworkSpec:
 
     def as_dict(self) -> dict:
         return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    def to_toml(self) -> str:
+        """The complete definition, every field explicit, as TOML that :func:`spec_from_toml`
+        reads back to an equal spec (what run files store: the network as run)."""
+        def value(v):
+            if isinstance(v, (list, tuple)):
+                return "[" + ", ".join(value(x) for x in v) + "]"
+            if isinstance(v, str):
+                return json.dumps(v)
+            return repr(v)
+
+        lines = [f"# network {self.name!r}, as run"]
+        for section, fields in self.as_dict().items():
+            lines.append(f"\n[{section}]")
+            lines.extend(f"{key} = {value(v)}" for key, v in fields.items())
+        return "\n".join(lines) + "\n"
 
     def structure_key(self) -> str:
         """A hash of everything that changes the compiled simulation's code or shapes.
@@ -221,7 +236,7 @@ def spec_from_toml(text: str, name: str = "<string>") -> NetworkSpec:
         if not isinstance(value, dict):
             raise SpecError(f"{name}: [{section}] must be a table")
         sections[section] = _build_section(name, section, value)
-    return NetworkSpec(name=name, source=text, **sections)
+    return NetworkSpec(name=name, **sections)
 
 
 def available_networks() -> list[str]:

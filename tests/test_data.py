@@ -1,0 +1,94 @@
+"""Datasets: checksums, IDX parsing, and clear errors for missing or corrupt files."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from eqspike.data import DATASETS, DataError, load_dataset, rates_from_images, resolve_data_dir
+
+
+def test_real_mnist_loads_with_checksums(data_dir):
+    test = load_dataset("mnist", "test", data_dir, download=False)
+    assert test.images.shape == (10000, 784) and test.images.dtype == np.uint8
+    assert test.labels.shape == (10000,) and set(np.unique(test.labels)) == set(range(10))
+    rates = rates_from_images(test.images[:5])
+    assert rates.min() >= 0 and rates.max() == pytest.approx(1.0)
+
+
+def test_real_fashion_mnist_loads(data_dir):
+    train = load_dataset("fashion-mnist", "train", data_dir, download=False)
+    assert train.images.shape == (60000, 784)
+
+
+def test_missing_file_names_it_and_says_what_to_do(tmp_path):
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is missing.*--data-dir"):
+        load_dataset("mnist", "test", tmp_path, download=False)
+
+
+def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(DATASETS["mnist"], "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_dataset("mnist", "test", tmp_path, download=True)
+
+
+def _copy_mnist(src_root, dst_root):
+    dst = dst_root / "mnist"
+    dst.mkdir()
+    for name in DATASETS["mnist"]["files"]:
+        shutil.copy(src_root / "mnist" / name, dst / name)
+    return dst
+
+
+def test_truncated_file_fails_checksum(data_dir, tmp_path):
+    dst = _copy_mnist(data_dir, tmp_path)
+    target = dst / "t10k-labels-idx1-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz is corrupt or truncated"):
+        load_dataset("mnist", "test", tmp_path, download=False)
+
+
+def test_flipped_byte_fails_checksum(data_dir, tmp_path):
+    dst = _copy_mnist(data_dir, tmp_path)
+    target = dst / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(target.read_bytes())
+    raw[5000] ^= 0xFF
+    target.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="MD5"):
+        load_dataset("mnist", "test", tmp_path, download=False)
+
+
+def test_idx_parser_rejects_wrong_kind_of_file(tmp_path):
+    from eqspike.data import _read_idx
+
+    bad = tmp_path / "x.gz"
+    with gzip.open(bad, "wb") as handle:
+        handle.write(b"not an idx file at all")
+    with pytest.raises(DataError, match="not an IDX file"):
+        _read_idx(bad, 3)
+    plain = tmp_path / "y.gz"
+    plain.write_bytes(b"plain text, not gzip")
+    with pytest.raises(DataError, match="not a readable gzip"):
+        _read_idx(plain, 1)
+    short = tmp_path / "z.gz"
+    with gzip.open(short, "wb") as handle:
+        handle.write(bytes([0, 0, 8, 1]) + (100).to_bytes(4, "big") + bytes(10))
+    with pytest.raises(DataError, match="expected shape"):
+        _read_idx(short, 1)
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(DataError, match="valid: fashion-mnist, mnist"):
+        load_dataset("cifar", "train")
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("EQSPIKE_DATA", str(tmp_path / "env"))
+    assert resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv("EQSPIKE_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert resolve_data_dir() == tmp_path / "cache" / "eqspike" / "data"

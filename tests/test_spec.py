@@ -1,0 +1,64 @@
+"""Network definitions: named files load; bad ones fail early, naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from eqspike.spec import SpecError, available_networks, load_network, spec_from_toml
+
+
+def test_named_networks_load():
+    assert {"mnist", "tiny"} <= set(available_networks())
+    spec = load_network("mnist")
+    assert spec.layers == (784, 500, 10)
+    assert spec.steps_per_sample == spec.phases.free_steps + spec.phases.nudge_steps
+
+
+def test_to_toml_round_trips_every_field():
+    spec = load_network("mnist").replace(training={"epochs": 7}, learning={"rates": [0.5, 0.25]})
+    again = spec_from_toml(spec.to_toml(), name=spec.name)
+    assert again == spec
+
+
+def test_unknown_network_lists_valid_names():
+    with pytest.raises(SpecError, match=r"unknown network 'nope'; valid: .*mnist.*tiny"):
+        load_network("nope")
+
+
+def test_missing_toml_path(tmp_path):
+    with pytest.raises(SpecError, match="does not exist"):
+        load_network(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[network]\nlayers = [784, 10]\nsize = 3", r"unknown field\(s\) size in \[network\]; valid"),
+    ("[netwrk]\nlayers = [4, 2]", r"unknown section\(s\) netwrk; valid: network"),
+    ("[spiking]\ncode = 'poisson'", r"\[spiking\] code: 'poisson' is not one of sigma_delta, bernoulli"),
+    ("[phases]\nbeta = -1.0", r"\[phases\] beta: -1.0 is below the minimum"),
+    ("[phases]\nfree_steps = 'many'", r"\[phases\] free_steps: expected int"),
+    ("[network]\nlayers = [784, 500, 10]\n[learning]\nrates = [0.1]",
+     r"\[learning\] rates needs 2 values"),
+    ("[network]\nlayers = [784]", "at least 2 layers"),
+    ("[spiking]\nreadout_steps = 5\n[phases]\nfree_steps = 10\nnudge_steps = 20",
+     "nudge_steps .20. exceeds free_steps"),
+    ("[network\nlayers = 3", "not valid TOML"),
+    ("network = 3", r"\[network\] must be a table"),
+])
+def test_bad_fields_name_the_field(text, message):
+    with pytest.raises(SpecError, match=message):
+        spec_from_toml(text, name="bad")
+
+
+def test_replace_validates_and_keeps_the_rest():
+    spec = load_network("mnist")
+    short = spec.replace(training={"epochs": 3})
+    assert short.training.epochs == 3 and short.layers == spec.layers
+    with pytest.raises(SpecError, match="epochs"):
+        spec.replace(training={"epochs": 0})
+
+
+def test_structure_key_ignores_run_time_parameters():
+    spec = load_network("mnist")
+    assert spec.structure_key() == spec.replace(learning={"rates": [0.1, 0.2]},
+                                                training={"seed": 9}).structure_key()
+    assert spec.structure_key() != spec.replace(phases={"beta": 0.5}).structure_key()

@@ -1,0 +1,153 @@
+"""Training, run files and the CLI, end to end on the tiny network in runtime mode."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from eqspike import runfile
+from eqspike.cli import main
+from eqspike.engine import RuntimeEngine, StandaloneEngine
+from eqspike.spec import load_network
+from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN
+from eqspike.training import TrainingDiverged, check_finite, train
+
+
+def _tiny(samples=40, epochs=1):
+    return load_network("tiny").replace(training={"train_samples": samples, "epochs": epochs,
+                                                  "chunk_samples": 20})
+
+
+def test_train_writes_a_complete_run_file(tmp_path, data_dir):
+    path = tmp_path / "run.h5"
+    result = train(_tiny(epochs=2), path, data_dir=data_dir, mode="runtime", test_samples=30,
+                   progress=False)
+    run = runfile.read_run(path)
+    assert run.attrs["status"] == "complete" and run.attrs["path"] == "spiking"
+    assert set(run.checkpoints) == {"initial", "epoch_0001", "epoch_0002", "latest"}
+    assert list(run.metrics["epoch"]) == [1, 2]
+    assert run.metrics["test_accuracy"].tolist() == result.test_accuracy
+    assert run.spikes["train_free"].shape == (2, 3)
+    assert run.spikes["train_nudged"][:, 1:].sum() > 0
+    assert not np.allclose(run.final.weights[0], run.checkpoints["initial"].weights[0])
+    assert run.spec.layers == (784, 32, 10)
+    assert "brian2" in run.attrs["versions"]
+
+
+def test_same_seed_same_weights(tmp_path, data_dir):
+    a = train(_tiny(), tmp_path / "a.h5", data_dir=data_dir, mode="runtime", test_samples=10,
+              progress=False)
+    b = train(_tiny(), tmp_path / "b.h5", data_dir=data_dir, mode="runtime", test_samples=10,
+              progress=False)
+    wa, wb = runfile.read_run(a.path).final, runfile.read_run(b.path).final
+    for x, y in zip(wa.weights + wa.biases, wb.weights + wb.biases):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
+    """Interrupted right after chunk 1 of epoch 2 was saved, then resumed: same weights."""
+    kwargs = dict(data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
+    full = train(_tiny(samples=40, epochs=2), tmp_path / "full.h5", **kwargs)
+
+    write = runfile.write_checkpoint
+
+    def write_then_die(path, name, *args, **attrs):
+        write(path, name, *args, **attrs)
+        if name == "latest" and attrs.get("epoch") == 1 and attrs.get("chunk") == 1:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part.h5"
+    monkeypatch.setattr(runfile, "write_checkpoint", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny(samples=40, epochs=2), part, **kwargs)
+    monkeypatch.setattr(runfile, "write_checkpoint", write)
+    assert runfile.read_run(part).attrs["status"] == "running"
+    train(None, part, resume=True, **kwargs)
+    a, b = runfile.read_run(full.path).final, runfile.read_run(part).final
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(x, y)
+    assert list(runfile.read_run(part).metrics["epoch"]) == [1, 2]
+
+
+def test_non_finite_weights_name_the_layer():
+    with pytest.raises(TrainingDiverged, match="W_1_2"):
+        check_finite([np.zeros(2), np.array([1.0, np.nan])], [np.zeros(2)], "at step 3")
+
+
+@pytest.mark.standalone
+def test_standalone_equals_runtime(tmp_path):
+    """The compiled build and the runtime mode give the same weights on a small network."""
+    spec = load_network("tiny").replace(network={"layers": [20, 12, 4]},
+                                        learning={"rates": [0.1, 0.1],
+                                                  "bias_rates": [0.1, 0.1]})
+    rng = np.random.default_rng(2)
+    n = 7
+    rates = rng.uniform(0, 1, (n, 20))
+    targets = np.eye(4)[rng.integers(0, 4, n)]
+    kinds = np.r_[np.full(5, SAMPLE_TRAIN), np.full(2, SAMPLE_EVAL)]
+    weights = [rng.uniform(-0.3, 0.5, (20, 12)), rng.uniform(-0.5, 0.5, (12, 4))]
+    biases = [np.zeros(12), np.zeros(4)]
+    runtime = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, weights, biases)
+    compiled = StandaloneEngine(spec, 10, cache_dir=tmp_path)
+    standalone = compiled.run_chunk(rates, targets, kinds, weights, biases)
+    for x, y in zip(runtime.weights + runtime.biases, standalone.weights + standalone.biases):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(runtime.readout, standalone.readout)
+    assert not np.allclose(runtime.weights[0], weights[0])
+    # a second chunk through the same binary continues from the returned weights
+    again = compiled.run_chunk(rates, targets, kinds, standalone.weights, standalone.biases)
+    runtime2 = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, runtime.weights,
+                                                 runtime.biases)
+    np.testing.assert_allclose(again.weights[1], runtime2.weights[1], rtol=1e-12, atol=1e-12)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+def test_cli_train_and_evaluate(tmp_path, data_dir, capsys):
+    out = tmp_path / "cli.h5"
+    assert main(["train", "--network", "tiny", "--mode", "runtime", "--train-samples", "20",
+                 "--test-samples", "20", "--data-dir", str(data_dir), "--out", str(out),
+                 "--quiet"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--mode", "runtime", "--test-samples", "20",
+                 "--data-dir", str(data_dir), "--quiet"]) == 0
+    assert "[epoch_0001]: test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--network", "nope"], "unknown network 'nope'; valid:"),
+    (["evaluate", "missing.h5"], "no such run file"),
+    (["train", "--network", "tiny", "--data-dir", "/nonexistent", "--no-download"],
+     "is missing"),
+    (["train", "--resume", "x.h5", "--epochs", "2"], "--resume continues a run"),
+])
+def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eqspike: error:") and message in err
+    assert err.count("\n") == 1
+
+
+def test_cli_rejects_bad_numbers(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--epochs", "0"])
+    assert exc.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_run_file_errors(tmp_path):
+    text = tmp_path / "not.h5"
+    text.write_text("hello")
+    with pytest.raises(runfile.RunFileError, match="not a readable HDF5"):
+        runfile.read_run(text)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(runfile.RunFileError, match="not an eqspike run file"):
+        runfile.read_run(other)
+    partial = tmp_path / "partial.h5"
+    runfile.create_run(partial, load_network("tiny"), seed=1)
+    with pytest.raises(runfile.RunFileError, match="no initial checkpoint"):
+        runfile.read_run(partial)

@@ -10,7 +10,10 @@ Layout (``format_version`` 1; every array is float64 unless said)::
     /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
     /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
     /checkpoints/latest     the state after the last finished chunk; attrs: epoch (0-based,
-                            in progress), chunk (chunks done in that epoch), samples_seen
+                            in progress), chunk (chunks done in that epoch), samples_seen.
+                            Stored as two slots, /checkpoints/.slot0 and .slot1, written in
+                            place in turn; the attribute /checkpoints.attrs["latest"] names
+                            the complete one (it flips only after a write has finished)
     /metrics                datasets of one row per finished epoch:
                             epoch (int), train_accuracy, test_accuracy, train_seconds,
                             eval_seconds, train_samples (int)
@@ -129,16 +132,38 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
 
 
 def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
-    """Write (or replace) checkpoint ``name``; the old one is removed only once the new is in."""
+    """Write checkpoint ``name``; ``"latest"`` is rewritten in place, in alternating slots.
+
+    Other names are written once, under a temporary name moved into place when complete.
+    Either way an interrupted write never damages the checkpoint that was there before.
+    """
+    arrays = {f"W_{k}_{k + 1}": np.asarray(w, dtype=float) for k, w in enumerate(weights)}
+    arrays.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
     with _open(path, "a") as f:
         group = f["checkpoints"]
+        if name == "latest":
+            current = group.attrs.get("latest", "")
+            slot = ".slot1" if current == ".slot0" else ".slot0"
+            target = group.require_group(slot)
+            target.attrs["complete"] = False
+            f.flush()
+            for key, value in arrays.items():
+                if key in target and target[key].shape == value.shape:
+                    target[key][...] = value
+                else:
+                    if key in target:
+                        del target[key]
+                    target.create_dataset(key, data=value)
+            target.attrs.update(attrs)
+            target.attrs["complete"] = True
+            f.flush()
+            group.attrs["latest"] = slot
+            return
         if name + ".new" in group:  # left by an interrupted write
             del group[name + ".new"]
         tmp = group.create_group(name + ".new")
-        for k, w in enumerate(weights):
-            tmp.create_dataset(f"W_{k}_{k + 1}", data=np.asarray(w, dtype=float))
-        for k, b in enumerate(biases):
-            tmp.create_dataset(f"b_{k + 1}", data=np.asarray(b, dtype=float))
+        for key, value in arrays.items():
+            tmp.create_dataset(key, data=value)
         tmp.attrs.update(attrs)
         if name in group:
             del group[name]
@@ -166,7 +191,8 @@ def _checkpoint(group) -> Checkpoint:
     n_w = len([k for k in group if k.startswith("W_")])
     weights = [group[f"W_{k}_{k + 1}"][()] for k in range(n_w)]
     biases = [group[f"b_{k + 1}"][()] for k in range(n_w)]
-    return Checkpoint(weights, biases, dict(group.attrs))
+    attrs = {k: v for k, v in group.attrs.items() if k != "complete"}
+    return Checkpoint(weights, biases, attrs)
 
 
 def read_run(path) -> Run:
@@ -181,8 +207,12 @@ def read_run(path) -> Run:
         try:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
             toml = f["network"].attrs["toml"]
-            checkpoints = {name: _checkpoint(g) for name, g in f["checkpoints"].items()
-                           if not name.endswith(".new")}
+            group = f["checkpoints"]
+            checkpoints = {name: _checkpoint(g) for name, g in group.items()
+                           if not name.endswith(".new") and not name.startswith(".slot")}
+            latest = group.attrs.get("latest", "")
+            if latest and latest in group and group[latest].attrs.get("complete", False):
+                checkpoints["latest"] = _checkpoint(group[latest])
             metrics = {name: f["metrics"][name][()] for name in METRIC_FIELDS}
             spikes = {name: f["spikes"][name][()] for name in SPIKE_FIELDS}
         except KeyError as exc:

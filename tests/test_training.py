@@ -137,6 +137,22 @@ def test_cli_rejects_bad_numbers(capsys):
     assert "expected a positive integer" in capsys.readouterr().err
 
 
+def test_latest_checkpoint_does_not_grow_the_file(tmp_path):
+    path = tmp_path / "grow.h5"
+    spec = load_network("tiny")
+    runfile.create_run(path, spec, seed=1)
+    w = [np.zeros((784, 32)), np.zeros((32, 10))]
+    b = [np.zeros(32), np.zeros(10)]
+    runfile.write_checkpoint(path, "initial", w, b)
+    sizes = []
+    for k in range(12):
+        runfile.write_checkpoint(path, "latest", [x + k for x in w], b, chunk=k)
+        sizes.append(path.stat().st_size)
+    assert sizes[-1] == sizes[2]
+    latest = runfile.read_run(path).checkpoints["latest"]
+    assert latest.attrs["chunk"] == 11 and latest.weights[0][0, 0] == 11
+
+
 def test_run_file_errors(tmp_path):
     text = tmp_path / "not.h5"
     text.write_text("hello")

@@ -63,18 +63,22 @@ class Engine:
         self.chunk_samples = int(chunk_samples)
         self.seed = int(seed)
 
-    def learning_rates(self) -> tuple[list, list]:
-        """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`)."""
+    def learning_rates(self, epoch: int = 0) -> tuple[list, list]:
+        """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`),
+        for ``epoch`` (0-based) of the schedule η_e = η · decay^e."""
+        learning = self.spec.learning
+        factor = learning.decay ** epoch
         beta, window = self.spec.phases.beta, self.spec.phases.nudge_steps
         tau = self.spec.spiking.tau_trace
-        lr_w = [plasticity.weight_scale(e, beta, window, tau) for e in self.spec.learning.rates]
-        lr_b = [plasticity.bias_scale(e, beta, window) for e in self.spec.learning.bias_rates]
+        lr_w = [plasticity.weight_scale(e * factor, beta, window, tau) for e in learning.rates]
+        lr_b = [plasticity.bias_scale(e * factor, beta, window) for e in learning.bias_rates]
         return lr_w, lr_b
 
-    def run_chunk(self, rates, targets, kinds, weights, biases) -> ChunkResult:
+    def run_chunk(self, rates, targets, kinds, weights, biases, epoch: int = 0) -> ChunkResult:
         """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
 
-        ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL.
+        ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL; ``epoch``
+        selects the learning rates of the schedule.
         """
         n = len(rates)
         if not 0 < n <= self.chunk_samples:
@@ -84,6 +88,7 @@ class Engine:
             rates = np.vstack([rates, np.zeros((pad, rates.shape[1]))])
             targets = np.vstack([targets, np.zeros((pad, targets.shape[1]))])
             kinds = np.r_[kinds, np.full(pad, SAMPLE_PAD)]
+        self._rates = self.learning_rates(epoch)
         result = self._run(np.asarray(rates, float), np.asarray(targets, float),
                            np.asarray(kinds), weights, biases)
         result.readout = result.readout[:n]
@@ -120,7 +125,7 @@ class RuntimeEngine(Engine):
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
                             weights=weights, biases=biases)
-        lr_w, lr_b = self.learning_rates()
+        lr_w, lr_b = self._rates
         for syn, value in zip(net.synapses, lr_w):
             syn.lr_w = value
         for group, value in zip(net.layers[1:], lr_b):
@@ -173,7 +178,7 @@ class StandaloneEngine(Engine):
         args = {net.signals["stimulus"]: padded_sample_signal(rates),
                 net.signals["target"]: padded_sample_signal(targets),
                 **{net.signals[k]: v for k, v in steps.items()}}
-        lr_w, lr_b = self.learning_rates()
+        lr_w, lr_b = self._rates
         for syn, w, lr in zip(net.synapses, weights, lr_w):
             args[syn.w] = np.asarray(w, dtype=float).ravel()
             args[syn.lr_w] = lr

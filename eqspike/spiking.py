@@ -62,6 +62,7 @@ I : 1                        # weighted spikes received in the last step
 b : 1                        # bias
 x : 1                        # spike trace (rate estimate)
 sd : 1                       # sigma-delta accumulator
+coin : 1                     # this step's uniform draw (Bernoulli code)
 count : 1                    # readout spikes of the current sample
 n_free : 1                   # spikes in free phases (this chunk)
 n_nudged : 1                 # spikes in nudged phases (this chunk)
@@ -73,6 +74,7 @@ INPUT_STATE = """
 rate = stimulus(t, i) : 1
 x : 1
 sd : 1
+coin : 1
 count : 1
 n_free : 1
 n_nudged : 1
@@ -85,11 +87,18 @@ HIDDEN_STEP = "u += (I + b - u) * alpha\nI = 0"
 OUTPUT_STEP = ("u += (I + b + beta * int(phase_now == 1) * (target(t, i) - clip(u, 0, 1)) - u)"
                " * alpha\nI = 0")
 TRACE_STEP = "x *= trace_decay"
-SIGMA_DELTA_STEP = {"hidden": "sd += clip(u, 0, 1)", "input": "sd += rate"}
+CODE_STEP = {
+    "sigma_delta": {"hidden": "sd += clip(u, 0, 1)", "input": "sd += rate"},
+    "bernoulli": {"hidden": "coin = rand()", "input": "coin = rand()"},
+}
 THRESHOLD = {
     "sigma_delta": {"hidden": "sd >= 1", "input": "sd >= 1"},
-    "bernoulli": {"hidden": "rand() < clip(u, 0, 1)", "input": "rand() < rate"},
+    "bernoulli": {"hidden": "coin < clip(u, 0, 1)", "input": "coin < rate"},
 }
+#: A spike emitted while the rule is listening (σ(t) ≠ 0). The input layer's synapses need a
+#: hidden spike only for the rule (the clamped input receives no feedback), so their
+#: ``on_post`` pathway runs on this event and skips the steps where σ(t) = 0.
+LEARNING_SPIKE = "({threshold}) and learn != 0"
 SPIKE = ("x += 1 / tau_x\ncount += readout(t)\n"
          "n_free += int(phase_now == 0)\nn_nudged += int(phase_now == 1)")
 SIGMA_DELTA_RESET = "sd -= 1"
@@ -201,14 +210,15 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
         boundary = [BOUNDARY_RESET[kind]]
         step = [] if kind == "input" else [OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP]
-        step.append(TRACE_STEP)
-        if code == "sigma_delta":
-            step.append(SIGMA_DELTA_STEP[kind])
+        step += [TRACE_STEP, CODE_STEP[code][kind]]
+        threshold = THRESHOLD[code][kind]
+        events = {}
         if kind != "input":
             reset.append(plasticity.ON_SPIKE)
             boundary.insert(0, plasticity.APPLY_BIAS_UPDATE)
-        group = b2.NeuronGroup(size, model, threshold=THRESHOLD[code][kind],
-                               reset="\n".join(reset), dt=dt, namespace=namespace,
+            events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
+        group = b2.NeuronGroup(size, model, threshold=threshold, reset="\n".join(reset),
+                               events=events, dt=dt, namespace=namespace,
                                name=f"layer{index}")
         group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=1,
                             name=f"layer{index}_boundary")
@@ -220,10 +230,12 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     synapses = []
     for index in range(len(sizes) - 1):
         lower, upper = layers[index], layers[index + 1]
-        feed_lower = "" if index == 0 else "I_pre += w\n"  # the input layer is clamped
+        clamped = index == 0  # the input layer receives no feedback
         syn = b2.Synapses(lower, upper, model="w : 1\n" + plasticity.SYNAPSE_MODEL,
                           on_pre="I_post += w\n" + plasticity.ON_PRE,
-                          on_post=feed_lower + plasticity.ON_POST,
+                          on_post=("" if clamped else "I_pre += w\n") + plasticity.ON_POST,
+                          on_event={"pre": "spike",
+                                    "post": "learning_spike" if clamped else "spike"},
                           dt=dt, namespace=namespace, name=f"w{index}{index + 1}")
         syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
         syn.run_regularly(plasticity.APPLY_WEIGHT_UPDATE, dt=sample_dt, when="start",

@@ -152,7 +152,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         for k in range(first, len(chunks)):
             idx = order[chunks[k][0]:chunks[k][1]]
             result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
-                                      np.full(len(idx), SAMPLE_TRAIN), weights, biases)
+                                      np.full(len(idx), SAMPLE_TRAIN), weights, biases,
+                                      epoch=epoch)
             check_finite(result.weights, result.biases,
                          f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint kept "
                          f"in {run_path})")

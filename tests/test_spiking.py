@@ -211,3 +211,11 @@ def test_bernoulli_code_runs_and_is_reproducible():
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(x, y)
     assert a.spikes["free"].sum() > 0
+
+
+def test_learning_rate_schedule_decays_per_epoch():
+    spec = small_spec(extra="decay = 0.5")
+    engine = RuntimeEngine(spec, 1)
+    (w0, b0), (w2, b2) = engine.learning_rates(0), engine.learning_rates(2)
+    np.testing.assert_allclose(w2, np.array(w0) * 0.25)
+    np.testing.assert_allclose(b2, np.array(b0) * 0.25)

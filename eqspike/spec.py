@@ -7,7 +7,7 @@ choices. The file has five tables; a field left out takes the default shown in
 ``networks/README.md``::
 
     [network]   description, dataset, layers, activation
-    [spiking]   code, dt_ms, tau_u, tau_trace, readout_steps
+    [spiking]   code, dt_ms, tau_u, tau_trace, readout_steps, precision
     [phases]    free_steps (T1), nudge_steps (T2), beta
     [learning]  rule, rates, bias_rates, decay, init, init_gain
     [training]  epochs, train_samples, chunk_samples, seed
@@ -64,6 +64,8 @@ class SpikingSection:
     tau_u: float = _f(2.0, lo=1.0, hi=1000.0, doc="steps; u relaxes toward the EP drive")
     tau_trace: float = _f(5.0, lo=1.0, hi=1000.0, doc="steps; spike trace time constant")
     readout_steps: int = _f(20, lo=1, doc="last free steps whose output spikes are counted")
+    precision: str = _f("float64", choices=("float64", "float32"),
+                        doc="dtype of every state variable and weight in the simulation")
 
 
 @dataclass(frozen=True)

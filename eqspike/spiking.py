@@ -177,9 +177,13 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     Returns
     -------
     SpikingNetwork
+
+    Sets Brian2's ``core.default_float_dtype`` preference to the spec's ``precision``.
     """
     import brian2 as b2
 
+    b2.prefs.core.default_float_dtype = {"float64": np.float64,
+                                         "float32": np.float32}[spec.spiking.precision]
     sizes = spec.layers
     n_in, n_out = sizes[0], sizes[-1]
     dt = spec.spiking.dt_ms * b2.ms

@@ -92,3 +92,27 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("EQSPIKE_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert resolve_data_dir() == tmp_path / "cache" / "eqspike" / "data"
+
+
+def test_download_fetches_and_verifies_official_files(data_dir, tmp_path, monkeypatch):
+    """A local HTTP server stands in for the official mirror."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "served"
+    root.mkdir()
+    served = _copy_mnist(data_dir, root)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+        monkeypatch.setitem(DATASETS["mnist"], "mirrors", ["http://127.0.0.1:9/", mirror])
+        cache = tmp_path / "cache"
+        test = load_dataset("mnist", "test", cache, download=True)
+        assert len(test) == 10000
+        assert (cache / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
+    finally:
+        server.shutdown()

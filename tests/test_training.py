@@ -167,3 +167,21 @@ def test_run_file_errors(tmp_path):
     runfile.create_run(partial, load_network("tiny"), seed=1)
     with pytest.raises(runfile.RunFileError, match="no initial checkpoint"):
         runfile.read_run(partial)
+
+
+def test_learning_curve_script_reads_run_files(tmp_path, data_dir):
+    import importlib.util
+
+    from .conftest import ROOT
+
+    spec_ = importlib.util.spec_from_file_location("lc", ROOT / "analysis" / "learning_curve.py")
+    lc = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(lc)
+    run = train(_tiny(samples=20, epochs=2), tmp_path / "r.h5", data_dir=data_dir,
+                mode="runtime", test_samples=10, progress=False)
+    out = tmp_path / "curve.png"
+    assert lc.main([str(run.path), "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    rows = (tmp_path / "curve.csv").read_text().splitlines()
+    assert rows[0].startswith("run,epoch") and len(rows) == 3
+    assert lc.main([str(tmp_path / "missing.h5")]) == 2

@@ -1,0 +1,82 @@
+"""Learning curves: test (and running train) accuracy per epoch, from run files.
+
+    python analysis/learning_curve.py RUN.h5 [RUN2.h5 ...] [--out learning_curve.png]
+
+Writes the figure (PNG) and, beside it, the numbers (CSV: run, epoch, train_accuracy,
+test_accuracy, train_seconds). Reads run files only (:func:`eqspike.runfile.read_run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+
+def learning_curves(paths):
+    """[(label, metrics dict)] for the run files ``paths``."""
+    from eqspike.runfile import read_run
+
+    out = []
+    for path in paths:
+        run = read_run(path)
+        out.append((f"{Path(path).stem} ({run.attrs['network']})", run.metrics))
+    return out
+
+
+def plot(curves, out_png):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, m in curves:
+        line, = ax.plot(m["epoch"], 100 * m["test_accuracy"], "o-", label=f"{label}: test")
+        ax.plot(m["epoch"], 100 * m["train_accuracy"], "--", color=line.get_color(),
+                alpha=0.6, label=f"{label}: train (running)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("eqspike learning curves")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def write_csv(curves, out_csv):
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "epoch", "train_accuracy", "test_accuracy", "train_seconds"])
+        for label, m in curves:
+            for row in zip(m["epoch"], m["train_accuracy"], m["test_accuracy"],
+                           m["train_seconds"]):
+                writer.writerow([label, int(row[0]), *(f"{v:.6g}" for v in row[1:])])
+
+
+def main(argv=None):
+    from eqspike.runfile import RunFileError
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--out", default="learning_curve.png")
+    args = parser.parse_args(argv)
+    try:
+        curves = learning_curves(args.runs)
+    except RunFileError as exc:
+        print(f"learning_curve: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    plot(curves, out)
+    write_csv(curves, out.with_suffix(".csv"))
+    for label, m in curves:
+        accs = ", ".join(f"{100 * a:.2f}" for a in m["test_accuracy"])
+        print(f"{label}: test accuracy per epoch (%): {accs}")
+    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import plasticity
 from .spec import NetworkSpec
-from .spiking import SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
+from .spiking import EVENT_PHASES, SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
 
 __all__ = ["ChunkResult", "Engine", "StandaloneEngine", "RuntimeEngine", "make_engine",
            "default_build_cache"]
@@ -37,13 +37,14 @@ class ChunkResult:
     """What one chunk returns: the new parameters and what the network did.
 
     ``readout``: (n, n_out) output spikes in each sample's readout window.
-    ``spikes``: {'free': (L,), 'nudged': (L,)} spikes per layer summed over the chunk.
+    ``events``: (n, L, 3) spikes of each sample, per layer, in each part of the sample
+    (:data:`eqspike.spiking.EVENT_PHASES`); None when the engine does not count events.
     """
 
     weights: list
     biases: list
     readout: np.ndarray
-    spikes: dict
+    events: np.ndarray | None
 
 
 def default_build_cache() -> Path:
@@ -58,10 +59,12 @@ def default_build_cache() -> Path:
 class Engine:
     """Runs chunks of at most ``chunk_samples`` samples of network ``spec``."""
 
-    def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0):
+    def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
+                 count_events: bool = True):
         self.spec = spec
         self.chunk_samples = int(chunk_samples)
         self.seed = int(seed)
+        self.count_events = bool(count_events)
 
     def learning_rates(self, epoch: int = 0) -> tuple[list, list]:
         """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`),
@@ -92,6 +95,8 @@ class Engine:
         result = self._run(np.asarray(rates, float), np.asarray(targets, float),
                            np.asarray(kinds), weights, biases)
         result.readout = result.readout[:n]
+        if result.events is not None:
+            result.events = result.events[:n]
         return result
 
     pads_chunks = True
@@ -105,11 +110,14 @@ class Engine:
         weights = [np.asarray(s.w[:], dtype=float).reshape(sizes[k], sizes[k + 1])
                    for k, s in enumerate(net.synapses)]
         biases = [np.asarray(g.b[:], dtype=float) for g in net.layers[1:]]
+        # monitors record at every sample boundary, before the reset: row k + 1 is sample k
         counts = np.asarray(net.readout_monitor.count)  # (n_out, n_samples + 1)
         readout = counts[:, 1:n_samples + 1].T.copy()
-        spikes = {"free": np.array([float(np.sum(g.n_free[:])) for g in net.layers]),
-                  "nudged": np.array([float(np.sum(g.n_nudged[:])) for g in net.layers])}
-        return ChunkResult(weights, biases, readout, spikes)
+        events = None
+        if net.event_monitor is not None:
+            events = np.stack([np.asarray(getattr(net.event_monitor, phase))[:, 1:n_samples + 1].T
+                               for phase in EVENT_PHASES], axis=-1)
+        return ChunkResult(weights, biases, readout, events)
 
 
 class RuntimeEngine(Engine):
@@ -124,7 +132,7 @@ class RuntimeEngine(Engine):
         b2.prefs.codegen.target = "numpy"
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
-                            weights=weights, biases=biases)
+                            weights=weights, biases=biases, count_events=self.count_events)
         lr_w, lr_b = self._rates
         for syn, value in zip(net.synapses, lr_w):
             syn.lr_w = value
@@ -139,21 +147,22 @@ class StandaloneEngine(Engine):
     """One ``cpp_standalone`` build, run once per chunk through ``run_args``."""
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None):
-        super().__init__(spec, chunk_samples, seed)
+                 cache_dir: str | os.PathLike | None = None, count_events: bool = True):
+        super().__init__(spec, chunk_samples, seed, count_events)
         import brian2 as b2
 
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
+        counting = "" if count_events else "-nocount"
         self.directory, self._lock = self._claim(
-            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}")
+            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}{counting}")
         b2.set_device("cpp_standalone", build_on_run=False)
         device = b2.get_device()
         device.reinit()
         device.activate(build_on_run=False)
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
         b2.seed(self.seed)
-        self.net = build_network(spec, self.chunk_samples)
+        self.net = build_network(spec, self.chunk_samples, count_events=count_events)
         dt = spec.spiking.dt_ms * b2.ms
         self.net.network.run(self.net.duration_steps * dt, namespace={})
         device.build(directory=str(self.directory), run=False, with_output=False)
@@ -193,11 +202,11 @@ class StandaloneEngine(Engine):
 
 
 def make_engine(spec: NetworkSpec, mode: str = "standalone", chunk_samples: int | None = None,
-                seed: int = 0, cache_dir=None) -> Engine:
+                seed: int = 0, cache_dir=None, count_events: bool = True) -> Engine:
     """The engine for ``mode`` ('standalone' or 'runtime')."""
     chunk = chunk_samples or spec.training.chunk_samples
     if mode == "standalone":
-        return StandaloneEngine(spec, chunk, seed, cache_dir)
+        return StandaloneEngine(spec, chunk, seed, cache_dir, count_events)
     if mode == "runtime":
-        return RuntimeEngine(spec, chunk, seed)
+        return RuntimeEngine(spec, chunk, seed, count_events)
     raise ValueError(f"unknown engine mode {mode!r}; valid: standalone, runtime")

@@ -17,8 +17,10 @@ Layout (``format_version`` 1; every array is float64 unless said)::
     /metrics                datasets of one row per finished epoch:
                             epoch (int), train_accuracy, test_accuracy, train_seconds,
                             eval_seconds, train_samples (int)
-    /spikes                 mean spikes per sample, one row per epoch, one column per layer:
-                            train_free (E, L), train_nudged (E, L), eval_free (E, L)
+    /events                 spikes per sample, one row per epoch: for each layer and each part
+                            of a sample (attrs: phases = free_quiet, free_window, nudged):
+                            train_mean, train_std (E, L, 3) over the epoch's training
+                            samples; eval_mean, eval_std (E, L, 3) over the test samples
 
 Weights are stored (n_pre, n_post): ``W_l_m[i, j]`` couples neuron i of layer l to neuron
 j of layer m (input layer 0). The file is opened only for the moment of each write, so an
@@ -35,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .spiking import EVENT_PHASES
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
            "write_checkpoint", "append_epoch", "set_status", "read_run", "versions"]
 
@@ -42,7 +46,7 @@ FORMAT = "eqspike-run"
 FORMAT_VERSION = 1
 METRIC_FIELDS = ("epoch", "train_accuracy", "test_accuracy", "train_seconds", "eval_seconds",
                  "train_samples")
-SPIKE_FIELDS = ("train_free", "train_nudged", "eval_free")
+EVENT_FIELDS = ("train_mean", "train_std", "eval_mean", "eval_std")
 
 
 class RunFileError(RuntimeError):
@@ -65,7 +69,7 @@ class Run:
     network_toml: str
     checkpoints: dict          # name -> Checkpoint
     metrics: dict              # field -> (E,) array
-    spikes: dict               # field -> (E, L) array
+    events: dict               # field -> (E, L, 3) array
 
     @property
     def spec(self):
@@ -125,10 +129,11 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
         for name in METRIC_FIELDS:
             dtype = "i8" if name in ("epoch", "train_samples") else "f8"
             metrics.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype)
-        spikes = f.create_group("spikes")
-        for name in SPIKE_FIELDS:
-            spikes.create_dataset(name, shape=(0, len(spec.layers)),
-                                  maxshape=(None, len(spec.layers)), dtype="f8")
+        events = f.create_group("events")
+        events.attrs["phases"] = ",".join(EVENT_PHASES)
+        shape = (len(spec.layers), len(EVENT_PHASES))
+        for name in EVENT_FIELDS:
+            events.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
 
 
 def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
@@ -170,11 +175,11 @@ def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
         group.move(name + ".new", name)
 
 
-def append_epoch(path, metrics: dict, spikes: dict) -> None:
-    """Append one epoch's row of metrics and spike statistics."""
+def append_epoch(path, metrics: dict, events: dict) -> None:
+    """Append one epoch's row of metrics and event statistics."""
     with _open(path, "a") as f:
         for group_name, values, fields in (("metrics", metrics, METRIC_FIELDS),
-                                           ("spikes", spikes, SPIKE_FIELDS)):
+                                           ("events", events, EVENT_FIELDS)):
             group = f[group_name]
             for name in fields:
                 ds = group[name]
@@ -214,9 +219,9 @@ def read_run(path) -> Run:
             if latest and latest in group and group[latest].attrs.get("complete", False):
                 checkpoints["latest"] = _checkpoint(group[latest])
             metrics = {name: f["metrics"][name][()] for name in METRIC_FIELDS}
-            spikes = {name: f["spikes"][name][()] for name in SPIKE_FIELDS}
+            events = {name: f["events"][name][()] for name in EVENT_FIELDS}
         except KeyError as exc:
             raise RunFileError(f"{path}: eqspike run file lacks a field ({exc})") from None
     if "initial" not in checkpoints:
         raise RunFileError(f"{path}: eqspike run file has no initial checkpoint")
-    return Run(path, attrs, toml, checkpoints, metrics, spikes)
+    return Run(path, attrs, toml, checkpoints, metrics, events)

@@ -48,7 +48,7 @@ from . import plasticity
 from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
-           "SAMPLE_PAD", "SpikingNetwork", "build_network", "phase_signals",
+           "SAMPLE_PAD", "EVENT_PHASES", "SpikingNetwork", "build_network", "phase_signals",
            "padded_sample_signal"]
 
 PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
@@ -64,8 +64,6 @@ x : 1                        # spike trace (rate estimate)
 sd : 1                       # sigma-delta accumulator
 coin : 1                     # this step's uniform draw (Bernoulli code)
 count : 1                    # readout spikes of the current sample
-n_free : 1                   # spikes in free phases (this chunk)
-n_nudged : 1                 # spikes in nudged phases (this chunk)
 phase_now = phase(t) : 1 (shared)
 """
 
@@ -76,8 +74,6 @@ x : 1
 sd : 1
 coin : 1
 count : 1
-n_free : 1
-n_nudged : 1
 phase_now = phase(t) : 1 (shared)
 """
 
@@ -99,9 +95,24 @@ THRESHOLD = {
 #: hidden spike only for the rule (the clamped input receives no feedback), so their
 #: ``on_post`` pathway runs on this event and skips the steps where σ(t) = 0.
 LEARNING_SPIKE = "({threshold}) and learn != 0"
-SPIKE = ("x += 1 / tau_x\ncount += readout(t)\n"
-         "n_free += int(phase_now == 0)\nn_nudged += int(phase_now == 1)")
+SPIKE = "x += 1 / tau_x\ncount += readout(t)"
 SIGMA_DELTA_RESET = "sd -= 1"
+#: Event counters: one neuron per layer, counting that layer's spikes in each part of a
+#: sample (see :data:`EVENT_PHASES`), recorded and reset at every sample boundary.
+COUNTER_STATE = """
+free_quiet : 1               # spikes in free steps where the rule is silent (sigma = 0)
+free_window : 1              # spikes in the free learning window (sigma = -1)
+nudged : 1                   # spikes in the nudged phase (sigma = +1)
+phase_c = phase(t) : 1 (shared)
+sigma = learn_sign(t) : 1 (shared)
+"""
+COUNT_SPIKE = ("free_quiet_post += int(phase_c_post == 0) * int(sigma_post == 0)\n"
+               "free_window_post += int(sigma_post == -1)\n"
+               "nudged_post += int(phase_c_post == 1)")
+COUNTER_RESET = "free_quiet = 0\nfree_window = 0\nnudged = 0"
+#: The parts of a sample that the event counters distinguish (in this order).
+EVENT_PHASES = ("free_quiet", "free_window", "nudged")
+
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
                   "input": "x = 0\nsd = 0.5\ncount = 0"}
 
@@ -117,6 +128,7 @@ class SpikingNetwork:
     synapses: list            # Synapses per layer pair (l, l+1)
     signals: dict             # name -> TimedArray: stimulus, target, phase, learn_sign, readout
     readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
+    event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
 
     @property
     def duration_steps(self) -> int:
@@ -161,7 +173,7 @@ def padded_sample_signal(a: np.ndarray) -> np.ndarray:
 
 
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
-                  kinds=None, weights=None, biases=None):
+                  kinds=None, weights=None, biases=None, count_events: bool = True):
     """Create the Brian2 objects for ``n_samples`` samples of network ``spec``.
 
     Parameters
@@ -173,6 +185,10 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         What each sample does (SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD); all train by default.
     weights, biases : lists of arrays, optional
         Initial W (n_pre, n_post) per layer pair and b per non-input layer; zeros if omitted.
+    count_events : bool
+        Count each layer's spikes per sample and phase (:data:`EVENT_PHASES`) inside the
+        simulation: a one-neuron-per-layer counter group fed by one synapse per neuron.
+        Off only to measure what counting costs.
 
     Returns
     -------
@@ -251,4 +267,21 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
                               order=0, name="readout_monitor")
     network = b2.Network(*layers, *synapses, monitor)
-    return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor)
+    event_monitor = None
+    if count_events:
+        counters = b2.NeuronGroup(len(sizes), COUNTER_STATE, dt=dt, namespace=namespace,
+                                  name="event_counters")
+        counters.run_regularly(COUNTER_RESET, dt=sample_dt, when="start", order=1,
+                               name="event_counters_boundary")
+        feeds = []
+        for index, group in enumerate(layers):
+            feed = b2.Synapses(group, counters, on_pre=COUNT_SPIKE, dt=dt, namespace=namespace,
+                               name=f"count_layer{index}")
+            feed.connect(i=np.arange(len(group)), j=np.full(len(group), index))
+            feeds.append(feed)
+        event_monitor = b2.StateMonitor(counters, list(EVENT_PHASES), record=True,
+                                        dt=sample_dt, when="start", order=0,
+                                        name="event_monitor")
+        network.add(counters, *feeds, event_monitor)
+    return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor,
+                          event_monitor)

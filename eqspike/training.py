@@ -22,9 +22,9 @@ from . import runfile
 from .data import load_dataset, rates_from_images
 from .engine import Engine, make_engine
 from .spec import NetworkSpec
-from .spiking import SAMPLE_EVAL, SAMPLE_TRAIN
+from .spiking import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
 
-__all__ = ["TrainingDiverged", "init_parameters", "predict", "evaluate", "train",
+__all__ = ["TrainingDiverged", "EventStats", "init_parameters", "predict", "evaluate", "train",
            "check_finite", "TrainResult", "progress_bar"]
 
 
@@ -63,24 +63,43 @@ def predict(readout: np.ndarray) -> np.ndarray:
     return np.argmax(readout, axis=1)
 
 
+class EventStats:
+    """Running mean and standard deviation of per-sample event counts (n, L, phases)."""
+
+    def __init__(self):
+        self.n, self.total, self.squares = 0, 0.0, 0.0
+
+    def add(self, events: np.ndarray) -> None:
+        self.n += len(events)
+        self.total = self.total + events.sum(axis=0)
+        self.squares = self.squares + (events.astype(float) ** 2).sum(axis=0)
+
+    def mean_std(self, shape):
+        if not self.n:
+            return np.full(shape, np.nan), np.full(shape, np.nan)
+        mean = self.total / self.n
+        return mean, np.sqrt(np.maximum(self.squares / self.n - mean ** 2, 0.0))
+
+
 def _chunks(n: int, size: int):
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def evaluate(engine: Engine, weights, biases, rates, labels, progress=None):
-    """Free phase only (no nudge, no plasticity): accuracy and mean spikes per sample/layer."""
+    """Free phase only (no nudge, no plasticity): accuracy and the samples' event counts."""
     n_out = engine.spec.layers[-1]
     targets = np.zeros((engine.chunk_samples, n_out))
-    correct, spikes = 0, np.zeros(len(engine.spec.layers))
+    correct, stats = 0, EventStats()
     for start, stop in _chunks(len(labels), engine.chunk_samples):
         n = stop - start
         result = engine.run_chunk(rates[start:stop], targets[:n], np.full(n, SAMPLE_EVAL),
                                   weights, biases)
         correct += int(np.sum(predict(result.readout) == labels[start:stop]))
-        spikes += result.spikes["free"]
+        if result.events is not None:
+            stats.add(result.events)
         if progress is not None:
             progress.update(n)
-    return correct / len(labels), spikes / len(labels)
+    return correct / len(labels), stats
 
 
 @dataclass
@@ -97,6 +116,13 @@ def progress_bar(total, desc, enabled):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, leave=True)
+
+
+def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
+    train_mean, train_std = train_stats.mean_std(shape)
+    eval_mean, eval_std = eval_stats.mean_std(shape)
+    return {"train_mean": train_mean, "train_std": train_std, "eval_mean": eval_mean,
+            "eval_std": eval_std}
 
 
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
@@ -144,7 +170,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         order = np.random.default_rng([seed, epoch]).permutation(n_train)
         bar = progress_bar(n_train, f"epoch {epoch + 1}/{cfg.epochs}", progress)
         correct = seen = 0
-        spikes = {"free": np.zeros(len(spec.layers)), "nudged": np.zeros(len(spec.layers))}
+        train_stats = EventStats()
         t_epoch = time.time()
         first = start_chunk if epoch == start_epoch else 0
         if bar is not None and first:
@@ -160,8 +186,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             weights, biases = result.weights, result.biases
             correct += int(np.sum(predict(result.readout) == train_labels[idx]))
             seen += len(idx)
-            for key in spikes:
-                spikes[key] += result.spikes[key]
+            train_stats.add(result.events)
             runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch,
                                      chunk=k + 1, samples_seen=epoch * n_train + chunks[k][1])
             if bar is not None:
@@ -172,7 +197,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         train_seconds = time.time() - t_epoch
         t_eval = time.time()
         bar = progress_bar(n_test, "  test", progress)
-        test_acc, eval_spikes = evaluate(engine, weights, biases, test_rates, test_labels, bar)
+        test_acc, eval_stats = evaluate(engine, weights, biases, test_rates, test_labels, bar)
         if bar is not None:
             bar.close()
         eval_seconds = time.time() - t_eval
@@ -184,8 +209,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
              "train_seconds": train_seconds, "eval_seconds": eval_seconds,
              "train_samples": n_train},
-            {"train_free": spikes["free"] / max(seen, 1),
-             "train_nudged": spikes["nudged"] / max(seen, 1), "eval_free": eval_spikes})
+            _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))))
         runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch + 1, chunk=0,
                                  samples_seen=(epoch + 1) * n_train)
         if progress:

@@ -28,8 +28,10 @@ def test_train_writes_a_complete_run_file(tmp_path, data_dir):
     assert set(run.checkpoints) == {"initial", "epoch_0001", "epoch_0002", "latest"}
     assert list(run.metrics["epoch"]) == [1, 2]
     assert run.metrics["test_accuracy"].tolist() == result.test_accuracy
-    assert run.spikes["train_free"].shape == (2, 3)
-    assert run.spikes["train_nudged"][:, 1:].sum() > 0
+    assert run.events["train_mean"].shape == (2, 3, 3)
+    assert run.events["train_mean"][:, 1:, 2].sum() > 0  # hidden/output spikes when nudged
+    assert np.all(run.events["eval_mean"][:, :, 1:] == 0)  # evaluation: no learning, no nudge
+    assert np.all(run.events["train_std"] >= 0)
     assert not np.allclose(run.final.weights[0], run.checkpoints["initial"].weights[0])
     assert run.spec.layers == (784, 32, 10)
     assert "brian2" in run.attrs["versions"]

@@ -5,6 +5,7 @@
     eqspike train [--network mnist] [--epochs N] [--train-samples N] [--seed N] [--out RUN.h5]
     eqspike train --resume RUN.h5
     eqspike evaluate RUN.h5 [--checkpoint NAME]
+    eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu] [--out energy.png]
     eqspike networks
 
 Every expected failure (bad data, network or run file, bad arguments, a diverging run)
@@ -75,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="an eqspike run file (.h5)")
     ev.add_argument("--checkpoint", help="checkpoint name (default: the last epoch's)")
 
+    en = sub.add_parser("energy", help="energy per inference and per training sample, "
+                        "per device, from a run file's counted events")
+    en.add_argument("run", help="an eqspike run file (.h5)")
+    en.add_argument("--device", action="append", dest="devices", metavar="NAME",
+                    help="a device preset (repeatable; default: all)")
+    en.add_argument("--devices-file", help="TOML file of extra devices (see "
+                    "eqspike/energy_devices.toml for the form)")
+    en.add_argument("--baseline", default="gpu", help="conventional device for the ratio "
+                    "(default: gpu)")
+    en.add_argument("--batch", type=_positive, default=50,
+                    help="batch size of the GPU baseline (default: 50)")
+    en.add_argument("--breakdown", action="store_true",
+                    help="also print the per-layer, per-part breakdown of every device")
+    en.add_argument("--out", default="energy.png", help="bar chart PNG (default: energy.png)")
+
     sub.add_parser("networks", help="list the named networks")
     return parser
 
@@ -138,6 +154,31 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _energy(args) -> int:
+    from . import energy
+
+    if args.devices_file:
+        for device in energy.load_devices(args.devices_file).values():
+            energy.register_device(device.name, device.kind, device.source,
+                                   **{k: getattr(device, k) for k in
+                                      ("synop", "spike", "neuron_update", "synaptic_update",
+                                       "mac", "byte")})
+    report = energy.energy_report(args.run, args.devices, args.baseline, args.batch)
+    print(f"{args.run}: network {report.network} {'-'.join(map(str, report.layers))}, "
+          f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
+    print(report.table())
+    if args.breakdown:
+        for name in report.energy:
+            for workload in ("inference", "training"):
+                print(report.breakdown(name, workload))
+    print("Assumptions: " + energy.ASSUMPTIONS)
+    for name in report.energy:
+        print(f"  {name}: {energy.DEVICES[name].source}")
+    energy.plot_report(report, args.out)
+    print(f"bar chart: {args.out}")
+    return 0
+
+
 def _networks(args) -> int:
     from .spec import available_networks, load_network
 
@@ -149,15 +190,18 @@ def _networks(args) -> int:
 
 def main(argv=None) -> int:
     from .data import DataError
+    from .energy import EnergyError
     from .runfile import RunFileError
     from .spec import SpecError
     from .training import TrainingDiverged
 
     args = _parser().parse_args(argv)
-    command = {"train": _train, "evaluate": _evaluate, "networks": _networks}[args.command]
+    command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
+               "networks": _networks}[args.command]
     try:
         return command(args)
-    except (DataError, SpecError, RunFileError, TrainingDiverged, ValueError) as exc:
+    except (DataError, SpecError, RunFileError, TrainingDiverged, EnergyError,
+            ValueError) as exc:
         print(f"eqspike: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

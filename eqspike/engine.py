@@ -144,7 +144,13 @@ class RuntimeEngine(Engine):
 
 
 class StandaloneEngine(Engine):
-    """One ``cpp_standalone`` build, run once per chunk through ``run_args``."""
+    """One ``cpp_standalone`` build, run once per chunk through ``run_args``.
+
+    Brian2's standalone device is global to the process, so one engine is live at a time:
+    creating a second one retires the first (using it then raises a clear error).
+    """
+
+    _live = None  # the engine whose build the device currently holds
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
                  cache_dir: str | os.PathLike | None = None, count_events: bool = True):
@@ -167,6 +173,7 @@ class StandaloneEngine(Engine):
         self.net.network.run(self.net.duration_steps * dt, namespace={})
         device.build(directory=str(self.directory), run=False, with_output=False)
         self.device = device
+        StandaloneEngine._live = self
 
     @staticmethod
     def _claim(directory: Path):
@@ -182,6 +189,10 @@ class StandaloneEngine(Engine):
             return StandaloneEngine._claim(fresh)
 
     def _run(self, rates, targets, kinds, weights, biases):
+        if StandaloneEngine._live is not self:
+            raise RuntimeError("this StandaloneEngine was retired: a newer one was built in "
+                               "the same process, and Brian2's standalone device holds one "
+                               "build at a time")
         net = self.net
         steps = phase_signals(self.spec, kinds)
         args = {net.signals["stimulus"]: padded_sample_signal(rates),

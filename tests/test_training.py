@@ -104,6 +104,17 @@ def test_standalone_equals_runtime(tmp_path):
     np.testing.assert_allclose(again.weights[1], runtime2.weights[1], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.standalone
+def test_a_retired_standalone_engine_says_so(tmp_path):
+    spec = load_network("tiny").replace(network={"layers": [6, 5, 3]})
+    first = StandaloneEngine(spec, 2, cache_dir=tmp_path)
+    StandaloneEngine(spec, 3, cache_dir=tmp_path)
+    args = (np.zeros((1, 6)), np.eye(3)[[0]], np.full(1, SAMPLE_TRAIN),
+            [np.zeros((6, 5)), np.zeros((5, 3))], [np.zeros(5), np.zeros(3)])
+    with pytest.raises(RuntimeError, match="retired"):
+        first.run_chunk(*args)
+
+
 # --- CLI ---------------------------------------------------------------------------------
 
 def test_cli_train_and_evaluate(tmp_path, data_dir, capsys):

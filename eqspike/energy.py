@@ -1,0 +1,311 @@
+"""Energy accounting: counted events times per-event energies, against a GPU baseline.
+
+The estimate comes from events that happened: each run file holds, per epoch, the mean
+number of spikes per sample of every layer in each part of a sample (counted inside the
+compiled simulation; see :mod:`eqspike.spiking`). From those and the network's shape
+(dense, all-to-all couplings) eqspike derives, per sample:
+
+=====================  ===========================================================
+spikes                 S_l^p: counted (layer l, part p: free_quiet, free_window, nudged)
+synaptic events        a spike delivered to each target, both directions of a shared
+                       synapse: S_l · n_{l+1} upward, S_{l+1} · n_l downward (l ≥ 1: the
+                       clamped input receives nothing)
+neuron updates         n_l per step, every layer (input encoders included)
+plasticity events      the rule firing: S_l · n_{l+1} + S_{l+1} · n_l for the spikes of the
+                       learning windows (free_window and nudged), every layer pair
+weight writes          the once-per-sample application, n_l · n_{l+1} per pair (+ biases)
+=====================  ===========================================================
+
+An *inference* is an evaluation sample's free phase (T1 steps; counts from the test set);
+a *training sample* is T1 + T2 steps (counts from the training samples).
+
+The GPU baseline runs the same network with the rate-based reference as dense arithmetic
+(:mod:`eqspike.reference`), batched (``batch`` samples share each weight read):
+
+* inference: the input drive x·W_0 once, then per free step, for every other layer pair,
+  the upward and downward products (2 n_l n_{l+1} MACs) and one activation per neuron;
+* training: the same over T1 + T2 steps, plus the EP update: two outer products and the
+  weight update (3 n_l n_{l+1} per pair) and the biases;
+* memory: each weight read once per step per batch, states read and written per step
+  (4 bytes per value), weight update read-modify-write once per batch.
+
+Energy = Σ counts × the device's per-event constants (``energy_devices.toml``, each with its
+source). **Not counted**, for any device: static (leakage) power and idle time, off-chip I/O
+(loading images, reading results), host control, routing beyond one hop, and the compile
+step. These omissions favour the neuromorphic side, whose static power dominates at low
+activity; the GPU's per-op constants (Degnan et al. 2015) include its memory system.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .spiking import EVENT_PHASES
+
+__all__ = ["Device", "DEVICES", "EnergyError", "register_device", "load_devices",
+           "spiking_counts", "dense_counts", "device_energy", "EnergyReport",
+           "energy_report", "ASSUMPTIONS"]
+
+PRESETS_FILE = Path(__file__).with_name("energy_devices.toml")
+KINDS = ("neuromorphic", "conventional")
+
+ASSUMPTIONS = (
+    "Counted: spikes (in the simulation), synaptic events = spikes x fan-out in both "
+    "directions, neuron updates = neurons x steps, plasticity events = learning-window "
+    "spikes x fan-out, weight writes once per training sample. GPU baseline: dense MACs of "
+    "the rate-based reference (input drive once, 2 products per other pair per step), "
+    "activations, memory traffic with weights read once per step per batch. Not counted: "
+    "static/leakage power, off-chip I/O, host control, multi-hop routing, compilation."
+)
+
+
+class EnergyError(ValueError):
+    """An unknown device, a bad device file, or a run file without event counts."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """Per-event energies in joules; ``kind`` says which of them apply."""
+
+    name: str
+    kind: str
+    synop: float = 0.0
+    spike: float = 0.0
+    neuron_update: float = 0.0
+    synaptic_update: float = 0.0
+    mac: float = 0.0
+    byte: float = 0.0
+    source: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise EnergyError(f"device {self.name!r}: kind {self.kind!r} is not one of "
+                              f"{', '.join(KINDS)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and (not np.isfinite(value) or value < 0):
+                raise EnergyError(f"device {self.name!r}: {f.name} = {value!r} must be a "
+                                  "finite energy >= 0 (joules)")
+
+
+def load_devices(path) -> dict:
+    """Devices from a TOML file of tables ``[name] kind = ..., synop = ...`` (joules)."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EnergyError(f"cannot read device file {path}: {exc}") from None
+    known = {f.name for f in fields(Device)} - {"name"}
+    devices = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise EnergyError(f"{path}: [{name}] must be a table")
+        unknown = set(table) - known
+        if unknown:
+            raise EnergyError(f"{path}: [{name}] has unknown field(s) "
+                              f"{', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        try:
+            devices[name] = Device(name=name, **{k: (float(v) if k not in ("kind", "source")
+                                                     else v) for k, v in table.items()})
+        except (TypeError, ValueError) as exc:
+            raise EnergyError(f"{path}: [{name}]: {exc}") from None
+    return devices
+
+
+#: The presets (``energy_devices.toml``), by name.
+DEVICES: dict = load_devices(PRESETS_FILE)
+
+
+def register_device(name: str, kind: str, source: str = "", **energies) -> Device:
+    """Add (or replace) a device, e.g. ``register_device('mychip', 'neuromorphic',
+    synop=1e-12, neuron_update=5e-12, synaptic_update=2e-12)``."""
+    device = Device(name=name, kind=kind, source=source, **energies)
+    DEVICES[name] = device
+    return device
+
+
+def _steps(spec, workload: str) -> np.ndarray:
+    """Steps in each part of a sample (free_quiet, free_window, nudged)."""
+    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+    if workload == "inference":
+        return np.array([t1, 0, 0])
+    if workload == "training":
+        return np.array([t1 - t2, t2, t2])
+    raise EnergyError(f"unknown workload {workload!r}; valid: inference, training")
+
+
+def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
+    """Per-sample event counts of the spiking network, each (units, parts).
+
+    ``spikes``: (L, 3) mean spikes per sample per layer and part (a run file's events).
+    Returns ``spikes`` (L, 3), ``synaptic_events`` (L−1, 3) per layer pair,
+    ``neuron_updates`` (L, 3), ``plasticity_events`` (L−1, 3), ``weight_writes`` (L−1, 3).
+    """
+    sizes = np.asarray(spec.layers)
+    spikes = np.asarray(spikes, dtype=float)
+    if spikes.shape != (len(sizes), len(EVENT_PHASES)):
+        raise EnergyError(f"event counts of shape {spikes.shape} do not fit layers "
+                          f"{tuple(sizes)} and parts {EVENT_PHASES}")
+    up = spikes[:-1] * sizes[1:, None]                       # lower layer's spikes, upward
+    down = spikes[1:] * sizes[:-1, None]                     # upper layer's spikes, downward
+    down[0] = 0.0                                            # the input is clamped
+    learning = np.array([0.0, 1.0, 1.0])                     # parts where σ ≠ 0
+    plastic = (spikes[:-1] * sizes[1:, None] + spikes[1:] * sizes[:-1, None]) * learning
+    writes = np.zeros((len(sizes) - 1, 3))
+    if workload == "training":
+        writes[:, 2] = sizes[:-1] * sizes[1:] + sizes[1:]    # weights and biases, once
+    return {"spikes": spikes, "synaptic_events": up + down,
+            "neuron_updates": sizes[:, None] * _steps(spec, workload)[None, :] * 1.0,
+            "plasticity_events": plastic, "weight_writes": writes}
+
+
+def dense_counts(spec, workload: str, batch: int = 50) -> dict:
+    """Per-sample MACs and bytes of the rate-based reference run as dense arithmetic.
+
+    Returns ``macs`` (L−1, 3) per layer pair and part, ``activations`` (L, 3) and
+    ``bytes`` (L−1, 3) (weights per pair, states attributed to the pair below them).
+    """
+    sizes = np.asarray(spec.layers, dtype=float)
+    steps = _steps(spec, workload).astype(float)
+    pairs = sizes[:-1] * sizes[1:]
+    macs = 2.0 * pairs[:, None] * steps[None, :]
+    macs[0] = 0.0
+    macs[0, 0] = pairs[0]                                     # the input drive, once
+    activations = sizes[:, None] * steps[None, :]
+    activations[0] = 0.0                                      # the input is data
+    weight_reads = 4.0 * pairs[:, None] * steps[None, :] / batch
+    weight_reads[0] = 0.0
+    weight_reads[0, 0] = 4.0 * pairs[0] / batch
+    state_traffic = 2 * 4.0 * sizes[1:, None] * steps[None, :]
+    if workload == "training":
+        macs[:, 2] += 3.0 * pairs + sizes[1:]                 # two outer products + update
+        weight_reads[:, 2] += 2 * 4.0 * pairs / batch         # read-modify-write per batch
+    return {"macs": macs, "activations": activations, "bytes": weight_reads + state_traffic}
+
+
+def device_energy(device: Device, spiking: dict, dense: dict) -> dict:
+    """Energy (J) per category, each an array (units, parts); see the module docstring."""
+    if device.kind == "neuromorphic":
+        return {"synaptic_events": spiking["synaptic_events"] * device.synop,
+                "spikes": spiking["spikes"] * device.spike,
+                "neuron_updates": spiking["neuron_updates"] * device.neuron_update,
+                "plasticity": (spiking["plasticity_events"] + spiking["weight_writes"])
+                * device.synaptic_update}
+    return {"macs": (dense["macs"]) * device.mac,
+            "activations": dense["activations"] * device.mac,
+            "memory": dense["bytes"] * device.byte}
+
+
+@dataclass
+class EnergyReport:
+    """Energies per sample (J) for each device and workload, with the baseline's ratio."""
+
+    network: str
+    layers: tuple
+    epoch: int
+    train_samples: int
+    baseline: str
+    batch: int
+    energy: dict = field(default_factory=dict)   # device -> workload -> category -> array
+    counts: dict = field(default_factory=dict)   # workload -> spiking counts
+    dense: dict = field(default_factory=dict)    # workload -> dense counts
+
+    def total(self, device: str, workload: str) -> float:
+        return float(sum(np.sum(v) for v in self.energy[device][workload].values()))
+
+    def per_epoch(self, device: str) -> float:
+        return self.total(device, "training") * self.train_samples
+
+    def ratio(self, device: str, workload: str) -> float:
+        """Baseline energy / this device's energy (> 1: the device uses less)."""
+        return self.total(self.baseline, workload) / self.total(device, workload)
+
+    def table(self) -> str:
+        head = (f"{'device':12s} {'kind':13s} {'J/inference':>12s} {'J/train sample':>15s} "
+                f"{'J/epoch':>10s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
+        lines = [head, "-" * len(head)]
+        for name in self.energy:
+            ri, rt = self.ratio(name, "inference"), self.ratio(name, "training")
+            lines.append(
+                f"{name:12s} {DEVICES[name].kind:13s} {self.total(name, 'inference'):12.3e} "
+                f"{self.total(name, 'training'):15.3e} {self.per_epoch(name):10.3e}  "
+                f"{ri:10.3g}x (10^{np.log10(ri):+.1f}), {rt:8.3g}x (10^{np.log10(rt):+.1f})")
+        return "\n".join(lines)
+
+    def breakdown(self, device: str, workload: str) -> str:
+        """Energy per category and unit (layer or layer pair), split by part of the sample."""
+        lines = [f"{device}, {workload}: J per sample by category, unit and part "
+                 f"({', '.join(EVENT_PHASES)})"]
+        for category, values in self.energy[device][workload].items():
+            units = ("layer" if values.shape[0] == len(self.layers) else "pair")
+            for k, row in enumerate(values):
+                label = f"{k}" if units == "layer" else f"{k}-{k + 1}"
+                if np.any(row):
+                    parts = "  ".join(f"{v:9.3e}" for v in row)
+                    lines.append(f"  {category:16s} {units} {label:4s} {parts}   "
+                                 f"total {row.sum():9.3e}")
+        return "\n".join(lines)
+
+
+def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> EnergyReport:
+    """Energy per inference and per training sample of a run's last epoch, per device.
+
+    ``run``: a :class:`eqspike.runfile.Run` or a path to one.
+    """
+    from .runfile import read_run
+
+    if not hasattr(run, "events"):
+        run = read_run(run)
+    names = list(devices) if devices else list(DEVICES)
+    if baseline not in names:
+        names.append(baseline)
+    unknown = [n for n in names if n not in DEVICES]
+    if unknown:
+        raise EnergyError(f"unknown device(s) {', '.join(unknown)}; valid: "
+                          f"{', '.join(DEVICES)} (or register one with --devices-file)")
+    if DEVICES[baseline].kind != "conventional":
+        raise EnergyError(f"the baseline {baseline!r} must be a conventional device")
+    if len(run.events["train_mean"]) == 0:
+        raise EnergyError(f"{run.path}: no finished epoch, so no event counts")
+    spec = run.spec
+    report = EnergyReport(spec.name, spec.layers, int(run.metrics["epoch"][-1]),
+                          int(run.metrics["train_samples"][-1]), baseline, batch)
+    sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}
+    for workload, spikes in sources.items():
+        report.counts[workload] = spiking_counts(spec, spikes, workload)
+        report.dense[workload] = dense_counts(spec, workload, batch)
+    for name in names:
+        report.energy[name] = {w: device_energy(DEVICES[name], report.counts[w], report.dense[w])
+                               for w in sources}
+    return report
+
+
+def plot_report(report: EnergyReport, path) -> None:
+    """Bar chart (log scale): energy per inference and per training sample, per device."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report.energy)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for offset, workload, colour in ((-0.2, "inference", "tab:blue"),
+                                     (0.2, "training", "tab:orange")):
+        values = [report.total(n, workload) for n in names]
+        ax.bar(x + offset, values, width=0.4, color=colour, label=f"per {workload} sample"
+               if workload == "training" else "per inference")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=20)
+    ax.set_ylabel("energy per sample (J)")
+    ax.set_title(f"{report.network} {'-'.join(map(str, report.layers))}, epoch {report.epoch}: "
+                 f"counted events x device constants\n(baseline {report.baseline}, batch "
+                 f"{report.batch}; static power and off-chip I/O not counted)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -166,6 +166,7 @@ def _energy(args) -> int:
     report = energy.energy_report(args.run, args.devices, args.baseline, args.batch)
     print(f"{args.run}: network {report.network} {'-'.join(map(str, report.layers))}, "
           f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
+    print(report.counts_table())
     print(report.table())
     if args.breakdown:
         for name in report.energy:

@@ -14,6 +14,8 @@ neuron updates         n_l per step, every layer (input encoders included)
 plasticity events      the rule firing: S_l · n_{l+1} + S_{l+1} · n_l for the spikes of the
                        learning windows (free_window and nudged), every layer pair
 weight writes          the once-per-sample application, n_l · n_{l+1} per pair (+ biases)
+trace updates          one jump per spike (S_l); the per-step decay is part of the neuron
+                       update, and the jump is charged with it (no device lists it apart)
 =====================  ===========================================================
 
 An *inference* is an evaluation sample's free phase (T1 steps; counts from the test set);
@@ -142,7 +144,8 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
 
     ``spikes``: (L, 3) mean spikes per sample per layer and part (a run file's events).
     Returns ``spikes`` (L, 3), ``synaptic_events`` (L−1, 3) per layer pair,
-    ``neuron_updates`` (L, 3), ``plasticity_events`` (L−1, 3), ``weight_writes`` (L−1, 3).
+    ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3), ``plasticity_events`` (L−1, 3) and
+    ``weight_writes`` (L−1, 3).
     """
     sizes = np.asarray(spec.layers)
     spikes = np.asarray(spikes, dtype=float)
@@ -159,7 +162,8 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
         writes[:, 2] = sizes[:-1] * sizes[1:] + sizes[1:]    # weights and biases, once
     return {"spikes": spikes, "synaptic_events": up + down,
             "neuron_updates": sizes[:, None] * _steps(spec, workload)[None, :] * 1.0,
-            "plasticity_events": plastic, "weight_writes": writes}
+            "trace_updates": spikes.copy(), "plasticity_events": plastic,
+            "weight_writes": writes}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:
@@ -212,6 +216,25 @@ class EnergyReport:
     energy: dict = field(default_factory=dict)   # device -> workload -> category -> array
     counts: dict = field(default_factory=dict)   # workload -> spiking counts
     dense: dict = field(default_factory=dict)    # workload -> dense counts
+    spike_std: dict = field(default_factory=dict)  # workload -> (L, 3) per-sample spread
+
+    def counts_table(self) -> str:
+        """The counted and derived events per sample (spikes: mean ± s.d. over samples)."""
+        lines = []
+        for workload, counts in self.counts.items():
+            total = counts["spikes"].sum(axis=1)
+            spread = np.sqrt((self.spike_std[workload] ** 2).sum(axis=1))
+            per_layer = ", ".join(f"L{k} {m:.0f} ± {s:.0f}"
+                                  for k, (m, s) in enumerate(zip(total, spread)))
+            lines.append(f"{workload}: spikes per sample {per_layer} (± across parts taken "
+                         f"as independent)")
+            for name in ("synaptic_events", "neuron_updates", "trace_updates",
+                         "plasticity_events", "weight_writes"):
+                lines.append(f"  {name:18s} {counts[name].sum():12.4g}")
+            dense = self.dense[workload]
+            lines.append(f"  {'baseline MACs':18s} {dense['macs'].sum() + dense['activations'].sum():12.4g}"
+                         f"   bytes {dense['bytes'].sum():.4g}")
+        return "\n".join(lines)
 
     def total(self, device: str, workload: str) -> float:
         return float(sum(np.sum(v) for v in self.energy[device][workload].values()))
@@ -274,6 +297,8 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
     report = EnergyReport(spec.name, spec.layers, int(run.metrics["epoch"][-1]),
                           int(run.metrics["train_samples"][-1]), baseline, batch)
     sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}
+    report.spike_std = {"inference": run.events["eval_std"][-1],
+                        "training": run.events["train_std"][-1]}
     for workload, spikes in sources.items():
         report.counts[workload] = spiking_counts(spec, spikes, workload)
         report.dense[workload] = dense_counts(spec, workload, batch)

@@ -52,6 +52,7 @@ def test_counts_match_recorded_spikes_times_fan_out(kind, workload):
             plastic += up + (sizes[layer - 1] if layer >= 1 else 0)
     assert len(recorded) > 0
     assert counts["spikes"].sum() == len(recorded)
+    assert counts["trace_updates"].sum() == len(recorded)
     assert counts["synaptic_events"].sum() == synaptic
     assert counts["plasticity_events"].sum() == plastic
     steps = spec.phases.free_steps + (spec.phases.nudge_steps if workload == "training" else 0)
@@ -120,6 +121,7 @@ def test_energy_cli_on_a_run_file(tmp_path, data_dir, capsys):
                  "--device", "loihi", "--out", str(png), "--breakdown"]) == 0
     out = capsys.readouterr().out
     assert "mychip" in out and "loihi" in out and "Assumptions" in out
+    assert "plasticity_events" in out and "spikes per sample" in out
     assert png.stat().st_size > 1000
     assert main(["energy", str(run), "--device", "nope"]) == 2
     assert "unknown device(s) nope" in capsys.readouterr().err

@@ -198,3 +198,22 @@ def test_learning_curve_script_reads_run_files(tmp_path, data_dir):
     rows = (tmp_path / "curve.csv").read_text().splitlines()
     assert rows[0].startswith("run,epoch") and len(rows) == 3
     assert lc.main([str(tmp_path / "missing.h5")]) == 2
+
+
+def test_spiking_vs_rate_script(tmp_path, data_dir, monkeypatch):
+    import importlib.util
+
+    from .conftest import ROOT
+
+    spec_ = importlib.util.spec_from_file_location("svr", ROOT / "analysis" / "spiking_vs_rate.py")
+    svr = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(svr)
+    run = train(_tiny(samples=20), tmp_path / "r.h5", data_dir=data_dir, mode="runtime",
+                test_samples=10, progress=False)
+    monkeypatch.setenv("EQSPIKE_DATA", str(data_dir))
+    out = tmp_path / "svr.png"
+    assert svr.main([str(run.path), "--samples", "5", "--out", str(out)]) == 0
+    text = (tmp_path / "svr.csv").read_text()
+    assert text.startswith("layer,neurons,mean_abs_rate_difference")
+    assert "test_accuracy_rate_model_same_weights" in text
+    assert out.stat().st_size > 1000

@@ -1,0 +1,132 @@
+"""Spiking against rate: the same weights and inputs in both paths.
+
+    python analysis/spiking_vs_rate.py RUN.h5 [--samples 100] [--checkpoint NAME] [--out spiking_vs_rate.png]
+
+For the run file's weights (default: the last epoch's) and the first ``--samples`` test
+images, it compares each neuron's spike rate over the readout window (the last
+``readout_steps`` free steps, Brian2 runtime mode) with the rate model's state after the
+same T1 free steps (:class:`eqspike.reference.DenseHopfield`, same leak α = 1/tau_u), and
+evaluates the weights in the rate model on the whole test set. Writes a scatter plot (PNG)
+and the per-layer numbers (CSV beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def spiking_rates(spec, weights, biases, rates):
+    """Per-neuron spike rates over the readout window, per non-input layer (runtime mode).
+
+    The samples run as evaluation samples: T1 free steps, then idle steps that are ignored.
+    """
+    import brian2 as b2
+
+    from eqspike.spiking import SAMPLE_EVAL, build_network
+
+    b2.set_device("runtime")
+    b2.prefs.codegen.target = "numpy"
+    n = len(rates)
+    net = build_network(spec, n, rates=rates, kinds=np.full(n, SAMPLE_EVAL), weights=weights,
+                        biases=biases, count_events=False)
+    monitors = [b2.SpikeMonitor(g) for g in net.layers[1:]]
+    net.network.add(*monitors)
+    net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
+    s, t1, window = spec.steps_per_sample, spec.phases.free_steps, spec.spiking.readout_steps
+    out = []
+    for group, mon in zip(net.layers[1:], monitors):
+        step = np.round(mon.t / (spec.spiking.dt_ms * b2.ms)).astype(int)
+        in_window = (step % s >= t1 - window) & (step % s < t1)
+        counts = np.zeros((n, len(group)))
+        np.add.at(counts, (step[in_window] // s, mon.i[in_window]), 1)
+        out.append(counts / window)
+    return out
+
+
+def rate_model(spec, weights, biases, rates):
+    from eqspike.reference import DenseHopfield
+
+    model = DenseHopfield(weights, biases, alpha=1.0 / spec.spiking.tau_u)
+    return model.rates(model.relax(rates, model.zero_states(len(rates)), spec.phases.free_steps))
+
+
+def main(argv=None):
+    from eqspike.data import load_dataset, rates_from_images
+    from eqspike.runfile import RunFileError, read_run
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default="spiking_vs_rate.png")
+    args = parser.parse_args(argv)
+    try:
+        run = read_run(args.run)
+    except RunFileError as exc:
+        print(f"spiking_vs_rate: error: {exc}", file=sys.stderr)
+        return 2
+    spec = run.spec
+    ckpt = run.checkpoints[args.checkpoint] if args.checkpoint else run.final
+    test = load_dataset(spec.network.dataset, "test", args.data_dir)
+    x_all = rates_from_images(test.images).astype(float)
+    x = x_all[:args.samples]
+
+    spiking = spiking_rates(spec, ckpt.weights, ckpt.biases, x)
+    rate = rate_model(spec, ckpt.weights, ckpt.biases, x)
+    rate_accuracy = float(np.mean(np.argmax(rate_model(spec, ckpt.weights, ckpt.biases,
+                                                       x_all)[-1], axis=1) == test.labels))
+    spiking_accuracy = float(run.metrics["test_accuracy"][-1]) if len(run.metrics["epoch"]) else float("nan")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rate), figsize=(4.2 * len(rate), 4))
+    rows = []
+    for k, (ax, r_rate, r_spk) in enumerate(zip(np.atleast_1d(axes), rate, spiking), start=1):
+        diff = np.abs(r_rate - r_spk)
+        active = (r_rate > 0) | (r_spk > 0)
+        rows.append([k, r_rate.shape[1], f"{diff.mean():.4f}", f"{diff[active].mean():.4f}",
+                     f"{active.mean():.3f}", f"{r_rate.mean():.4f}",
+                     f"{r_spk.mean():.4f}",
+                     f"{np.corrcoef(r_rate.ravel(), r_spk.ravel())[0, 1]:.4f}"])
+        ax.plot(r_rate.ravel(), r_spk.ravel(), ".", ms=2, alpha=0.3)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set_xlabel("rate model ρ(u) after T1 steps")
+        ax.set_ylabel(f"spike rate, last {spec.spiking.readout_steps} free steps")
+        ax.set_title(f"layer {k}: mean |Δ| = {diff.mean():.3f}", fontsize=9)
+    fig.suptitle(f"{Path(args.run).name}: same weights, {args.samples} test images. "
+                 f"Test accuracy spiking {100 * spiking_accuracy:.2f}%, rate model "
+                 f"{100 * rate_accuracy:.2f}%", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    plt.close(fig)
+    out_csv = Path(args.out).with_suffix(".csv")
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["layer", "neurons", "mean_abs_rate_difference",
+                         "mean_abs_difference_active", "fraction_active", "mean_rate_model",
+                         "mean_rate_spiking", "correlation"])
+        writer.writerows(rows)
+        writer.writerow([])
+        writer.writerow(["test_accuracy_spiking", spiking_accuracy])
+        writer.writerow(["test_accuracy_rate_model_same_weights", rate_accuracy])
+    for row in rows:
+        print(f"layer {row[0]} ({row[1]} neurons): mean |rate model - spiking| = {row[2]}, "
+              f"{row[3]} over the active entries ({row[4]} of all; either path > 0); mean "
+              f"rates {row[5]} vs {row[6]}, correlation {row[7]}")
+    print(f"test accuracy: spiking {spiking_accuracy:.4f} (run file), rate model with the same "
+          f"weights {rate_accuracy:.4f} ({len(test)} images)")
+    print(f"wrote {args.out} and {out_csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

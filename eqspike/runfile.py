@@ -9,11 +9,6 @@ Layout (``format_version`` 1; every array is float64 unless said)::
     /network                attrs: toml (the network definition as run, TOML text)
     /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
     /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
-    /checkpoints/latest     the state after the last finished chunk; attrs: epoch (0-based,
-                            in progress), chunk (chunks done in that epoch), samples_seen.
-                            Stored as two slots, /checkpoints/.slot0 and .slot1, written in
-                            place in turn; the attribute /checkpoints.attrs["latest"] names
-                            the complete one (it flips only after a write has finished)
     /metrics                datasets of one row per finished epoch:
                             epoch (int), train_accuracy, test_accuracy, train_seconds,
                             eval_seconds, train_samples (int)
@@ -22,16 +17,28 @@ Layout (``format_version`` 1; every array is float64 unless said)::
                             train_mean, train_std (E, L, 3) over the epoch's training
                             samples; eval_mean, eval_std (E, L, 3) over the test samples
 
+Beside it, ``RUN.latest.h5`` holds the state after the last finished chunk, the point a
+resumed run continues from: ``/checkpoints/latest`` with attrs epoch (0-based, in
+progress), chunk (chunks done in that epoch) and samples_seen.
+
 Weights are stored (n_pre, n_post): ``W_l_m[i, j]`` couples neuron i of layer l to neuron
-j of layer m (input layer 0). The file is opened only for the moment of each write, so an
-interrupted run leaves every earlier write readable.
+j of layer m (input layer 0).
+
+Crash safety: no file is ever modified in place. Every write goes to a copy that is
+flushed to disk and then renamed over the original (``os.replace``, atomic on POSIX), so a
+run killed at any moment -- even during a write -- leaves both files as they were before or
+after that write, never half-written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +47,8 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_checkpoint", "append_epoch", "set_status", "read_run", "versions"]
+           "write_checkpoint", "append_epoch", "set_status", "read_run", "versions",
+           "latest_path"]
 
 FORMAT = "eqspike-run"
 FORMAT_VERSION = 1
@@ -116,7 +124,8 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
     """Create a new run file for ``spec`` (overwrites ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _open(path, "w") as f:
+    latest_path(path).unlink(missing_ok=True)
+    with _atomic(path, new=True) as f:
         f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "path": kind,
                         "network": spec.name, "seed": int(seed), "status": "running",
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -136,48 +145,60 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
             events.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
 
 
-def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
-    """Write checkpoint ``name``; ``"latest"`` is rewritten in place, in alternating slots.
+def latest_path(path) -> Path:
+    """The sidecar file holding a run's ``latest`` checkpoint: ``RUN.latest.h5``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".latest" + path.suffix)
 
-    Other names are written once, under a temporary name moved into place when complete.
-    Either way an interrupted write never damages the checkpoint that was there before.
-    """
-    arrays = {f"W_{k}_{k + 1}": np.asarray(w, dtype=float) for k, w in enumerate(weights)}
-    arrays.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
-    with _open(path, "a") as f:
+
+@contextmanager
+def _atomic(path, new: bool = False):
+    """Open a copy of ``path`` (or a new file) for writing; on success, fsync it and rename
+    it over ``path``. On any error the copy is removed and ``path`` is untouched."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if not new:
+            if not path.exists():
+                raise RunFileError(f"{path}: no such run file")
+            shutil.copyfile(path, tmp)
+        with _open(tmp, "a" if not new else "w") as f:
+            yield f
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_group(group, weights, biases, attrs):
+    for k, w in enumerate(weights):
+        group.create_dataset(f"W_{k}_{k + 1}", data=np.asarray(w, dtype=float))
+    for k, b in enumerate(biases):
+        group.create_dataset(f"b_{k + 1}", data=np.asarray(b, dtype=float))
+    group.attrs.update(attrs)
+
+
+def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
+    """Write checkpoint ``name``: ``"latest"`` goes to the sidecar file, others into the run
+    file. Both writes are atomic (see the module docstring)."""
+    if name == "latest":
+        with _atomic(latest_path(path), new=True) as f:
+            f.attrs["format"] = FORMAT + "-latest"
+            _write_group(f.create_group("checkpoints/latest"), weights, biases, attrs)
+        return
+    with _atomic(path) as f:
         group = f["checkpoints"]
-        if name == "latest":
-            current = group.attrs.get("latest", "")
-            slot = ".slot1" if current == ".slot0" else ".slot0"
-            target = group.require_group(slot)
-            target.attrs["complete"] = False
-            f.flush()
-            for key, value in arrays.items():
-                if key in target and target[key].shape == value.shape:
-                    target[key][...] = value
-                else:
-                    if key in target:
-                        del target[key]
-                    target.create_dataset(key, data=value)
-            target.attrs.update(attrs)
-            target.attrs["complete"] = True
-            f.flush()
-            group.attrs["latest"] = slot
-            return
-        if name + ".new" in group:  # left by an interrupted write
-            del group[name + ".new"]
-        tmp = group.create_group(name + ".new")
-        for key, value in arrays.items():
-            tmp.create_dataset(key, data=value)
-        tmp.attrs.update(attrs)
         if name in group:
             del group[name]
-        group.move(name + ".new", name)
+        _write_group(group.create_group(name), weights, biases, attrs)
 
 
 def append_epoch(path, metrics: dict, events: dict) -> None:
-    """Append one epoch's row of metrics and event statistics."""
-    with _open(path, "a") as f:
+    """Append one epoch's row of metrics and event statistics (atomically)."""
+    with _atomic(path) as f:
         for group_name, values, fields in (("metrics", metrics, METRIC_FIELDS),
                                            ("events", events, EVENT_FIELDS)):
             group = f[group_name]
@@ -188,7 +209,7 @@ def append_epoch(path, metrics: dict, events: dict) -> None:
 
 
 def set_status(path, status: str) -> None:
-    with _open(path, "a") as f:
+    with _atomic(path) as f:
         f.attrs["status"] = status
 
 
@@ -196,8 +217,7 @@ def _checkpoint(group) -> Checkpoint:
     n_w = len([k for k in group if k.startswith("W_")])
     weights = [group[f"W_{k}_{k + 1}"][()] for k in range(n_w)]
     biases = [group[f"b_{k + 1}"][()] for k in range(n_w)]
-    attrs = {k: v for k, v in group.attrs.items() if k != "complete"}
-    return Checkpoint(weights, biases, attrs)
+    return Checkpoint(weights, biases, dict(group.attrs))
 
 
 def read_run(path) -> Run:
@@ -212,16 +232,18 @@ def read_run(path) -> Run:
         try:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
             toml = f["network"].attrs["toml"]
-            group = f["checkpoints"]
-            checkpoints = {name: _checkpoint(g) for name, g in group.items()
-                           if not name.endswith(".new") and not name.startswith(".slot")}
-            latest = group.attrs.get("latest", "")
-            if latest and latest in group and group[latest].attrs.get("complete", False):
-                checkpoints["latest"] = _checkpoint(group[latest])
+            checkpoints = {name: _checkpoint(g) for name, g in f["checkpoints"].items()}
             metrics = {name: f["metrics"][name][()] for name in METRIC_FIELDS}
             events = {name: f["events"][name][()] for name in EVENT_FIELDS}
         except KeyError as exc:
             raise RunFileError(f"{path}: eqspike run file lacks a field ({exc})") from None
     if "initial" not in checkpoints:
         raise RunFileError(f"{path}: eqspike run file has no initial checkpoint")
+    sidecar = latest_path(path)
+    if sidecar.exists():
+        with _open(sidecar, "r") as f:
+            try:
+                checkpoints["latest"] = _checkpoint(f["checkpoints/latest"])
+            except KeyError:
+                raise RunFileError(f"{sidecar}: not an eqspike checkpoint file") from None
     return Run(path, attrs, toml, checkpoints, metrics, events)

@@ -150,20 +150,43 @@ def test_cli_rejects_bad_numbers(capsys):
     assert "expected a positive integer" in capsys.readouterr().err
 
 
-def test_latest_checkpoint_does_not_grow_the_file(tmp_path):
+def test_latest_checkpoint_lives_beside_the_run_file(tmp_path):
     path = tmp_path / "grow.h5"
     spec = load_network("tiny")
     runfile.create_run(path, spec, seed=1)
     w = [np.zeros((784, 32)), np.zeros((32, 10))]
     b = [np.zeros(32), np.zeros(10)]
     runfile.write_checkpoint(path, "initial", w, b)
+    size = path.stat().st_size
     sizes = []
-    for k in range(12):
+    for k in range(8):
         runfile.write_checkpoint(path, "latest", [x + k for x in w], b, chunk=k)
-        sizes.append(path.stat().st_size)
-    assert sizes[-1] == sizes[2]
+        sizes.append(runfile.latest_path(path).stat().st_size)
+    assert path.stat().st_size == size and len(set(sizes)) == 1
     latest = runfile.read_run(path).checkpoints["latest"]
-    assert latest.attrs["chunk"] == 11 and latest.weights[0][0, 0] == 11
+    assert latest.attrs["chunk"] == 7 and latest.weights[0][0, 0] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grow.h5", "grow.latest.h5"]
+
+
+def test_a_write_that_fails_midway_leaves_the_run_file_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "safe.h5"
+    spec = load_network("tiny")
+    runfile.create_run(path, spec, seed=1)
+    w = [np.ones((784, 32)), np.ones((32, 10))]
+    b = [np.ones(32), np.ones(10)]
+    runfile.write_checkpoint(path, "initial", w, b)
+    before = path.read_bytes()
+
+    def die(group, weights, biases, attrs):
+        group.create_dataset("W_0_1", data=np.zeros((784, 32)))
+        raise KeyboardInterrupt  # as if killed in the middle of the write
+
+    monkeypatch.setattr(runfile, "_write_group", die)
+    with pytest.raises(KeyboardInterrupt):
+        runfile.write_checkpoint(path, "epoch_0001", w, b)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["safe.h5"]  # no temporary file left
+    assert set(runfile.read_run(path).checkpoints) == {"initial"}
 
 
 def test_run_file_errors(tmp_path):

@@ -100,9 +100,10 @@ def _train(args) -> int:
     from .training import train
 
     if args.resume:
-        if args.out or args.epochs or args.train_samples or args.seed is not None:
+        if (args.out or args.epochs or args.train_samples or args.chunk_samples
+                or args.seed is not None):
             raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --epochs, --train-samples or --seed")
+                             "--out, --epochs, --train-samples, --chunk-samples or --seed")
         path = Path(args.resume)
         spec = None
     else:

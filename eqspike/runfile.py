@@ -47,8 +47,8 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_checkpoint", "append_epoch", "set_status", "read_run", "versions",
-           "latest_path"]
+           "write_checkpoint", "finish_epoch", "set_status", "read_run", "versions",
+           "latest_path", "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
 FORMAT_VERSION = 1
@@ -120,8 +120,10 @@ def _open(path, mode):
         raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
-def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None = None) -> None:
-    """Create a new run file for ``spec`` (overwrites ``path``)."""
+def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
+               extra: dict | None = None) -> None:
+    """Create a new run file for ``spec`` with its ``initial`` checkpoint, in one atomic
+    write (overwrites ``path``, removes an old ``RUN.latest.h5``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     latest_path(path).unlink(missing_ok=True)
@@ -143,6 +145,20 @@ def create_run(path, spec, seed: int, kind: str = "spiking", extra: dict | None 
         shape = (len(spec.layers), len(EVENT_PHASES))
         for name in EVENT_FIELDS:
             events.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
+        _write_group(f["checkpoints"].create_group("initial"), weights, biases,
+                     {"epoch": 0, "samples_seen": 0})
+
+
+def remove_stale_temporaries(path) -> list:
+    """Delete the temporary copies a killed writer of this run left behind (a SIGKILL
+    skips every clean-up); returns their paths. Call it only when no other process is
+    writing this run."""
+    path = Path(path)
+    stale = [p for name in (path.name, latest_path(path).name)
+             for p in path.parent.glob(name + ".*.tmp")]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def latest_path(path) -> Path:
@@ -196,16 +212,25 @@ def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
         _write_group(group.create_group(name), weights, biases, attrs)
 
 
-def append_epoch(path, metrics: dict, events: dict) -> None:
-    """Append one epoch's row of metrics and event statistics (atomically)."""
+def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
+                 samples_seen: int) -> None:
+    """Record a finished epoch in one atomic write: checkpoint ``epoch_EEEE`` (1-based) and
+    one row of metrics and event statistics. Writing an epoch that is already recorded
+    replaces nothing and raises, so a resumed run can never duplicate a row."""
     with _atomic(path) as f:
+        recorded = f["metrics/epoch"].shape[0]
+        if recorded != epoch - 1:
+            raise RunFileError(f"{path}: epoch {epoch} follows {recorded} recorded epoch(s)")
+        name = f"epoch_{epoch:04d}"
+        _write_group(f["checkpoints"].create_group(name), weights, biases,
+                     {"epoch": epoch, "samples_seen": samples_seen})
         for group_name, values, fields in (("metrics", metrics, METRIC_FIELDS),
                                            ("events", events, EVENT_FIELDS)):
             group = f[group_name]
-            for name in fields:
-                ds = group[name]
+            for field_name in fields:
+                ds = group[field_name]
                 ds.resize(ds.shape[0] + 1, axis=0)
-                ds[-1] = values[name]
+                ds[-1] = values[field_name]
 
 
 def set_status(path, status: str) -> None:

@@ -125,29 +125,43 @@ def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
             "eval_std": eval_std}
 
 
+def _resume_point(run_path: Path):
+    """Where an interrupted run continues: (spec, seed, weights, biases, epoch, chunk).
+
+    The run file records finished epochs; ``RUN.latest.h5`` the last finished chunk. A
+    latest checkpoint older than the last finished epoch (killed between the two writes)
+    is ignored in favour of that epoch's checkpoint.
+    """
+    run = runfile.read_run(run_path)
+    done = len(run.metrics["epoch"])
+    latest = run.checkpoints.get("latest")
+    if latest is not None and int(latest.attrs.get("epoch", -1)) >= done:
+        point, epoch, chunk = latest, int(latest.attrs["epoch"]), int(latest.attrs["chunk"])
+    else:
+        point = run.checkpoints[f"epoch_{done:04d}"] if done else run.checkpoints["initial"]
+        epoch, chunk = done, 0
+    return run.spec, int(run.attrs["seed"]), point.weights, point.biases, epoch, chunk
+
+
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
           resume: bool = False, test_samples: int | None = None, progress: bool = True,
           cache_dir=None, download: bool = True) -> TrainResult:
     """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
 
-    With ``resume=True`` the run continues from the file's ``latest`` checkpoint, with the
-    network definition stored in the file.
+    With ``resume=True`` the run continues from its last checkpoint (see
+    :func:`_resume_point`), with the network definition stored in the file. The running
+    training accuracy and event statistics of an epoch that was interrupted then cover the
+    chunks run after resuming; the weights are exactly those of an uninterrupted run.
     """
     run_path = Path(run_path)
-    start_epoch, start_chunk = 0, 0
+    runfile.remove_stale_temporaries(run_path)
     if resume:
-        run = runfile.read_run(run_path)
-        spec = run.spec
-        latest = run.checkpoints.get("latest", run.checkpoints["initial"])
-        weights, biases = latest.weights, latest.biases
-        start_epoch = int(latest.attrs.get("epoch", 0))
-        start_chunk = int(latest.attrs.get("chunk", 0))
-        seed = int(run.attrs["seed"])
+        spec, seed, weights, biases, start_epoch, start_chunk = _resume_point(run_path)
     else:
         seed = spec.training.seed
         weights, biases = init_parameters(spec, seed)
-        runfile.create_run(run_path, spec, seed)
-        runfile.write_checkpoint(run_path, "initial", weights, biases, epoch=0, samples_seen=0)
+        start_epoch, start_chunk = 0, 0
+        runfile.create_run(run_path, spec, seed, weights, biases)
 
     cfg = spec.training
     train_set = load_dataset(spec.network.dataset, "train", data_dir, download)
@@ -202,14 +216,13 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             bar.close()
         eval_seconds = time.time() - t_eval
         train_acc = correct / seen if seen else float("nan")
-        runfile.write_checkpoint(run_path, f"epoch_{epoch + 1:04d}", weights, biases,
-                                 epoch=epoch + 1, samples_seen=(epoch + 1) * n_train)
-        runfile.append_epoch(
-            run_path,
+        runfile.finish_epoch(
+            run_path, epoch + 1, weights, biases,
             {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
              "train_seconds": train_seconds, "eval_seconds": eval_seconds,
              "train_samples": n_train},
-            _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))))
+            _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
+            samples_seen=(epoch + 1) * n_train)
         runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch + 1, chunk=0,
                                  samples_seen=(epoch + 1) * n_train)
         if progress:

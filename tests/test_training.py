@@ -153,10 +153,9 @@ def test_cli_rejects_bad_numbers(capsys):
 def test_latest_checkpoint_lives_beside_the_run_file(tmp_path):
     path = tmp_path / "grow.h5"
     spec = load_network("tiny")
-    runfile.create_run(path, spec, seed=1)
     w = [np.zeros((784, 32)), np.zeros((32, 10))]
     b = [np.zeros(32), np.zeros(10)]
-    runfile.write_checkpoint(path, "initial", w, b)
+    runfile.create_run(path, spec, 1, w, b)
     size = path.stat().st_size
     sizes = []
     for k in range(8):
@@ -171,10 +170,9 @@ def test_latest_checkpoint_lives_beside_the_run_file(tmp_path):
 def test_a_write_that_fails_midway_leaves_the_run_file_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / "safe.h5"
     spec = load_network("tiny")
-    runfile.create_run(path, spec, seed=1)
     w = [np.ones((784, 32)), np.ones((32, 10))]
     b = [np.ones(32), np.ones(10)]
-    runfile.write_checkpoint(path, "initial", w, b)
+    runfile.create_run(path, spec, 1, w, b)
     before = path.read_bytes()
 
     def die(group, weights, biases, attrs):
@@ -183,7 +181,7 @@ def test_a_write_that_fails_midway_leaves_the_run_file_as_it_was(tmp_path, monke
 
     monkeypatch.setattr(runfile, "_write_group", die)
     with pytest.raises(KeyboardInterrupt):
-        runfile.write_checkpoint(path, "epoch_0001", w, b)
+        runfile.write_checkpoint(path, "best", w, b)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["safe.h5"]  # no temporary file left
     assert set(runfile.read_run(path).checkpoints) == {"initial"}
@@ -200,8 +198,9 @@ def test_run_file_errors(tmp_path):
     with pytest.raises(runfile.RunFileError, match="not an eqspike run file"):
         runfile.read_run(other)
     partial = tmp_path / "partial.h5"
-    runfile.create_run(partial, load_network("tiny"), seed=1)
-    with pytest.raises(runfile.RunFileError, match="no initial checkpoint"):
+    with h5py.File(partial, "w") as f:
+        f.attrs["format"] = runfile.FORMAT
+    with pytest.raises(runfile.RunFileError, match="lacks a field"):
         runfile.read_run(partial)
 
 

@@ -60,11 +60,7 @@ def bench_runtime_loop(spec, rates, targets, weights, biases):
     b2.prefs.codegen.target = "auto"  # Brian2's default: Cython where it compiles
     n = len(rates)
     net = build_network(spec, n, rates=rates, targets=targets, weights=weights, biases=biases)
-    lr_w, lr_b = RuntimeEngine(spec, n).learning_rates()
-    for syn, value in zip(net.synapses, lr_w):
-        syn.lr_w = value
-    for group, value in zip(net.layers[1:], lr_b):
-        group.lr_b = value
+    RuntimeEngine(spec, n).set_run_parameters(net)
     dt = spec.spiking.dt_ms * b2.ms
     free, nudged = spec.phases.free_steps * dt, spec.phases.nudge_steps * dt
     net.network.run(free, namespace={})  # first run: code generation and Cython compile

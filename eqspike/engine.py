@@ -77,6 +77,25 @@ class Engine:
         lr_b = [plasticity.bias_scale(e * factor, beta, window) for e in learning.bias_rates]
         return lr_w, lr_b
 
+    def run_parameters(self, net, epoch: int = 0) -> list:
+        """The run-time scalars of a built network, as (object, variable, value): the rule's
+        scales for ``epoch`` and the weight bound (``[learning] weight_bound``, 0: none).
+
+        Runtime mode sets them as attributes; a standalone build receives them through
+        ``run_args``. Both come from here.
+        """
+        lr_w, lr_b = self.learning_rates(epoch)
+        bound = self.spec.learning.weight_bound or plasticity.UNBOUNDED
+        out = [(syn, "lr_w", lr) for syn, lr in zip(net.synapses, lr_w)]
+        out += [(syn, "w_max", bound) for syn in net.synapses]
+        out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
+        return out
+
+    def set_run_parameters(self, net, epoch: int = 0) -> None:
+        """Set :meth:`run_parameters` on a network built for runtime mode."""
+        for owner, name, value in self.run_parameters(net, epoch):
+            setattr(owner, name, value)
+
     def run_chunk(self, rates, targets, kinds, weights, biases, epoch: int = 0) -> ChunkResult:
         """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
 
@@ -91,7 +110,7 @@ class Engine:
             rates = np.vstack([rates, np.zeros((pad, rates.shape[1]))])
             targets = np.vstack([targets, np.zeros((pad, targets.shape[1]))])
             kinds = np.r_[kinds, np.full(pad, SAMPLE_PAD)]
-        self._rates = self.learning_rates(epoch)
+        self._epoch = epoch
         result = self._run(np.asarray(rates, float), np.asarray(targets, float),
                            np.asarray(kinds), weights, biases)
         result.readout = result.readout[:n]
@@ -133,11 +152,7 @@ class RuntimeEngine(Engine):
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
                             weights=weights, biases=biases, count_events=self.count_events)
-        lr_w, lr_b = self._rates
-        for syn, value in zip(net.synapses, lr_w):
-            syn.lr_w = value
-        for group, value in zip(net.layers[1:], lr_b):
-            group.lr_b = value
+        self.set_run_parameters(net, self._epoch)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
         return self._collect(net, len(rates))
@@ -198,13 +213,12 @@ class StandaloneEngine(Engine):
         args = {net.signals["stimulus"]: padded_sample_signal(rates),
                 net.signals["target"]: padded_sample_signal(targets),
                 **{net.signals[k]: v for k, v in steps.items()}}
-        lr_w, lr_b = self._rates
-        for syn, w, lr in zip(net.synapses, weights, lr_w):
+        for syn, w in zip(net.synapses, weights):
             args[syn.w] = np.asarray(w, dtype=float).ravel()
-            args[syn.lr_w] = lr
-        for group, b, lr in zip(net.layers[1:], biases, lr_b):
+        for group, b in zip(net.layers[1:], biases):
             args[group.b] = np.asarray(b, dtype=float)
-            args[group.lr_b] = lr
+        for owner, name, value in self.run_parameters(net, self._epoch):
+            args[getattr(owner, name)] = value
         self.device.run(directory=str(self.directory), with_output=False, run_args=args)
         result = self._collect(net, len(rates))
         # run_args arrays accumulate on disk (a few MB per chunk): remove them

@@ -54,6 +54,7 @@ __all__ = [
     "ON_PRE",
     "ON_POST",
     "APPLY_WEIGHT_UPDATE",
+    "UNBOUNDED",
     "NEURON_MODEL",
     "ON_SPIKE",
     "APPLY_BIAS_UPDATE",
@@ -61,10 +62,12 @@ __all__ = [
     "bias_scale",
 ]
 
-#: Per-synapse state of the rule. ``lr_w`` = η / (2 β T_w (1 − 1/τ)), see :func:`weight_scale`.
+#: Per-synapse state of the rule. ``lr_w`` = η / (2 β T_w (1 − 1/τ)), see :func:`weight_scale`;
+#: ``w_max`` bounds |w| (``[learning] weight_bound``; 0 in the network file: no bound).
 SYNAPSE_MODEL = """
 hebb : 1                     # H_ij, the phase-signed spike-triggered Hebbian signal
 lr_w : 1 (shared)            # eta / (2 beta T_w (1 - 1/tau)), see weight_scale
+w_max : 1 (shared)           # |w| <= w_max after every update
 """
 
 #: Added to the synapse's ``on_pre`` code (a spike of the presynaptic neuron j).
@@ -73,8 +76,11 @@ ON_PRE = "hebb += learn_post * x_post"
 #: Added to the synapse's ``on_post`` code (a spike of the postsynaptic neuron i).
 ON_POST = "hebb += learn_post * x_pre"
 
-#: Run once per sample, at its boundary, on the synapses.
-APPLY_WEIGHT_UPDATE = "w += lr_w * hebb\nhebb = 0"
+#: ``w_max`` when no bound is set (finite: it travels on the standalone command line).
+UNBOUNDED = 1e300
+
+#: Run once per sample, at its boundary, on the synapses: w ← clip(w + lr_w H, −w_max, w_max).
+APPLY_WEIGHT_UPDATE = "w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"
 
 #: Per-neuron state of the rule (the bias signal). ``lr_b`` = η_b / (β T_w).
 NEURON_MODEL = """

@@ -9,7 +9,7 @@ choices. The file has five tables; a field left out takes the default shown in
     [network]   description, dataset, layers, activation
     [spiking]   code, dt_ms, tau_u, tau_trace, readout_steps, precision
     [phases]    free_steps (T1), nudge_steps (T2), beta
-    [learning]  rule, rates, bias_rates, decay, init, init_gain
+    [learning]  rule, rates, bias_rates, decay, weight_bound, init, init_gain
     [training]  epochs, train_samples, chunk_samples, seed
 
 The spec knows nothing of Brian2 or HDF5; :mod:`eqspike.spiking` builds from it and
@@ -81,6 +81,8 @@ class LearningSection:
     rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")
     bias_rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per non-input layer")
     decay: float = _f(1.0, lo=0.0, hi=1.0, doc="rates of epoch e (0-based) are eta * decay**e")
+    weight_bound: float = _f(0.0, lo=0.0, hi=1e6, doc="|w| <= weight_bound after every "
+                             "update (0: unbounded)")
     init: str = _f("uniform_fan_in", choices=("uniform_fan_in",))
     init_gain: float = _f(1.0, lo=0.0, hi=100.0)
 

@@ -258,6 +258,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                                     "post": "learning_spike" if clamped else "spike"},
                           dt=dt, namespace=namespace, name=f"w{index}{index + 1}")
         syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
+        syn.w_max = plasticity.UNBOUNDED  # the engine sets the network's bound per run
         syn.run_regularly(plasticity.APPLY_WEIGHT_UPDATE, dt=sample_dt, when="start",
                           order=1, name=f"w{index}{index + 1}_boundary")
         if weights is not None:

@@ -18,11 +18,7 @@ def _run(net, spec):
 
 
 def _set_rates(net, engine):
-    lr_w, lr_b = engine.learning_rates()
-    for syn, value in zip(net.synapses, lr_w):
-        syn.lr_w = value
-    for group, value in zip(net.layers[1:], lr_b):
-        group.lr_b = value
+    engine.set_run_parameters(net)
 
 
 def test_one_synapses_object_per_layer_pair_feeds_both_directions():
@@ -249,3 +245,14 @@ def test_event_counters_equal_spikes_counted_by_monitors():
     np.testing.assert_array_equal(counted, expected)
     assert counted[1, :, 1:].sum() == 0  # the evaluation sample: no window, no nudge
     assert counted[0, :, 2].sum() > 0
+
+
+def test_weight_bound_clips_every_update():
+    spec = small_spec(rates=[5.0, 5.0], extra="weight_bound = 0.3")
+    rng = np.random.default_rng(4)
+    result = RuntimeEngine(spec, 3).run_chunk(
+        rng.uniform(0.5, 1, (3, 3)), np.eye(2)[[0, 1, 0]], np.full(3, SAMPLE_TRAIN),
+        [rng.uniform(-0.25, 0.25, (3, 4)), rng.uniform(-0.25, 0.25, (4, 2))],
+        [np.full(4, 0.3), np.full(2, 0.3)])
+    both = np.concatenate([w.ravel() for w in result.weights])
+    assert np.abs(both).max() == pytest.approx(0.3)  # the large rate drove some to the bound

@@ -147,7 +147,7 @@ def test_cli_rejects_bad_numbers(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--epochs", "0"])
     assert exc.value.code == 2
-    assert "expected a positive integer" in capsys.readouterr().err
+    assert "expected an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_latest_checkpoint_lives_beside_the_run_file(tmp_path):

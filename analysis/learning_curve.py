@@ -30,6 +30,7 @@ def plot(curves, out_png):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, m in curves:
@@ -37,6 +38,7 @@ def plot(curves, out_png):
         ax.plot(m["epoch"], 100 * m["train_accuracy"], "--", color=line.get_color(),
                 alpha=0.6, label=f"{label}: train (running)")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -125,8 +125,9 @@ def main(argv=None):
               f"({seconds / args.epoch_samples * 1e3:.2f} ms/sample)")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak memory: {own:.0f} MiB (python), {child:.0f} MiB (largest child process: "
-          f"the simulation binary or the compiler)")
+    print(f"peak memory (max RSS): {own:.0f} MiB in this Python process (the runtime loop's "
+          f"network included); child processes <= {child:.0f} MiB (a forked child starts "
+          f"with its parent's size, so this bounds the simulation binary, not measures it)")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ Per-step signals (1-D TimedArrays, one value per step):
 
 Per-sample signals (2-D TimedArrays, ``dt`` = one sample): ``stimulus`` (pixel rates) and
 ``target`` (one-hot labels).
+
+Two pieces exist for speed and measurement, not for the model. The input synapses' rule-only
+``on_post`` pathway runs on a custom ``learning_spike`` event (a spike while σ(t) ≠ 0)
+instead of every spike. A one-neuron-per-layer counter group counts each layer's spikes per
+sample in the three parts of :data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on);
+a StateMonitor records it at sample boundaries.
 """
 
 from __future__ import annotations

@@ -59,6 +59,10 @@ def default_build_cache() -> Path:
 class Engine:
     """Runs chunks of at most ``chunk_samples`` samples of network ``spec``."""
 
+    #: A compiled build has a fixed number of samples: shorter chunks are padded with idle
+    #: samples. Runtime mode builds each chunk at its own size.
+    pads_chunks = True
+
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
                  count_events: bool = True):
         self.spec = spec
@@ -110,17 +114,14 @@ class Engine:
             rates = np.vstack([rates, np.zeros((pad, rates.shape[1]))])
             targets = np.vstack([targets, np.zeros((pad, targets.shape[1]))])
             kinds = np.r_[kinds, np.full(pad, SAMPLE_PAD)]
-        self._epoch = epoch
         result = self._run(np.asarray(rates, float), np.asarray(targets, float),
-                           np.asarray(kinds), weights, biases)
+                           np.asarray(kinds), weights, biases, epoch)
         result.readout = result.readout[:n]
         if result.events is not None:
             result.events = result.events[:n]
         return result
 
-    pads_chunks = True
-
-    def _run(self, rates, targets, kinds, weights, biases) -> ChunkResult:
+    def _run(self, rates, targets, kinds, weights, biases, epoch) -> ChunkResult:
         raise NotImplementedError
 
     @staticmethod
@@ -144,7 +145,7 @@ class RuntimeEngine(Engine):
 
     pads_chunks = False
 
-    def _run(self, rates, targets, kinds, weights, biases):
+    def _run(self, rates, targets, kinds, weights, biases, epoch):
         import brian2 as b2
 
         b2.set_device("runtime")
@@ -152,7 +153,7 @@ class RuntimeEngine(Engine):
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
                             weights=weights, biases=biases, count_events=self.count_events)
-        self.set_run_parameters(net, self._epoch)
+        self.set_run_parameters(net, epoch)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
         return self._collect(net, len(rates))
@@ -203,7 +204,7 @@ class StandaloneEngine(Engine):
             fresh = Path(tempfile.mkdtemp(prefix=directory.name + "-", dir=directory.parent))
             return StandaloneEngine._claim(fresh)
 
-    def _run(self, rates, targets, kinds, weights, biases):
+    def _run(self, rates, targets, kinds, weights, biases, epoch):
         if StandaloneEngine._live is not self:
             raise RuntimeError("this StandaloneEngine was retired: a newer one was built in "
                                "the same process, and Brian2's standalone device holds one "
@@ -217,7 +218,7 @@ class StandaloneEngine(Engine):
             args[syn.w] = np.asarray(w, dtype=float).ravel()
         for group, b in zip(net.layers[1:], biases):
             args[group.b] = np.asarray(b, dtype=float)
-        for owner, name, value in self.run_parameters(net, self._epoch):
+        for owner, name, value in self.run_parameters(net, epoch):
             args[getattr(owner, name)] = value
         self.device.run(directory=str(self.directory), with_output=False, run_args=args)
         result = self._collect(net, len(rates))

@@ -12,6 +12,7 @@ where the last checkpoint left it.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from .engine import Engine, make_engine
 from .spec import NetworkSpec
 from .spiking import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
 
-__all__ = ["TrainingDiverged", "EventStats", "init_parameters", "predict", "evaluate", "train",
+__all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning", "init_parameters",
+           "predict", "evaluate", "train",
            "check_finite", "TrainResult", "progress_bar"]
 
 
@@ -116,6 +118,20 @@ def progress_bar(total, desc, enabled):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, leave=True)
+
+
+def accuracy_drop_warning(test_accuracies, run_path, tolerance: float = 0.02) -> str | None:
+    """A warning when the last epoch's test accuracy fell more than ``tolerance`` below the
+    best epoch's (long spiking runs can drift; see README, Measured figures), or None."""
+    if len(test_accuracies) < 2:
+        return None
+    best = int(np.argmax(test_accuracies))
+    last = test_accuracies[-1]
+    if test_accuracies[best] - last <= tolerance:
+        return None
+    return (f"warning: test accuracy fell to {last:.4f} from {test_accuracies[best]:.4f} at "
+            f"epoch {best + 1}; that epoch's weights stay in the run file: eqspike evaluate "
+            f"{run_path} --checkpoint epoch_{best + 1:04d}")
 
 
 def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
@@ -229,6 +245,10 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), "
                   f"test accuracy {test_acc:.4f} on {n_test} images "
                   f"[{train_seconds:.0f} s train, {eval_seconds:.0f} s test]", flush=True)
+        history = list(runfile.read_run(run_path).metrics["test_accuracy"])
+        warning = accuracy_drop_warning(history, run_path)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     runfile.set_status(run_path, "complete")
     run = runfile.read_run(run_path)
     return TrainResult(run_path, list(run.metrics["test_accuracy"]),

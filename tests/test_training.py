@@ -72,6 +72,16 @@ def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
     assert list(runfile.read_run(part).metrics["epoch"]) == [1, 2]
 
 
+def test_accuracy_drop_warning_names_the_best_checkpoint():
+    from eqspike.training import accuracy_drop_warning
+
+    assert accuracy_drop_warning([0.93], "r.h5") is None
+    assert accuracy_drop_warning([0.93, 0.94, 0.935], "r.h5") is None
+    message = accuracy_drop_warning([0.9386, 0.9455, 0.8908], "r.h5")
+    assert "fell to 0.8908 from 0.9455 at epoch 2" in message
+    assert "--checkpoint epoch_0002" in message
+
+
 def test_non_finite_weights_name_the_layer():
     with pytest.raises(TrainingDiverged, match="W_1_2"):
         check_finite([np.zeros(2), np.array([1.0, np.nan])], [np.zeros(2)], "at step 3")

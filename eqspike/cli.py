@@ -138,8 +138,7 @@ def _evaluate(args) -> int:
                                f"{', '.join(sorted(run.checkpoints))}")
         checkpoint, name = run.checkpoints[args.checkpoint], args.checkpoint
     else:
-        checkpoint = run.final
-        name = [k for k, v in run.checkpoints.items() if v is checkpoint][0]
+        checkpoint, name = run.final, run.final_name
     test = load_dataset(spec.network.dataset, "test", args.data_dir, not args.no_download)
     n = len(test) if args.test_samples is None else min(args.test_samples, len(test))
     engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]))

@@ -47,7 +47,7 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_checkpoint", "finish_epoch", "set_status", "read_run", "versions",
+           "write_latest", "finish_epoch", "set_status", "read_run", "versions",
            "latest_path", "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
@@ -86,10 +86,15 @@ class Run:
         return spec_from_toml(self.network_toml, name=self.attrs.get("network", "run"))
 
     @property
+    def final_name(self) -> str:
+        """The name of the last finished epoch's checkpoint (else ``"initial"``)."""
+        epochs = sorted(k for k in self.checkpoints if k.startswith("epoch_"))
+        return epochs[-1] if epochs else "initial"
+
+    @property
     def final(self) -> Checkpoint:
         """The last finished epoch's checkpoint (else the initial one)."""
-        epochs = sorted(k for k in self.checkpoints if k.startswith("epoch_"))
-        return self.checkpoints[epochs[-1] if epochs else "initial"]
+        return self.checkpoints[self.final_name]
 
 
 def versions() -> dict:
@@ -197,19 +202,15 @@ def _write_group(group, weights, biases, attrs):
     group.attrs.update(attrs)
 
 
-def write_checkpoint(path, name: str, weights, biases, **attrs) -> None:
-    """Write checkpoint ``name``: ``"latest"`` goes to the sidecar file, others into the run
-    file. Both writes are atomic (see the module docstring)."""
-    if name == "latest":
-        with _atomic(latest_path(path), new=True) as f:
-            f.attrs["format"] = FORMAT + "-latest"
-            _write_group(f.create_group("checkpoints/latest"), weights, biases, attrs)
-        return
-    with _atomic(path) as f:
-        group = f["checkpoints"]
-        if name in group:
-            del group[name]
-        _write_group(group.create_group(name), weights, biases, attrs)
+def write_latest(path, weights, biases, **attrs) -> None:
+    """Write the ``latest`` checkpoint (the resume point) to ``RUN.latest.h5``, atomically.
+
+    The run file's own checkpoints are written by :func:`create_run` (``initial``) and
+    :func:`finish_epoch` (``epoch_EEEE``).
+    """
+    with _atomic(latest_path(path), new=True) as f:
+        f.attrs["format"] = FORMAT + "-latest"
+        _write_group(f.create_group("checkpoints/latest"), weights, biases, attrs)
 
 
 def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,

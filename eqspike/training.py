@@ -3,9 +3,9 @@
 One epoch presents ``train_samples`` training images (the first N of the training set, in a
 new order every epoch, drawn from ``seed`` and the epoch number) one at a time, in chunks of
 ``chunk_samples`` that run through one compiled build (:mod:`eqspike.engine`). After every
-chunk the parameters are checked (finite) and saved as the run file's ``latest``
-checkpoint; after every epoch the test set is evaluated and the epoch's checkpoint and
-metrics are appended (:mod:`eqspike.runfile`). Everything that decides the result derives
+chunk the parameters are checked (finite) and saved as the ``latest`` checkpoint (the
+sidecar ``RUN.latest.h5``); after every epoch the test set is evaluated and the epoch's
+checkpoint and metrics are appended to the run file (:mod:`eqspike.runfile`). Everything that decides the result derives
 from the seed, so the same seed gives the same weights, and a resumed run continues exactly
 where the last checkpoint left it.
 """
@@ -141,14 +141,13 @@ def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
             "eval_std": eval_std}
 
 
-def _resume_point(run_path: Path):
-    """Where an interrupted run continues: (spec, seed, weights, biases, epoch, chunk).
+def _resume_point(run: runfile.Run):
+    """Where an interrupted run continues: (weights, biases, epoch, chunk).
 
     The run file records finished epochs; ``RUN.latest.h5`` the last finished chunk. A
     latest checkpoint older than the last finished epoch (killed between the two writes)
     is ignored in favour of that epoch's checkpoint.
     """
-    run = runfile.read_run(run_path)
     done = len(run.metrics["epoch"])
     latest = run.checkpoints.get("latest")
     if latest is not None and int(latest.attrs.get("epoch", -1)) >= done:
@@ -156,7 +155,7 @@ def _resume_point(run_path: Path):
     else:
         point = run.checkpoints[f"epoch_{done:04d}"] if done else run.checkpoints["initial"]
         epoch, chunk = done, 0
-    return run.spec, int(run.attrs["seed"]), point.weights, point.biases, epoch, chunk
+    return point.weights, point.biases, epoch, chunk
 
 
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
@@ -172,11 +171,16 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     run_path = Path(run_path)
     runfile.remove_stale_temporaries(run_path)
     if resume:
-        spec, seed, weights, biases, start_epoch, start_chunk = _resume_point(run_path)
+        run = runfile.read_run(run_path)
+        spec, seed = run.spec, int(run.attrs["seed"])
+        weights, biases, start_epoch, start_chunk = _resume_point(run)
+        test_history = list(run.metrics["test_accuracy"])
+        train_history = list(run.metrics["train_accuracy"])
     else:
         seed = spec.training.seed
         weights, biases = init_parameters(spec, seed)
         start_epoch, start_chunk = 0, 0
+        test_history, train_history = [], []
         runfile.create_run(run_path, spec, seed, weights, biases)
 
     cfg = spec.training
@@ -217,8 +221,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             correct += int(np.sum(predict(result.readout) == train_labels[idx]))
             seen += len(idx)
             train_stats.add(result.events)
-            runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch,
-                                     chunk=k + 1, samples_seen=epoch * n_train + chunks[k][1])
+            runfile.write_latest(run_path, weights, biases, epoch=epoch, chunk=k + 1,
+                                 samples_seen=epoch * n_train + chunks[k][1])
             if bar is not None:
                 bar.update(len(idx))
                 bar.set_postfix(train_acc=f"{correct / seen:.3f}")
@@ -239,17 +243,16 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
              "train_samples": n_train},
             _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
             samples_seen=(epoch + 1) * n_train)
-        runfile.write_checkpoint(run_path, "latest", weights, biases, epoch=epoch + 1, chunk=0,
-                                 samples_seen=(epoch + 1) * n_train)
+        runfile.write_latest(run_path, weights, biases, epoch=epoch + 1, chunk=0,
+                             samples_seen=(epoch + 1) * n_train)
+        test_history.append(test_acc)
+        train_history.append(train_acc)
         if progress:
             print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), "
                   f"test accuracy {test_acc:.4f} on {n_test} images "
                   f"[{train_seconds:.0f} s train, {eval_seconds:.0f} s test]", flush=True)
-        history = list(runfile.read_run(run_path).metrics["test_accuracy"])
-        warning = accuracy_drop_warning(history, run_path)
+        warning = accuracy_drop_warning(test_history, run_path)
         if warning:
             print(warning, file=sys.stderr, flush=True)
     runfile.set_status(run_path, "complete")
-    run = runfile.read_run(run_path)
-    return TrainResult(run_path, list(run.metrics["test_accuracy"]),
-                       list(run.metrics["train_accuracy"]), time.time() - t_start)
+    return TrainResult(run_path, test_history, train_history, time.time() - t_start)

@@ -52,18 +52,18 @@ def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
     kwargs = dict(data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
     full = train(_tiny(samples=40, epochs=2), tmp_path / "full.h5", **kwargs)
 
-    write = runfile.write_checkpoint
+    write = runfile.write_latest
 
-    def write_then_die(path, name, *args, **attrs):
-        write(path, name, *args, **attrs)
-        if name == "latest" and attrs.get("epoch") == 1 and attrs.get("chunk") == 1:
+    def write_then_die(path, *args, **attrs):
+        write(path, *args, **attrs)
+        if attrs.get("epoch") == 1 and attrs.get("chunk") == 1:
             raise KeyboardInterrupt
 
     part = tmp_path / "part.h5"
-    monkeypatch.setattr(runfile, "write_checkpoint", write_then_die)
+    monkeypatch.setattr(runfile, "write_latest", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(_tiny(samples=40, epochs=2), part, **kwargs)
-    monkeypatch.setattr(runfile, "write_checkpoint", write)
+    monkeypatch.setattr(runfile, "write_latest", write)
     assert runfile.read_run(part).attrs["status"] == "running"
     train(None, part, resume=True, **kwargs)
     a, b = runfile.read_run(full.path).final, runfile.read_run(part).final
@@ -169,7 +169,7 @@ def test_latest_checkpoint_lives_beside_the_run_file(tmp_path):
     size = path.stat().st_size
     sizes = []
     for k in range(8):
-        runfile.write_checkpoint(path, "latest", [x + k for x in w], b, chunk=k)
+        runfile.write_latest(path, [x + k for x in w], b, chunk=k)
         sizes.append(runfile.latest_path(path).stat().st_size)
     assert path.stat().st_size == size and len(set(sizes)) == 1
     latest = runfile.read_run(path).checkpoints["latest"]
@@ -191,7 +191,7 @@ def test_a_write_that_fails_midway_leaves_the_run_file_as_it_was(tmp_path, monke
 
     monkeypatch.setattr(runfile, "_write_group", die)
     with pytest.raises(KeyboardInterrupt):
-        runfile.write_checkpoint(path, "best", w, b)
+        runfile.finish_epoch(path, 1, w, b, {}, {}, samples_seen=1)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["safe.h5"]  # no temporary file left
     assert set(runfile.read_run(path).checkpoints) == {"initial"}

@@ -5,7 +5,9 @@
     eqspike train [--network mnist] [--epochs N] [--train-samples N] [--seed N] [--out RUN.h5]
     eqspike train --resume RUN.h5
     eqspike evaluate RUN.h5 [--checkpoint NAME]
+    eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per layer pair)
     eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu] [--out energy.png]
+    eqspike plasticity RUN.h5 [--out DIR] [--pairings 5] [--no-protocol]
     eqspike networks
 
 Every expected failure (bad data, network or run file, bad arguments, a diverging run)
@@ -67,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="run file to write (default: runs/NETWORK-seedS-TIME.h5)")
     tr.add_argument("--resume", metavar="RUN.h5",
                     help="continue this run file from its last checkpoint")
+    tr.add_argument("--log-synapses", type=_non_negative, default=0, metavar="N",
+                    help="log every weight change of N sampled synapses per layer pair, "
+                         "with its spike timing (STDP logging; default 0: off)")
+    tr.add_argument("--log-max-events", type=_positive, default=100_000, metavar="N",
+                    help="keep a uniform sample of at most N logged changes per layer pair "
+                         "and epoch (the binned window counts all; default 100000)")
 
     ev = sub.add_parser("evaluate", parents=[common],
                         help="test accuracy of a run file's weights")
@@ -88,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="also print the per-layer, per-part breakdown of every device")
     en.add_argument("--out", default="energy.png", help="bar chart PNG (default: energy.png)")
 
+    pl = sub.add_parser("plasticity", help="STDP window, fits, weight-change histograms and "
+                        "trajectories from a run's STDP log, beside the pairing protocol")
+    pl.add_argument("run", help="an eqspike run file trained with --log-synapses")
+    pl.add_argument("--out", help="output folder (default: RUN-plasticity/ beside the run)")
+    pl.add_argument("--pairings", type=_positive, default=5,
+                    help="pairings per offset in the protocol (default: 5)")
+    pl.add_argument("--no-protocol", action="store_true", help="skip the pairing protocol")
+    pl.add_argument("--dt", choices=("nearest", "last"), default="nearest",
+                    help="bin each change by the other neuron's nearest spike (default) or "
+                         "its last spike before the trigger")
+
     sub.add_parser("networks", help="list the named networks")
     return parser
 
@@ -98,9 +117,10 @@ def _train(args) -> int:
 
     if args.resume:
         if (args.out or args.epochs or args.train_samples or args.chunk_samples
-                or args.seed is not None):
+                or args.seed is not None or args.log_synapses):
             raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --epochs, --train-samples, --chunk-samples or --seed")
+                             "--out, --epochs, --train-samples, --chunk-samples, --seed or "
+                             "--log-synapses")
         path = Path(args.resume)
         spec = None
     else:
@@ -118,7 +138,8 @@ def _train(args) -> int:
               f"seed {spec.training.seed}) -> {path}", flush=True)
     result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
                    resume=bool(args.resume), test_samples=args.test_samples,
-                   progress=not args.quiet, download=not args.no_download)
+                   progress=not args.quiet, download=not args.no_download,
+                   log_synapses=args.log_synapses, log_max_events=args.log_max_events)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
@@ -177,6 +198,25 @@ def _energy(args) -> int:
     return 0
 
 
+def _plasticity(args) -> int:
+    from .plasticity.window import plasticity_report
+
+    report = plasticity_report(args.run, args.out, protocol=not args.no_protocol,
+                               pairings=args.pairings, dt_kind=args.dt)
+    print(f"{args.run}: {report['n_events']} logged weight changes per layer pair; "
+          f"reconstruction checked against the weights to {report['max_mismatch']:.1e}")
+    print("exponential fits  ΔW = A+ exp(-Δt/τ+) (Δt > 0),  A- exp(Δt/τ-) (Δt < 0):")
+    for name, fit in report["fits"].items():
+        plus, minus = fit["plus"], fit["minus"]
+        print(f"  {name:10s} A+ {plus['A']:+.3e} ± {plus['A_err']:.1e}  "
+              f"τ+ {plus['tau']:6.2f} ± {plus['tau_err']:.2f}   "
+              f"A- {minus['A']:+.3e} ± {minus['A_err']:.1e}  "
+              f"τ- {minus['tau']:6.2f} ± {minus['tau_err']:.2f}")
+    print(f"figures and tables: {report['out_dir']}/ (stdp_window, stdp_fits, "
+          "weight_changes, weight_trajectories)")
+    return 0
+
+
 def _networks(args) -> int:
     from .spec import available_networks, load_network
 
@@ -195,7 +235,7 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
-               "networks": _networks}[args.command]
+               "plasticity": _plasticity, "networks": _networks}[args.command]
     try:
         return command(args)
     except (DataError, SpecError, RunFileError, TrainingDiverged, EnergyError,

@@ -134,8 +134,8 @@ def _steps(spec, workload: str) -> np.ndarray:
     t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
     if workload == "inference":
         return np.array([t1, 0, 0])
-    if workload == "training":
-        return np.array([t1 - t2, t2, t2])
+    if workload == "training":   # symmetric nudging: the −β phase is the negative window
+        return np.array([t1, t2, t2]) if spec.nudged_phases == 2 else np.array([t1 - t2, t2, t2])
     raise EnergyError(f"unknown workload {workload!r}; valid: inference, training")
 
 

@@ -39,12 +39,15 @@ class ChunkResult:
     ``readout``: (n, n_out) output spikes in each sample's readout window.
     ``events``: (n, L, 3) spikes of each sample, per layer, in each part of the sample
     (:data:`eqspike.spiking.EVENT_PHASES`); None when the engine does not count events.
+    ``logged_spikes``: per layer, (neuron, step) int arrays of the logged neurons' spikes in
+    training samples, step counted from the chunk's start; None when not logging.
     """
 
     weights: list
     biases: list
     readout: np.ndarray
     events: np.ndarray | None
+    logged_spikes: list | None = None
 
 
 def default_build_cache() -> Path:
@@ -64,20 +67,26 @@ class Engine:
     pads_chunks = True
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
-                 count_events: bool = True):
+                 count_events: bool = True, log_neurons=None):
         self.spec = spec
         self.chunk_samples = int(chunk_samples)
         self.seed = int(seed)
         self.count_events = bool(count_events)
+        if log_neurons is not None and not plasticity.rule_for(spec).spike_driven:
+            raise ValueError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
+                             f"[learning] rule = {spec.learning.rule!r}")
+        #: neurons per layer whose spikes are logged (STDP logging), or None
+        self.log_neurons = log_neurons
 
     def learning_rates(self, epoch: int = 0) -> tuple[list, list]:
         """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`),
         for ``epoch`` (0-based) of the schedule η_e = η · decay^e."""
         learning = self.spec.learning
         factor = learning.decay ** epoch
-        beta, window = self.spec.phases.beta, self.spec.phases.nudge_steps
-        tau = self.spec.spiking.tau_trace
-        lr_w = [plasticity.weight_scale(e * factor, beta, window, tau) for e in learning.rates]
+        beta = plasticity.effective_beta(self.spec)
+        window, tau = self.spec.phases.nudge_steps, self.spec.spiking.tau_trace
+        rule = plasticity.rule_for(self.spec)
+        lr_w = [rule.weight_scale(e * factor, beta, window, tau) for e in learning.rates]
         lr_b = [plasticity.bias_scale(e * factor, beta, window) for e in learning.bias_rates]
         return lr_w, lr_b
 
@@ -93,6 +102,11 @@ class Engine:
         out = [(syn, "lr_w", lr) for syn, lr in zip(net.synapses, lr_w)]
         out += [(syn, "w_max", bound) for syn in net.synapses]
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
+        if self.log_neurons is not None:
+            for group, neurons in zip(net.layers, self.log_neurons):
+                flags = np.zeros(len(group))
+                flags[np.asarray(neurons, dtype=int)] = 1.0
+                out.append((group, "logged", flags))
         return out
 
     def set_run_parameters(self, net, epoch: int = 0) -> None:
@@ -137,7 +151,13 @@ class Engine:
         if net.event_monitor is not None:
             events = np.stack([np.asarray(getattr(net.event_monitor, phase))[:, 1:n_samples + 1].T
                                for phase in EVENT_PHASES], axis=-1)
-        return ChunkResult(weights, biases, readout, events)
+        logged = None
+        if net.log_monitors:
+            dt = net.spec.spiking.dt_ms * 1e-3
+            logged = [(np.asarray(m.i[:], dtype=np.int64),
+                       np.rint(np.asarray(m.t_[:]) / dt).astype(np.int64))
+                      for m in net.log_monitors]
+        return ChunkResult(weights, biases, readout, events, logged)
 
 
 class RuntimeEngine(Engine):
@@ -152,7 +172,8 @@ class RuntimeEngine(Engine):
         b2.prefs.codegen.target = "numpy"
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
-                            weights=weights, biases=biases, count_events=self.count_events)
+                            weights=weights, biases=biases, count_events=self.count_events,
+                            log_neurons=self.log_neurons)
         self.set_run_parameters(net, epoch)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
@@ -169,22 +190,24 @@ class StandaloneEngine(Engine):
     _live = None  # the engine whose build the device currently holds
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None, count_events: bool = True):
-        super().__init__(spec, chunk_samples, seed, count_events)
+                 cache_dir: str | os.PathLike | None = None, count_events: bool = True,
+                 log_neurons=None):
+        super().__init__(spec, chunk_samples, seed, count_events, log_neurons)
         import brian2 as b2
 
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
-        counting = "" if count_events else "-nocount"
+        variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
         self.directory, self._lock = self._claim(
-            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}{counting}")
+            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}{variant}")
         b2.set_device("cpp_standalone", build_on_run=False)
         device = b2.get_device()
         device.reinit()
         device.activate(build_on_run=False)
         b2.prefs.devices.cpp_standalone.openmp_threads = 0
         b2.seed(self.seed)
-        self.net = build_network(spec, self.chunk_samples, count_events=count_events)
+        self.net = build_network(spec, self.chunk_samples, count_events=count_events,
+                                 log_neurons=log_neurons)
         dt = spec.spiking.dt_ms * b2.ms
         self.net.network.run(self.net.duration_steps * dt, namespace={})
         device.build(directory=str(self.directory), run=False, with_output=False)
@@ -210,7 +233,7 @@ class StandaloneEngine(Engine):
                                "the same process, and Brian2's standalone device holds one "
                                "build at a time")
         net = self.net
-        steps = phase_signals(self.spec, kinds)
+        steps = phase_signals(self.spec, kinds, logging=self.log_neurons is not None)
         args = {net.signals["stimulus"]: padded_sample_signal(rates),
                 net.signals["target"]: padded_sample_signal(targets),
                 **{net.signals[k]: v for k, v in steps.items()}}
@@ -228,11 +251,13 @@ class StandaloneEngine(Engine):
 
 
 def make_engine(spec: NetworkSpec, mode: str = "standalone", chunk_samples: int | None = None,
-                seed: int = 0, cache_dir=None, count_events: bool = True) -> Engine:
-    """The engine for ``mode`` ('standalone' or 'runtime')."""
+                seed: int = 0, cache_dir=None, count_events: bool = True,
+                log_neurons=None) -> Engine:
+    """The engine for ``mode`` ('standalone' or 'runtime'); ``log_neurons``: per layer, the
+    neurons whose spikes STDP logging records (:mod:`eqspike.plasticity.stdp_log`)."""
     chunk = chunk_samples or spec.training.chunk_samples
     if mode == "standalone":
-        return StandaloneEngine(spec, chunk, seed, cache_dir, count_events)
+        return StandaloneEngine(spec, chunk, seed, cache_dir, count_events, log_neurons)
     if mode == "runtime":
-        return RuntimeEngine(spec, chunk, seed, count_events)
+        return RuntimeEngine(spec, chunk, seed, count_events, log_neurons)
     raise ValueError(f"unknown engine mode {mode!r}; valid: standalone, runtime")

@@ -16,6 +16,16 @@ Layout (``format_version`` 1; every array is float64 unless said)::
                             of a sample (attrs: phases = free_quiet, free_window, nudged):
                             train_mean, train_std (E, L, 3) over the epoch's training
                             samples; eval_mean, eval_std (E, L, 3) over the test samples
+    /plasticity             only with STDP logging (``eqspike train --log-synapses N``);
+                            attrs: dt_range, max_events, lr_w_initial;
+                            pre_K, post_K (N,) int: the logged synapses of layer pair K
+    /plasticity/epoch_0001  per finished epoch, for each layer pair K:
+                            events_K (structured, <= max_events rows: a uniform sample of
+                            the epoch's weight changes; fields in stdp_log.EVENT_DTYPE),
+                            n_events_K (total changes that epoch), window_K (2, 2, B, 3):
+                            [nearest|last other spike, sign -|+, Δt bin, count|sum|sumsq]
+                            of every change, trajectory_K (C+1, N) logged weights at the
+                            epoch's start and after each of its C chunks, samples_K (C+1,)
 
 Beside it, ``RUN.latest.h5`` holds the state after the last finished chunk, the point a
 resumed run continues from: ``/checkpoints/latest`` with attrs epoch (0-based, in
@@ -47,7 +57,7 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_latest", "finish_epoch", "set_status", "read_run", "versions",
+           "write_latest", "finish_epoch", "set_status", "read_run", "read_group", "versions",
            "latest_path", "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
@@ -126,9 +136,10 @@ def _open(path, mode):
 
 
 def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
-               extra: dict | None = None) -> None:
+               extra: dict | None = None, groups: dict | None = None) -> None:
     """Create a new run file for ``spec`` with its ``initial`` checkpoint, in one atomic
-    write (overwrites ``path``, removes an old ``RUN.latest.h5``)."""
+    write (overwrites ``path``, removes an old ``RUN.latest.h5``). ``groups``: more
+    groups to write, see :func:`_write_groups`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     latest_path(path).unlink(missing_ok=True)
@@ -152,6 +163,32 @@ def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
             events.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
         _write_group(f["checkpoints"].create_group("initial"), weights, biases,
                      {"epoch": 0, "samples_seen": 0})
+        _write_groups(f, groups)
+
+
+def _write_groups(f, groups: dict | None) -> None:
+    """Write ``{group path: {name: array}}``; a name ``"attrs"`` holds the group's attrs."""
+    for name, content in (groups or {}).items():
+        group = f.require_group(name)
+        for key, value in content.items():
+            if key == "attrs":
+                group.attrs.update(value)
+            else:
+                group.create_dataset(key, data=value)
+
+
+def read_group(path, name: str) -> dict | None:
+    """``{name: array}`` of one group of a run file, with its attrs under ``"attrs"`` (and
+    its subgroups by name, recursively); None if the run file has no such group."""
+    def load(group):
+        out = {"attrs": {k: (v.item() if getattr(v, "ndim", 1) == 0 else v)
+                         for k, v in group.attrs.items()}}
+        for key, item in group.items():
+            out[key] = load(item) if hasattr(item, "items") else item[()]
+        return out
+
+    with _open(path, "r") as f:
+        return load(f[name]) if name in f else None
 
 
 def remove_stale_temporaries(path) -> list:
@@ -214,10 +251,11 @@ def write_latest(path, weights, biases, **attrs) -> None:
 
 
 def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
-                 samples_seen: int) -> None:
-    """Record a finished epoch in one atomic write: checkpoint ``epoch_EEEE`` (1-based) and
-    one row of metrics and event statistics. Writing an epoch that is already recorded
-    replaces nothing and raises, so a resumed run can never duplicate a row."""
+                 samples_seen: int, groups: dict | None = None) -> None:
+    """Record a finished epoch in one atomic write: checkpoint ``epoch_EEEE`` (1-based), one
+    row of metrics and event statistics, and ``groups`` (see :func:`_write_groups`; the
+    epoch's STDP log). Writing an epoch that is already recorded replaces nothing and
+    raises, so a resumed run can never duplicate a row."""
     with _atomic(path) as f:
         recorded = f["metrics/epoch"].shape[0]
         if recorded != epoch - 1:
@@ -232,6 +270,7 @@ def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
                 ds = group[field_name]
                 ds.resize(ds.shape[0] + 1, axis=0)
                 ds[-1] = values[field_name]
+        _write_groups(f, groups)
 
 
 def set_status(path, status: str) -> None:

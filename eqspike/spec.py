@@ -71,13 +71,19 @@ class SpikingSection:
 @dataclass(frozen=True)
 class PhaseSection:
     free_steps: int = _f(40, lo=1, doc="T1")
-    nudge_steps: int = _f(20, lo=1, doc="T2, also the length of the free learning window")
+    nudge_steps: int = _f(20, lo=1, doc="T2: each nudged phase, and every learning window")
     beta: float = _f(1.0, lo=1e-6, hi=100.0)
+    nudging: str = _f("one_sided", choices=("one_sided", "symmetric"),
+                      doc="one_sided: free window vs +beta phase; symmetric: a -beta phase "
+                          "then a +beta phase, both from the free state (Laborieux et al. "
+                          "2021)")
 
 
 @dataclass(frozen=True)
 class LearningSection:
-    rule: str = _f("eqspike", choices=("eqspike",))
+    rule: str = _f("eqspike", choices=("eqspike", "end_of_phase"),
+                   doc="eqspike: spike-driven products of traces; end_of_phase: products "
+                       "of the windows' spike counts (see eqspike.plasticity.rules)")
     rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")
     bias_rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per non-input layer")
     decay: float = _f(1.0, lo=0.0, hi=1.0, doc="rates of epoch e (0-based) are eta * decay**e")
@@ -131,7 +137,8 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [spiking] readout_steps "
                             f"({self.spiking.readout_steps}) exceeds free_steps "
                             f"({self.phases.free_steps})")
-        if self.phases.nudge_steps > self.phases.free_steps:
+        one_sided = self.phases.nudging == "one_sided"
+        if one_sided and self.phases.nudge_steps > self.phases.free_steps:
             raise SpecError(f"{self.name}: [phases] nudge_steps ({self.phases.nudge_steps}) "
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
@@ -143,8 +150,13 @@ class NetworkSpec:
 
     @property
     def steps_per_sample(self) -> int:
-        """T1 + T2: the free phase then the nudged phase."""
-        return self.phases.free_steps + self.phases.nudge_steps
+        """T1 + T2 (free, then nudged), or T1 + 2 T2 with symmetric nudging (free, −β, +β)."""
+        return self.phases.free_steps + self.nudged_phases * self.phases.nudge_steps
+
+    @property
+    def nudged_phases(self) -> int:
+        """1 (one-sided nudging) or 2 (symmetric: −β then +β)."""
+        return 2 if self.phases.nudging == "symmetric" else 1
 
     def as_dict(self) -> dict:
         return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}

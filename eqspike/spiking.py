@@ -2,13 +2,16 @@
 
 Time is discrete: one Brian2 step of ``dt`` is one EP step. Every sample lasts
 S = T1 + T2 steps: a free phase of T1 steps, then a nudged phase of T2 steps (Scellier &
-Bengio 2017; discrete-time form of Ernoult et al. 2019). Many samples run back to back in
+Bengio 2017; discrete-time form of Ernoult et al. 2019). With symmetric nudging
+(Laborieux et al. 2021) S = T1 + 2 T2: the free phase, a −β phase, then a +β phase that
+starts again from the free state (every neuron's u, I, x and code accumulator are saved at
+the end of the free phase and restored when the +β phase begins). Many samples run back to back in
 one simulation; what changes from step to step and from sample to sample is supplied by
 :class:`~brian2.TimedArray` signals, so one compiled build serves every chunk of data.
 
 Neuron model (every non-input layer), per step, ``α = 1/tau_u``::
 
-    u ← u + α (I + b + β ν(t) (y − ρ(u)) − u)      # ν(t) = 1 in the nudged phase, output only
+    u ← u + α (I + b + β ν(t) (y − ρ(u)) − u)      # ν(t) = ±1 in a nudged phase, output only
     I ← 0                                           # I: the weighted spikes of the last step
     x ← x (1 − 1/τ_x)                               # spike trace, rate estimate
     sigma-delta code:  a ← a + ρ(u);  spike when a ≥ 1, then a ← a − 1
@@ -23,16 +26,22 @@ the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is wha
 rates code.
 
 At each sample boundary (run_regularly, ``when='start'``) the learning rule of
-:mod:`eqspike.plasticity` applies its accumulated update, and every state is reset
+:mod:`eqspike.plasticity.rules` (``[learning] rule``) applies its accumulated update on the
+synapses (order 1), then the neurons apply theirs and every state is reset (order 2)
 (u = I = x = 0, a = 1/2). The output's readout count (spikes in the last ``readout_steps``
 free steps) is recorded by a :class:`~brian2.StateMonitor` just before that reset, so the
 monitor holds one row per sample of the chunk and never grows with the run.
 
 Per-step signals (1-D TimedArrays, one value per step):
 
-* ``phase``: 0 free, 1 nudged, 2 idle (the unused nudged slot of an evaluation sample);
-* ``learn_sign``: the rule's σ(t) (−1 free window, +1 nudged, 0 otherwise);
-* ``readout``: 1 in the readout window of the free phase.
+* ``phase``: 0 free, 1 nudged, 2 idle (the unused nudged slots of an evaluation sample);
+* ``nudge``: the sign ν(t) of the nudge: +1 in the +β phase, −1 in the −β phase, else 0;
+* ``learn_sign``: the rule's σ(t): +1 in the +β phase, −1 in the negative window (the last
+  T2 free steps, or the −β phase with symmetric nudging), 0 otherwise;
+* ``readout``: 1 in the readout window of the free phase;
+* ``snapshot`` / ``restore`` (symmetric nudging only): 1 at the step whose start saves the
+  free state, and at the step whose start restores it;
+* ``logging`` (only with STDP logging): 1 in every step of a training sample.
 
 Per-sample signals (2-D TimedArrays, ``dt`` = one sample): ``stimulus`` (pixel rates) and
 ``target`` (one-hot labels).
@@ -42,6 +51,10 @@ Two pieces exist for speed and measurement, not for the model. The input synapse
 instead of every spike. A one-neuron-per-layer counter group counts each layer's spikes per
 sample in the three parts of :data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on);
 a StateMonitor records it at sample boundaries.
+
+With ``log_neurons`` (STDP logging, :mod:`eqspike.plasticity.stdp_log`) the flagged
+neurons' spikes in training samples raise a ``logged_spike`` event that an EventMonitor per
+layer records; a chunk's monitors hold only that chunk.
 """
 
 from __future__ import annotations
@@ -51,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plasticity
+from .plasticity import rule_for
 from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
@@ -86,8 +100,12 @@ phase_now = phase(t) : 1 (shared)
 #: One step of a hidden neuron (see the module docstring for the equations).
 HIDDEN_STEP = "u += (I + b - u) * alpha\nI = 0"
 #: One step of an output neuron: the nudge β(y − ρ(u)) pulls it toward the target.
-OUTPUT_STEP = ("u += (I + b + beta * int(phase_now == 1) * (target(t, i) - clip(u, 0, 1)) - u)"
+OUTPUT_STEP = ("u += (I + b + beta * nudge(t) * (target(t, i) - clip(u, 0, 1)) - u)"
                " * alpha\nI = 0")
+#: Symmetric nudging: the free state, saved at the start of the first nudged step and put
+#: back at the start of the second nudged phase (code runs before the step's update).
+REWIND_STATE = {"hidden": ("u", "I", "x", "sd"), "input": ("x", "sd")}
+REWIND_STEP = "{v}_snap += snapshot(t) * ({v} - {v}_snap)\n{v} += restore(t) * ({v}_snap - {v})"
 TRACE_STEP = "x *= trace_decay"
 CODE_STEP = {
     "sigma_delta": {"hidden": "sd += clip(u, 0, 1)", "input": "sd += rate"},
@@ -101,6 +119,8 @@ THRESHOLD = {
 #: hidden spike only for the rule (the clamped input receives no feedback), so their
 #: ``on_post`` pathway runs on this event and skips the steps where σ(t) = 0.
 LEARNING_SPIKE = "({threshold}) and learn != 0"
+#: A flagged neuron's spike in a training sample (STDP logging).
+LOGGED_SPIKE = "({threshold}) and logged > 0 and logging(t) > 0"
 SPIKE = "x += 1 / tau_x\ncount += readout(t)"
 SIGMA_DELTA_RESET = "sd -= 1"
 #: Event counters: one neuron per layer, counting that layer's spikes in each part of a
@@ -114,9 +134,11 @@ sigma = learn_sign(t) : 1 (shared)
 """
 COUNT_SPIKE = ("free_quiet_post += int(phase_c_post == 0) * int(sigma_post == 0)\n"
                "free_window_post += int(sigma_post == -1)\n"
-               "nudged_post += int(phase_c_post == 1)")
+               "nudged_post += int(sigma_post == 1)")
 COUNTER_RESET = "free_quiet = 0\nfree_window = 0\nnudged = 0"
-#: The parts of a sample that the event counters distinguish (in this order).
+#: The parts of a sample that the event counters distinguish (in this order): free steps
+#: where σ = 0, the negative window (σ = −1: the free window, or the −β phase), and the
+#: positive window (σ = +1: the +β phase).
 EVENT_PHASES = ("free_quiet", "free_window", "nudged")
 
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
@@ -135,6 +157,7 @@ class SpikingNetwork:
     signals: dict             # name -> TimedArray: stimulus, target, phase, learn_sign, readout
     readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
     event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
+    log_monitors: list = None     # EventMonitor of logged spikes per layer ([]: not logging)
 
     @property
     def duration_steps(self) -> int:
@@ -142,34 +165,50 @@ class SpikingNetwork:
         return self.n_samples * self.spec.steps_per_sample + 1
 
 
-def phase_signals(spec: NetworkSpec, kinds: np.ndarray) -> dict:
+def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -> dict:
     """The per-step signals for a chunk of samples of the given ``kinds`` (SAMPLE_*).
 
-    Returns float arrays of length n·S + 1 for ``phase``, ``learn_sign`` and ``readout``.
-    An evaluation sample is free for T1 steps, then idle (no nudge, no learning); a padding
-    sample is idle throughout (its spikes are not counted, it has no readout).
+    Returns float arrays of length n·S + 1 for ``phase``, ``nudge``, ``learn_sign`` and
+    ``readout``; with symmetric nudging also ``snapshot`` and ``restore``; with ``logging``
+    also ``logging``. An evaluation sample is free for T1 steps, then idle (no nudge, no
+    learning); a padding sample is idle throughout (its spikes are not counted, it has no
+    readout).
     """
     t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
-    window = t2
-    step_phase = np.r_[np.full(t1, PHASE_FREE), np.full(t2, PHASE_NUDGED)]
-    step_sign = np.zeros(t1 + t2)
-    step_sign[t1 - window:t1] = -1.0
-    step_sign[t1:] = 1.0
-    step_readout = np.zeros(t1 + t2)
+    symmetric = spec.nudged_phases == 2
+    steps = spec.steps_per_sample
+    step_phase = np.r_[np.full(t1, PHASE_FREE), np.full(steps - t1, PHASE_NUDGED)]
+    step_nudge = np.zeros(steps)
+    step_sign = np.zeros(steps)
+    if symmetric:               # free | -beta | +beta (from the free state)
+        step_nudge[t1:t1 + t2] = step_sign[t1:t1 + t2] = -1.0
+        step_nudge[t1 + t2:] = step_sign[t1 + t2:] = 1.0
+    else:                       # free (last T2 steps: negative window) | +beta
+        step_sign[t1 - t2:t1] = -1.0
+        step_nudge[t1:] = step_sign[t1:] = 1.0
+    step_readout = np.zeros(steps)
     step_readout[t1 - spec.spiking.readout_steps:t1] = 1.0
 
     kinds = np.asarray(kinds)[:, None]
+    train = kinds == SAMPLE_TRAIN
     eval_phase = np.where(step_phase == PHASE_NUDGED, PHASE_IDLE, PHASE_FREE)
-    phase = np.where(kinds == SAMPLE_TRAIN, step_phase,
+    phase = np.where(train, step_phase,
                      np.where(kinds == SAMPLE_EVAL, eval_phase, PHASE_IDLE))
-    sign = (kinds == SAMPLE_TRAIN) * step_sign
-    readout = (kinds != SAMPLE_PAD) * step_readout
 
-    def flat(a, pad):
-        return np.r_[np.asarray(a, dtype=float).ravel(), pad]
+    def flat(a, pad=0.0):
+        a = np.broadcast_to(np.asarray(a, dtype=float), (len(kinds), steps))
+        return np.r_[a.ravel(), pad]
 
-    return {"phase": flat(phase, PHASE_IDLE), "learn_sign": flat(sign, 0.0),
-            "readout": flat(readout, 0.0)}
+    out = {"phase": flat(phase, PHASE_IDLE), "nudge": flat(train * step_nudge),
+           "learn_sign": flat(train * step_sign),
+           "readout": flat((kinds != SAMPLE_PAD) * step_readout)}
+    if symmetric:
+        marks = np.zeros((2, steps))
+        marks[0, t1] = marks[1, t1 + t2] = 1.0
+        out["snapshot"], out["restore"] = flat(train * marks[0]), flat(train * marks[1])
+    if logging:
+        out["logging"] = flat(train * np.ones(steps))
+    return out
 
 
 def padded_sample_signal(a: np.ndarray) -> np.ndarray:
@@ -179,7 +218,8 @@ def padded_sample_signal(a: np.ndarray) -> np.ndarray:
 
 
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
-                  kinds=None, weights=None, biases=None, count_events: bool = True):
+                  kinds=None, weights=None, biases=None, count_events: bool = True,
+                  log_neurons=None):
     """Create the Brian2 objects for ``n_samples`` samples of network ``spec``.
 
     Parameters
@@ -195,6 +235,9 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         Count each layer's spikes per sample and phase (:data:`EVENT_PHASES`) inside the
         simulation: a one-neuron-per-layer counter group fed by one synapse per neuron.
         Off only to measure what counting costs.
+    log_neurons : list of int arrays (one per layer), optional
+        Neurons whose spikes in training samples are recorded for STDP logging
+        (:mod:`eqspike.plasticity.stdp_log`); None: no logging objects at all.
 
     Returns
     -------
@@ -213,7 +256,10 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     rates = np.zeros((n_samples, n_in)) if rates is None else rates
     targets = np.zeros((n_samples, n_out)) if targets is None else targets
     kinds = np.full(n_samples, SAMPLE_TRAIN) if kinds is None else kinds
-    steps = phase_signals(spec, kinds)
+    logging = log_neurons is not None
+    steps = phase_signals(spec, kinds, logging=logging)
+    rule = rule_for(spec)
+    rewind = "snapshot" in steps
 
     signals = {
         "stimulus": b2.TimedArray(padded_sample_signal(rates), dt=sample_dt, name="stimulus"),
@@ -229,13 +275,22 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         "trace_decay": 1.0 - 1.0 / tau_x,
     }
     code = spec.spiking.code
-    layers = []
+    layers, log_monitors = [], []
     for index, size in enumerate(sizes):
         kind = "input" if index == 0 else "hidden"
-        model = INPUT_STATE if kind == "input" else NEURON_STATE + plasticity.NEURON_MODEL
+        model = (INPUT_STATE + rule.input_model if kind == "input"
+                 else NEURON_STATE + plasticity.NEURON_MODEL)
+        model += rule.neuron_model
         reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
-        boundary = [BOUNDARY_RESET[kind]]
-        step = [] if kind == "input" else [OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP]
+        reset += [rule.on_spike] if rule.on_spike else []
+        boundary = [BOUNDARY_RESET[kind]] + ([rule.reset] if rule.reset else [])
+        step = []
+        if rewind:
+            names = REWIND_STATE[kind]
+            model += "".join(f"{v}_snap : 1\n" for v in names)
+            step += [REWIND_STEP.format(v=v) for v in names]
+        if kind != "input":
+            step.append(OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP)
         step += [TRACE_STEP, CODE_STEP[code][kind]]
         threshold = THRESHOLD[code][kind]
         events = {}
@@ -243,37 +298,48 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
             reset.append(plasticity.ON_SPIKE)
             boundary.insert(0, plasticity.APPLY_BIAS_UPDATE)
             events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
+        if logging:
+            model += "logged : 1\n"
+            events["logged_spike"] = LOGGED_SPIKE.format(threshold=threshold)
         group = b2.NeuronGroup(size, model, threshold=threshold, reset="\n".join(reset),
                                events=events, dt=dt, namespace=namespace,
                                name=f"layer{index}")
-        group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=1,
+        group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=2,
                             name=f"layer{index}_boundary")
         group.run_regularly("\n".join(step), when="groups", name=f"layer{index}_step")
         if kind != "input" and biases is not None:
             group.b = biases[index - 1]
+        if logging:
+            flags = np.zeros(size)
+            flags[np.asarray(log_neurons[index], dtype=int)] = 1.0
+            group.logged = flags
+            log_monitors.append(b2.EventMonitor(group, "logged_spike", record=True,
+                                                name=f"log_layer{index}"))
         layers.append(group)
 
     synapses = []
     for index in range(len(sizes) - 1):
         lower, upper = layers[index], layers[index + 1]
         clamped = index == 0  # the input layer receives no feedback
-        syn = b2.Synapses(lower, upper, model="w : 1\n" + plasticity.SYNAPSE_MODEL,
-                          on_pre="I_post += w\n" + plasticity.ON_PRE,
-                          on_post=("" if clamped else "I_pre += w\n") + plasticity.ON_POST,
-                          on_event={"pre": "spike",
-                                    "post": "learning_spike" if clamped else "spike"},
-                          dt=dt, namespace=namespace, name=f"w{index}{index + 1}")
+        on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", rule.on_post) if c)
+        pathways = {"on_pre": "I_post += w\n" + rule.on_pre}
+        if on_post:
+            pathways["on_post"] = on_post
+            pathways["on_event"] = {"pre": "spike",
+                                    "post": "learning_spike" if clamped else "spike"}
+        syn = b2.Synapses(lower, upper, model="w : 1\n" + rule.synapse_model, dt=dt,
+                          namespace=namespace, name=f"w{index}{index + 1}", **pathways)
         syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
         syn.w_max = plasticity.UNBOUNDED  # the engine sets the network's bound per run
-        syn.run_regularly(plasticity.APPLY_WEIGHT_UPDATE, dt=sample_dt, when="start",
-                          order=1, name=f"w{index}{index + 1}_boundary")
+        syn.run_regularly(rule.apply, dt=sample_dt, when="start", order=1,
+                          name=f"w{index}{index + 1}_boundary")
         if weights is not None:
             syn.w = np.asarray(weights[index], dtype=float).ravel()
         synapses.append(syn)
 
     monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
                               order=0, name="readout_monitor")
-    network = b2.Network(*layers, *synapses, monitor)
+    network = b2.Network(*layers, *synapses, monitor, *log_monitors)
     event_monitor = None
     if count_events:
         counters = b2.NeuronGroup(len(sizes), COUNTER_STATE, dt=dt, namespace=namespace,
@@ -291,4 +357,4 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                                         name="event_monitor")
         network.add(counters, *feeds, event_monitor)
     return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor,
-                          event_monitor)
+                          event_monitor, log_monitors)

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import runfile
 from .data import load_dataset, rates_from_images
+from .plasticity.stdp_log import STDPLogger, select_synapses
 from .engine import Engine, make_engine
 from .spec import NetworkSpec
 from .spiking import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
@@ -158,15 +159,36 @@ def _resume_point(run: runfile.Run):
     return point.weights, point.biases, epoch, chunk
 
 
+def _stdp_logger(spec, seed, log_synapses, log_max_events, stored=None):
+    """The STDP logger of a run: a new selection of ``log_synapses`` per layer pair, or the
+    one a resumed run file holds (``stored``: its ``/plasticity`` group); None: no logging."""
+    if stored is not None:
+        selection = [(stored[f"pre_{k}"], stored[f"post_{k}"])
+                     for k in range(len(spec.layers) - 1)]
+        attrs = stored["attrs"]
+        return STDPLogger(spec, selection, int(attrs["max_events"]), int(attrs["dt_range"]),
+                          seed, background=True)
+    if not log_synapses:
+        return None
+    return STDPLogger(spec, select_synapses(spec, log_synapses, seed), log_max_events,
+                      seed=seed, background=True)
+
+
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
           resume: bool = False, test_samples: int | None = None, progress: bool = True,
-          cache_dir=None, download: bool = True) -> TrainResult:
+          cache_dir=None, download: bool = True, log_synapses: int = 0,
+          log_max_events: int = 100_000) -> TrainResult:
     """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
 
     With ``resume=True`` the run continues from its last checkpoint (see
     :func:`_resume_point`), with the network definition stored in the file. The running
     training accuracy and event statistics of an epoch that was interrupted then cover the
     chunks run after resuming; the weights are exactly those of an uninterrupted run.
+
+    ``log_synapses`` > 0 logs the weight changes of that many synapses per layer pair
+    (:mod:`eqspike.plasticity.stdp_log`), keeping at most ``log_max_events`` of them per
+    layer pair and epoch; a resumed run logs the synapses its file names. The log of an
+    interrupted epoch covers the chunks run after resuming.
     """
     run_path = Path(run_path)
     runfile.remove_stale_temporaries(run_path)
@@ -176,12 +198,17 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         weights, biases, start_epoch, start_chunk = _resume_point(run)
         test_history = list(run.metrics["test_accuracy"])
         train_history = list(run.metrics["train_accuracy"])
+        logger = _stdp_logger(spec, seed, 0, 0, runfile.read_group(run_path, "plasticity"))
     else:
         seed = spec.training.seed
         weights, biases = init_parameters(spec, seed)
         start_epoch, start_chunk = 0, 0
         test_history, train_history = [], []
-        runfile.create_run(run_path, spec, seed, weights, biases)
+        logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
+        groups = None
+        if logger is not None:
+            groups = logger.selection_groups(Engine(spec, 1).learning_rates(0)[0])
+        runfile.create_run(run_path, spec, seed, weights, biases, groups=groups)
 
     cfg = spec.training
     train_set = load_dataset(spec.network.dataset, "train", data_dir, download)
@@ -198,7 +225,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
                          f"{spec.network.dataset} images have {train_rates.shape[1]} pixels")
 
     t_start = time.time()
-    engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir)
+    engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir,
+                         log_neurons=logger.neurons if logger is not None else None)
     chunks = _chunks(n_train, cfg.chunk_samples)
     for epoch in range(start_epoch, cfg.epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_train)
@@ -209,6 +237,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         first = start_chunk if epoch == start_epoch else 0
         if bar is not None and first:
             bar.update(chunks[first - 1][1])
+        if logger is not None:
+            logger.start_epoch(weights, epoch * n_train + (chunks[first - 1][1] if first else 0))
         for k in range(first, len(chunks)):
             idx = order[chunks[k][0]:chunks[k][1]]
             result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
@@ -218,6 +248,9 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
                          f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint kept "
                          f"in {run_path})")
             weights, biases = result.weights, result.biases
+            if logger is not None:
+                logger.add_chunk(result.logged_spikes, engine.learning_rates(epoch)[0], weights,
+                                 chunks[k][0], len(idx), epoch * n_train + chunks[k][1])
             correct += int(np.sum(predict(result.readout) == train_labels[idx]))
             seen += len(idx)
             train_stats.add(result.events)
@@ -242,7 +275,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
              "train_seconds": train_seconds, "eval_seconds": eval_seconds,
              "train_samples": n_train},
             _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
-            samples_seen=(epoch + 1) * n_train)
+            samples_seen=(epoch + 1) * n_train,
+            groups=logger.epoch_groups(epoch + 1) if logger is not None else None)
         runfile.write_latest(run_path, weights, biases, epoch=epoch + 1, chunk=0,
                              samples_seen=(epoch + 1) * n_train)
         test_history.append(test_acc)

@@ -195,7 +195,7 @@ def test_bias_update_is_the_counted_spike_difference():
 
 
 def test_weight_scale_matches_its_equation():
-    assert plasticity.weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
+    assert plasticity.RULES['eqspike'].weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
     assert plasticity.bias_scale(0.1, 0.5, 20) == pytest.approx(0.1 / (0.5 * 20))
 
 

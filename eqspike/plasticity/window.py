@@ -1,0 +1,250 @@
+"""The STDP window of a run: ΔW against Δt from the training log and from the pairing protocol.
+
+Reads what :class:`~eqspike.plasticity.stdp_log.STDPLogger` stored in a run file, bins the
+changes by Δt = t_post − t_pre (mean ± s.e.m. per bin, over every logged change of every
+epoch), fits the two exponential branches of the classic STDP window (Bi & Poo 1998; Song,
+Miller & Abbott 2000)
+
+    ΔW(Δt) = A₊ exp(−Δt / τ₊)   for Δt > 0,        ΔW(Δt) = A₋ exp(Δt / τ₋)   for Δt < 0,
+
+(A₋ keeps its sign: negative for depression) with :func:`scipy.optimize.curve_fit`, and
+writes figures and tables. :func:`plasticity_report` is what ``eqspike plasticity RUN.h5``
+runs.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .. import runfile
+
+__all__ = ["load_log", "binned_window", "fit_exponentials", "plasticity_report"]
+
+SIGNS = ("negative", "positive")      # σ = −1 (free window or −β), σ = +1 (+β)
+DT_KINDS = ("nearest", "last")
+
+
+def load_log(path) -> dict:
+    """The STDP log of a run file: ``selection`` [(pre, post)], ``attrs`` and ``epochs``
+    (name → the epoch's group); :class:`~eqspike.runfile.RunFileError` if there is none."""
+    group = runfile.read_group(path, "plasticity")
+    if group is None:
+        raise runfile.RunFileError(f"{path}: this run has no STDP log (train with "
+                                   "eqspike train --log-synapses N)")
+    pairs = len([k for k in group if k.startswith("pre_")])
+    selection = [(group[f"pre_{k}"], group[f"post_{k}"]) for k in range(pairs)]
+    epochs = {k: v for k, v in sorted(group.items()) if k.startswith("epoch_")}
+    if not epochs:
+        raise runfile.RunFileError(f"{path}: the STDP log has no finished epoch yet")
+    return {"selection": selection, "attrs": group["attrs"], "epochs": epochs}
+
+
+def binned_window(window: np.ndarray, dt_range: int, dt_kind: str = "nearest") -> dict:
+    """Mean ± s.e.m. of ΔW per Δt bin from summed window statistics (2, 2, B, 3).
+
+    Returns ``dt`` (−R..R) and, for ``net`` (both signs), ``negative`` and ``positive``:
+    ``count``, ``mean``, ``sem`` (NaN where a bin is empty) and ``total`` (ΣΔW).
+    """
+    stats = window[DT_KINDS.index(dt_kind)][:, :-1]        # (2 signs, 2R+1 bins, 3)
+    out = {"dt": np.arange(-dt_range, dt_range + 1)}
+    for name, s in (("negative", stats[0]), ("positive", stats[1]),
+                    ("net", stats[0] + stats[1])):
+        count, total, squares = s[:, 0], s[:, 1], s[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            var = np.maximum(squares / count - mean ** 2, 0.0) * count / np.maximum(count - 1, 1)
+            sem = np.sqrt(var / count)
+        out[name] = {"count": count, "mean": mean, "sem": sem, "total": total}
+    return out
+
+
+def _branch(dt, amplitude, tau):
+    return amplitude * np.exp(-np.abs(dt) / tau)
+
+
+def fit_exponentials(dt, mean, sem=None) -> dict:
+    """Fit A₊ exp(−Δt/τ₊) to Δt > 0 and A₋ exp(Δt/τ₋) to Δt < 0; Δt = 0 is left out.
+
+    Returns, per branch (``plus``, ``minus``): ``A``, ``tau``, their standard errors
+    ``A_err``, ``tau_err`` (from the covariance; weighted by ``sem`` where it is positive),
+    and ``n`` bins used; NaN where a branch has too few finite bins or does not converge.
+    """
+    from scipy.optimize import curve_fit
+
+    dt, mean = np.asarray(dt, float), np.asarray(mean, float)
+    sem = np.zeros_like(mean) if sem is None else np.asarray(sem, float)
+    out = {}
+    for name, side in (("plus", dt > 0), ("minus", dt < 0)):
+        use = side & np.isfinite(mean)
+        result = {"A": np.nan, "tau": np.nan, "A_err": np.nan, "tau_err": np.nan,
+                  "n": int(use.sum())}
+        if use.sum() >= 3 and np.any(mean[use] != 0):
+            x, y = dt[use], mean[use]
+            weighted = np.all(sem[use] > 0)
+            nearest = np.argmin(np.abs(x))
+            p0 = (y[nearest] * np.exp(abs(x[nearest]) / 5.0), 5.0)
+            try:
+                params, cov = curve_fit(_branch, x, y, p0=p0,
+                                        sigma=sem[use] if weighted else None,
+                                        absolute_sigma=weighted, maxfev=20000,
+                                        bounds=([-np.inf, 1e-3], [np.inf, 1e4]))
+                errors = np.sqrt(np.diag(cov))
+                result.update(A=params[0], tau=params[1], A_err=errors[0], tau_err=errors[1])
+            except (RuntimeError, ValueError):
+                pass
+        out[name] = result
+    return out
+
+
+def _normalised(y):
+    scale = np.nanmax(np.abs(y)) if np.any(np.isfinite(y)) else 1.0
+    return y / (scale or 1.0), scale or 1.0
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int = 5,
+                      dt_kind: str = "nearest") -> dict:
+    """Figures and tables of a run's STDP log (and of the pairing protocol with its rule).
+
+    Writes into ``out_dir`` (default: beside the run file, ``RUN-plasticity/``):
+    ``stdp_window.png`` / ``.csv`` (training window per layer pair and the protocol's, on
+    one figure), ``stdp_fits.csv`` (A₊, τ₊, A₋, τ₋ ± s.e.), ``weight_changes.png`` /
+    ``.csv`` (histograms of the kept changes per layer pair and sign) and
+    ``weight_trajectories.png`` / ``.csv``. Returns the numbers it printed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .pairing import pairing_window
+
+    path = Path(path)
+    run = runfile.read_run(path)
+    spec = run.spec
+    log = load_log(path)
+    out_dir = Path(out_dir) if out_dir else path.with_name(path.stem + "-plasticity")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dt_range = int(log["attrs"]["dt_range"])
+    pairs = len(log["selection"])
+    epochs = list(log["epochs"].values())
+    windows = [binned_window(sum(e[f"window_{k}"] for e in epochs), dt_range, dt_kind)
+               for k in range(pairs)]
+    offsets = range(-dt_range, dt_range + 1)
+    proto = pairing_window(spec, offsets, pairings) if protocol else None
+
+    fits = {f"W_{k}_{k + 1}": fit_exponentials(w["dt"], w["net"]["mean"], w["net"]["sem"])
+            for k, w in enumerate(windows)}
+    if proto is not None:
+        fits["protocol"] = fit_exponentials(proto["dt"], proto["mean"], None)
+
+    # -- the window: training per layer pair and the protocol, one figure ----------------
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    for k, w in enumerate(windows):
+        y, scale = _normalised(w["net"]["mean"])
+        ax.errorbar(w["dt"], y, yerr=w["net"]["sem"] / scale, fmt="o-", ms=3, capsize=2,
+                    label=f"training, W_{k}_{k + 1} (max |ΔW| {scale:.2e})")
+    if proto is not None:
+        y, scale = _normalised(proto["mean"])
+        ax.plot(proto["dt"], y, "k--", lw=2,
+                label=f"pairing protocol, post rate up (max {scale:.2e})")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("Δt = t_post − t_pre (steps)")
+    ax.set_ylabel("mean ΔW per change (normalised to max |ΔW|)")
+    ax.set_title(f"STDP window ({dt_kind} spike of the other neuron)")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for k, w in enumerate(windows):
+        for sign, style in zip(SIGNS, ("v-", "^-")):
+            ax.plot(w["dt"], w[sign]["mean"], style, ms=3,
+                    label=f"W_{k}_{k + 1}, σ = {'−' if sign == 'negative' else '+'}1")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("Δt = t_post − t_pre (steps)")
+    ax.set_ylabel("mean ΔW per change")
+    ax.set_title("training, by phase sign")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"{path.name}: rule {spec.learning.rule}, {spec.phases.nudging} nudging, "
+                 f"{len(epochs)} epoch(s)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "stdp_window.png", dpi=120)
+    plt.close(fig)
+
+    header, columns = ["dt"], [windows[0]["dt"]]
+    for k, w in enumerate(windows):
+        for sign in ("net", *SIGNS):
+            for stat in ("count", "mean", "sem"):
+                header.append(f"W_{k}_{k + 1}_{sign}_{stat}")
+                columns.append(w[sign][stat])
+    if proto is not None:
+        header += ["protocol_mean", "protocol_sem"]
+        columns += [proto["mean"], proto["sem"]]
+    _write_csv(out_dir / "stdp_window.csv", header, np.column_stack(columns).tolist())
+    _write_csv(out_dir / "stdp_fits.csv",
+               ["source", "A_plus", "A_plus_err", "tau_plus", "tau_plus_err", "n_plus",
+                "A_minus", "A_minus_err", "tau_minus", "tau_minus_err", "n_minus"],
+               [[name, f["plus"]["A"], f["plus"]["A_err"], f["plus"]["tau"],
+                 f["plus"]["tau_err"], f["plus"]["n"], f["minus"]["A"], f["minus"]["A_err"],
+                 f["minus"]["tau"], f["minus"]["tau_err"], f["minus"]["n"]]
+                for name, f in fits.items()])
+
+    # -- histograms of the kept changes, per layer pair and phase sign -------------------
+    fig, axes = plt.subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
+    rows = []
+    for k in range(pairs):
+        events = np.concatenate([e[f"events_{k}"] for e in epochs])
+        ax = axes[0, k]
+        dw = events["dw"]
+        edges = np.linspace(-np.max(np.abs(dw), initial=1e-12),
+                            np.max(np.abs(dw), initial=1e-12), 61)
+        for sign, value in zip(SIGNS, (-1, 1)):
+            counts, _ = np.histogram(dw[events["sign"] == value], edges)
+            ax.stairs(counts, edges, label=f"σ = {'−' if value < 0 else '+'}1")
+            rows += [[f"W_{k}_{k + 1}", sign, lo, hi, c]
+                     for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
+        ax.set_yscale("log")
+        ax.set_xlabel("ΔW per change")
+        ax.set_ylabel("changes (kept sample)")
+        total = sum(int(e[f"n_events_{k}"]) for e in epochs)
+        ax.set_title(f"W_{k}_{k + 1}: {len(events)} of {total} changes")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "weight_changes.png", dpi=120)
+    plt.close(fig)
+    _write_csv(out_dir / "weight_changes.csv", ["pair", "sign", "dw_low", "dw_high", "count"],
+               rows)
+
+    # -- weight trajectories of the logged synapses ---------------------------------------
+    fig, axes = plt.subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
+    rows = []
+    for k in range(pairs):
+        samples = np.concatenate([e[f"samples_{k}"] for e in epochs])
+        weights = np.concatenate([e[f"trajectory_{k}"] for e in epochs])
+        ax = axes[0, k]
+        shown = np.linspace(0, weights.shape[1] - 1, min(40, weights.shape[1])).astype(int)
+        ax.plot(samples, weights[:, shown], lw=0.7, alpha=0.7)
+        ax.set_xlabel("training samples seen")
+        ax.set_ylabel("weight")
+        ax.set_title(f"W_{k}_{k + 1}: {len(shown)} of {weights.shape[1]} logged synapses")
+        rows += [[f"W_{k}_{k + 1}", s, *w] for s, w in zip(samples, weights)]
+    fig.tight_layout()
+    fig.savefig(out_dir / "weight_trajectories.png", dpi=120)
+    plt.close(fig)
+    _write_csv(out_dir / "weight_trajectories.csv", ["pair", "samples_seen", "weights..."],
+               rows)
+
+    mismatch = max(float(np.max(e["attrs"]["max_mismatch"])) for e in epochs)
+    return {"out_dir": out_dir, "fits": fits, "windows": windows, "protocol": proto,
+            "max_mismatch": mismatch,
+            "n_events": [sum(int(e[f"n_events_{k}"]) for e in epochs) for k in range(pairs)]}

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="run file to write (default: runs/NETWORK-seedS-TIME.h5)")
     tr.add_argument("--resume", metavar="RUN.h5",
                     help="continue this run file from its last checkpoint")
+    tr.add_argument("--method", choices=("ep", "bptt"), default="ep",
+                    help="rate reference only: train by EP (default) or by BPTT through the "
+                         "free phase (the baseline)")
     tr.add_argument("--log-synapses", type=_non_negative, default=0, metavar="N",
                     help="log every weight change of N sampled synapses per layer pair, "
                          "with its spike timing (STDP logging; default 0: off)")
@@ -136,13 +139,31 @@ def _train(args) -> int:
         print(f"training {spec.name} ({'-'.join(map(str, spec.layers))}, "
               f"{spec.training.epochs} epoch(s) of {spec.training.train_samples} samples, "
               f"seed {spec.training.seed}) -> {path}", flush=True)
-    result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
-                   resume=bool(args.resume), test_samples=args.test_samples,
-                   progress=not args.quiet, download=not args.no_download,
-                   log_synapses=args.log_synapses, log_max_events=args.log_max_events)
+    if _path_of(spec, args.resume) == "rate":
+        from .reference.training import train_rate
+
+        if args.log_synapses:
+            raise ValueError("--log-synapses logs spikes: the rate reference has none")
+        result = train_rate(spec, path, data_dir=args.data_dir, resume=bool(args.resume),
+                            test_samples=args.test_samples, progress=not args.quiet,
+                            download=not args.no_download, method=args.method)
+    else:
+        result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
+                       resume=bool(args.resume), test_samples=args.test_samples,
+                       progress=not args.quiet, download=not args.no_download,
+                       log_synapses=args.log_synapses, log_max_events=args.log_max_events)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
+
+
+def _path_of(spec, run_path) -> str:
+    """'spiking' or 'rate': the network's ([network] path), or the run file's."""
+    if spec is not None:
+        return spec.network.path
+    from .runfile import read_run
+
+    return read_run(run_path).attrs.get("path", "spiking")
 
 
 def _evaluate(args) -> int:
@@ -162,6 +183,16 @@ def _evaluate(args) -> int:
         checkpoint, name = run.final, run.final_name
     test = load_dataset(spec.network.dataset, "test", args.data_dir, not args.no_download)
     n = len(test) if args.test_samples is None else min(args.test_samples, len(test))
+    if run.attrs.get("path") == "rate":
+        from .reference.network import HopfieldNetwork
+        from .reference.training import evaluate_rate
+
+        net = HopfieldNetwork(spec, checkpoint.params)
+        accuracy = evaluate_rate(net, rates_from_images(test.images[:n]),
+                                 test.labels[:n].astype(int), spec.phases.free_steps)
+        print(f"{args.run} [{name}]: test accuracy {accuracy:.4f} on {n} images "
+              "(rate reference)")
+        return 0
     engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]))
     bar = progress_bar(n, "test", not args.quiet)
     accuracy, _ = evaluate(engine, checkpoint.weights, checkpoint.biases,

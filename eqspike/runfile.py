@@ -73,9 +73,29 @@ class RunFileError(RuntimeError):
 
 @dataclass
 class Checkpoint:
-    weights: list
-    biases: list
+    """The parameters of one checkpoint, by name (``W_l_m``, ``b_l``; the rate reference
+    also ``W_out``, ``b_out`` and, for an exact resume, optimiser state ``opt/...``)."""
+
+    params: dict
     attrs: dict = field(default_factory=dict)
+
+    @property
+    def weights(self) -> list:
+        """W_0_1, W_1_2, ... : the layer-to-next-layer weights, in order."""
+        out, k = [], 0
+        while f"W_{k}_{k + 1}" in self.params:
+            out.append(self.params[f"W_{k}_{k + 1}"])
+            k += 1
+        return out
+
+    @property
+    def biases(self) -> list:
+        """b_1, b_2, ... in order."""
+        out, k = [], 1
+        while f"b_{k}" in self.params:
+            out.append(self.params[f"b_{k}"])
+            k += 1
+        return out
 
 
 @dataclass
@@ -232,10 +252,15 @@ def _atomic(path, new: bool = False):
 
 
 def _write_group(group, weights, biases, attrs):
-    for k, w in enumerate(weights):
-        group.create_dataset(f"W_{k}_{k + 1}", data=np.asarray(w, dtype=float))
-    for k, b in enumerate(biases):
-        group.create_dataset(f"b_{k + 1}", data=np.asarray(b, dtype=float))
+    """A checkpoint: ``weights`` and ``biases`` lists (W_k_k+1, b_k+1), or ``weights`` a
+    dict of named arrays (``biases`` None; names with ``/`` make subgroups)."""
+    if isinstance(weights, dict):
+        named = weights
+    else:
+        named = {f"W_{k}_{k + 1}": w for k, w in enumerate(weights)}
+        named.update({f"b_{k + 1}": b for k, b in enumerate(biases)})
+    for name, value in named.items():
+        group.create_dataset(name, data=np.asarray(value, dtype=float))
     group.attrs.update(attrs)
 
 
@@ -279,10 +304,10 @@ def set_status(path, status: str) -> None:
 
 
 def _checkpoint(group) -> Checkpoint:
-    n_w = len([k for k in group if k.startswith("W_")])
-    weights = [group[f"W_{k}_{k + 1}"][()] for k in range(n_w)]
-    biases = [group[f"b_{k + 1}"][()] for k in range(n_w)]
-    return Checkpoint(weights, biases, dict(group.attrs))
+    params = {}
+    group.visititems(lambda name, item: params.__setitem__(name, item[()])
+                     if not hasattr(item, "items") else None)
+    return Checkpoint(params, dict(group.attrs))
 
 
 def read_run(path) -> Run:

@@ -29,6 +29,7 @@ from typing import Any
 __all__ = [
     "SpecError",
     "NetworkSpec",
+    "EdgeSpec",
     "NETWORKS_DIR",
     "available_networks",
     "load_network",
@@ -43,9 +44,70 @@ class SpecError(ValueError):
     """A network definition is unknown or invalid; the message names the field."""
 
 
-def _f(default, *, lo=None, hi=None, choices=None, doc=""):
-    """A field with bounds (inclusive) or a set of valid choices, checked on load."""
-    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc})
+def _f(default, *, lo=None, hi=None, choices=None, doc="", parse=None):
+    """A field with bounds (inclusive) or a set of valid choices, checked on load; ``parse``
+    (where, value) -> value replaces the generic check for structured fields."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc,
+                                            "parse": parse})
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """One coupling of the rate reference: ``pre`` → ``post`` (layer indices, input 0);
+    ``kind`` dense or conv (kernel, stride, zero padding, then average pooling)."""
+
+    pre: int
+    post: int
+    kind: str = "dense"
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+
+
+def _parse_shapes(where: str, value) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"{where}: expected a list of shapes, e.g. [[1, 28, 28], [512], [10]]")
+    out = []
+    for k, shape in enumerate(value):
+        if (not isinstance(shape, (list, tuple)) or len(shape) not in (1, 3)
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                           for n in shape)):
+            raise SpecError(f"{where}[{k}]: a shape is [n] or [channels, height, width] of "
+                            f"positive integers, got {shape!r}")
+        out.append(tuple(shape))
+    return tuple(out)
+
+
+def _parse_edges(where: str, value) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"{where}: expected a list of tables, e.g. "
+                        "[{pre = 0, post = 1, kind = \"conv\", kernel = 3, pool = 2}]")
+    names = {f.name: f for f in dataclasses.fields(EdgeSpec)}
+    out = []
+    for k, edge in enumerate(value):
+        if isinstance(edge, EdgeSpec):
+            edge = dataclasses.asdict(edge)
+        if not isinstance(edge, dict):
+            raise SpecError(f"{where}[{k}]: expected a table {{pre = .., post = .., ...}}")
+        unknown = set(edge) - set(names)
+        missing = {"pre", "post"} - set(edge)
+        if unknown or missing:
+            raise SpecError(f"{where}[{k}]: " + (f"unknown key(s) {', '.join(sorted(unknown))}"
+                            if unknown else f"missing {', '.join(sorted(missing))}")
+                            + f"; valid: {', '.join(names)}")
+        for key, v in edge.items():
+            if key == "kind":
+                if v not in ("dense", "conv"):
+                    raise SpecError(f"{where}[{k}].kind: {v!r} is not one of dense, conv")
+            elif not isinstance(v, int) or isinstance(v, bool) or v < (0 if key in
+                                                                       ("pre", "post", "padding")
+                                                                       else 1):
+                raise SpecError(f"{where}[{k}].{key}: expected a "
+                                f"{'non-negative' if key in ('pre', 'post', 'padding') else 'positive'}"
+                                f" integer, got {v!r}")
+        out.append(EdgeSpec(**edge))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -53,8 +115,12 @@ class NetworkSection:
     description: str = _f("")
     dataset: str = _f("mnist", choices=("mnist", "fashion-mnist"))
     layers: tuple = _f((784, 500, 10), lo=1, doc="neurons per layer, input first")
-    activation: str = _f("hard_sigmoid", choices=("hard_sigmoid",),
-                         doc="rho; spike rates code rho(u) in [0, 1]")
+    activation: str = _f("hard_sigmoid", choices=("hard_sigmoid", "clipped_relu", "sigmoid"),
+                         doc="rho; the spiking path codes rates rho(u) in [0, 1] and takes "
+                             "hard_sigmoid only")
+    path: str = _f("spiking", choices=("spiking", "rate"),
+                   doc="what 'eqspike train' runs: the Brian2 spiking network, or the NumPy "
+                       "rate reference (eqspike.reference)")
 
 
 @dataclass(frozen=True)
@@ -101,12 +167,45 @@ class TrainingSection:
     seed: int = _f(1, lo=0)
 
 
+@dataclass(frozen=True)
+class ReferenceSection:
+    """Fields only the rate reference (eqspike.reference) reads; the spiking path ignores
+    them. It shares [network], [phases] (T1, T2, beta), [learning] rates and init_gain, and
+    [training] with the spiking path."""
+
+    shapes: tuple = _f((), parse=_parse_shapes,
+                       doc="per layer [n] or [C, H, W] (default: the flat [network] layers)")
+    edges: tuple = _f((), parse=_parse_edges,
+                      doc="couplings {pre, post, kind, kernel, stride, padding, pool} "
+                          "(default: dense, each layer to the next)")
+    rates: tuple = _f((), lo=0.0, hi=10.0, doc="learning rate per edge (default: [learning] "
+                                                "rates, one per layer pair)")
+    readout_rate: float = _f(0.01, lo=0.0, hi=10.0, doc="cross_entropy: the read-out's rate")
+    dynamics: str = _f("prototypical", choices=("prototypical", "primitive"),
+                       doc="prototypical: u <- u + leak (dPhi/drho - u), s = rho(u); "
+                           "primitive: s_{t+1} = dPhi_eps/ds (Ernoult et al.'s theorem)")
+    leak: float = _f(1.0, lo=1e-3, hi=1.0, doc="prototypical: 1 gives s_{t+1} = rho(dPhi/ds)")
+    epsilon: float = _f(0.5, lo=1e-3, hi=1.0,
+                        doc="primitive: Phi_eps = (1 - eps)|s|^2/2 + eps Phi(rho(s))")
+    clip: float = _f(1.0, lo=1e-3, hi=1e3, doc="c of the clipped ReLU min(max(u, 0), c)")
+    loss: str = _f("mse", choices=("mse", "cross_entropy"),
+                   doc="mse: nudge beta (y - s_out); cross_entropy: softmax read-out of the "
+                       "last layer, nudge -beta dCE/ds")
+    estimator: str = _f("symmetric", choices=("one_sided", "random_sign", "symmetric"))
+    continual: bool = _f(False, doc="update the weights at every nudged step (C-EP)")
+    optimizer: str = _f("sgd", choices=("sgd", "adam"))
+    momentum: float = _f(0.0, lo=0.0, hi=0.999)
+    weight_decay: float = _f(0.0, lo=0.0, hi=1.0)
+    batch_size: int = _f(50, lo=1)
+
+
 _SECTIONS = {
     "network": NetworkSection,
     "spiking": SpikingSection,
     "phases": PhaseSection,
     "learning": LearningSection,
     "training": TrainingSection,
+    "reference": ReferenceSection,
 }
 
 
@@ -120,12 +219,20 @@ class NetworkSpec:
     phases: PhaseSection = PhaseSection()
     learning: LearningSection = LearningSection()
     training: TrainingSection = TrainingSection()
+    reference: ReferenceSection = ReferenceSection()
 
     def __post_init__(self):
         layers = self.network.layers
         if len(layers) < 2:
             raise SpecError(f"{self.name}: [network] layers needs at least 2 layers, got {layers}")
         n_pairs = len(layers) - 1
+        if self.network.path == "rate":
+            self._check_reference()
+            return
+        if self.network.activation != "hard_sigmoid":
+            raise SpecError(f"{self.name}: [network] activation {self.network.activation!r}: "
+                            "the spiking path codes rates in [0, 1] and takes hard_sigmoid "
+                            "only (set [network] path = \"rate\" for the rate reference)")
         for key, values in (("rates", self.learning.rates),
                             ("bias_rates", self.learning.bias_rates)):
             if len(values) != n_pairs:
@@ -142,6 +249,50 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [phases] nudge_steps ({self.phases.nudge_steps}) "
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
+
+    def _check_reference(self) -> None:
+        layers, where = self.network.layers, f"{self.name}: [reference]"
+        shapes, edges = self.reference_shapes, self.reference_edges
+        if len(shapes) != len(layers):
+            raise SpecError(f"{where} shapes has {len(shapes)} layers, [network] layers "
+                            f"{len(layers)}")
+        for k, (shape, n) in enumerate(zip(shapes, layers)):
+            size = 1
+            for d in shape:
+                size *= d
+            if size != n:
+                raise SpecError(f"{where} shapes[{k}] = {list(shape)} holds {size} neurons, "
+                                f"but [network] layers[{k}] = {n}")
+        for k, e in enumerate(edges):
+            if not 0 <= e.pre < e.post < len(layers):
+                raise SpecError(f"{where} edges[{k}]: needs 0 <= pre < post < {len(layers)}, "
+                                f"got pre = {e.pre}, post = {e.post}")
+            if e.kind == "conv" and (len(shapes[e.pre]) != 3 or len(shapes[e.post]) != 3):
+                raise SpecError(f"{where} edges[{k}]: a conv edge joins [C, H, W] layers, got "
+                                f"{list(shapes[e.pre])} -> {list(shapes[e.post])}")
+        fed = {e.post for e in edges}
+        unfed = [k for k in range(1, len(layers)) if k not in fed]
+        if unfed:
+            raise SpecError(f"{where} edges: layer(s) {unfed} receive no edge")
+        if len(self.reference_rates) != len(edges):
+            raise SpecError(f"{where} rates needs {len(edges)} values (one per edge), got "
+                            f"{len(self.reference_rates)}")
+
+    @property
+    def reference_shapes(self) -> tuple:
+        """The rate reference's layer shapes ([reference] shapes, else flat)."""
+        return self.reference.shapes or tuple((n,) for n in self.network.layers)
+
+    @property
+    def reference_edges(self) -> tuple:
+        """The rate reference's edges ([reference] edges, else dense l → l+1)."""
+        return self.reference.edges or tuple(EdgeSpec(k, k + 1)
+                                             for k in range(len(self.network.layers) - 1))
+
+    @property
+    def reference_rates(self) -> tuple:
+        """Learning rate per edge ([reference] rates, else [learning] rates)."""
+        return self.reference.rates or self.learning.rates
 
     # -- derived quantities -------------------------------------------------
     @property
@@ -167,8 +318,12 @@ class NetworkSpec:
         def value(v):
             if isinstance(v, (list, tuple)):
                 return "[" + ", ".join(value(x) for x in v) + "]"
+            if isinstance(v, dict):
+                return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
             if isinstance(v, str):
                 return json.dumps(v)
+            if isinstance(v, bool):
+                return "true" if v else "false"
             return repr(v)
 
         lines = [f"# network {self.name!r}, as run"]
@@ -203,6 +358,8 @@ class NetworkSpec:
 
 def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
     meta, default = f.metadata, f.default
+    if meta.get("parse"):
+        return meta["parse"](where, value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
             raise SpecError(f"{where}: expected a list, got {value!r}")
@@ -216,7 +373,7 @@ def _check_scalar(where: str, kind: type, meta: dict, value: Any) -> Any:
         value = float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise SpecError(f"{where}: expected {kind.__name__}, got {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise SpecError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")

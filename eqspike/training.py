@@ -191,6 +191,9 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     interrupted epoch covers the chunks run after resuming.
     """
     run_path = Path(run_path)
+    if spec is not None and spec.network.path != "spiking":
+        raise ValueError(f"{spec.name} is a rate-reference network ([network] path = "
+                         f"{spec.network.path!r}): train it with eqspike.reference.training")
     runfile.remove_stale_temporaries(run_path)
     if resume:
         run = runfile.read_run(run_path)

@@ -1,0 +1,273 @@
+"""The layered Hopfield network of the rate reference: primitive Φ, dynamics, their gradients.
+
+Primitive (Ernoult et al. 2019; Hopfield-Resnet skip couplings: Elayedam & Srinivasan), with
+layer 0 the clamped input x and s_l = ρ(u_l) the rates of the other layers::
+
+    Φ(x, s, θ) = Σ_edges ⟨s_post, A_e(W_e) s_pre⟩ + Σ_{l≥1} ⟨b_l, s_l⟩
+
+where an edge is dense or convolutional and may join non-adjacent layers
+(:mod:`eqspike.reference.edges`). Its gradient in s_l, the *drive* of layer l, is
+D_l = Σ_{e→l} A_e s_pre + Σ_{l→e} A_eᵀ s_post + b_l. Two dynamics on the state u:
+
+* ``prototypical`` (the networks of Ernoult et al. and Laborieux et al.), with leak α::
+
+      u_{t+1} = u_t + α (D(ρ(u_t)) + ν − u_t)        (α = 1:  s_{t+1} = ρ(∂Φ/∂s(s_t)))
+
+* ``primitive`` (the setting of the GDU theorem): u_{t+1} = ∂Φ_ε/∂u (u_t) exactly, with
+  Φ_ε(u) = ½(1 − ε)‖u‖² + ε (Φ(x, ρ(u)) − β L)::
+
+      u_{t+1} = (1 − ε) u_t + ε ρ'(u_t) ⊙ (D(ρ(u_t)) + ν)
+
+ν is the nudge, −β ∂L/∂s on the last layer, 0 in the free phase: β (y − s_L) for the
+squared error L = ½‖y − s_L‖² (``mse``), and β (y − o) W_oᵀ for the cross-entropy of a
+softmax read-out o = softmax(s_L W_o + b_o) of the last layer (``cross_entropy``,
+Laborieux et al. 2021; the read-out is not part of Φ).
+
+Every layer updates synchronously from the previous step's states, the schedule of the
+spiking network (a spike sent at one step is received at the next).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .edges import make_edge
+
+__all__ = ["ACTIVATIONS", "HopfieldNetwork", "init_params"]
+
+
+def _hard_sigmoid(c):
+    return (lambda u: np.clip(u, 0.0, 1.0),
+            lambda u: ((u > 0) & (u < 1)).astype(u.dtype),
+            lambda u: np.zeros_like(u))
+
+
+def _clipped_relu(c):
+    return (lambda u: np.clip(u, 0.0, c),
+            lambda u: ((u > 0) & (u < c)).astype(u.dtype),
+            lambda u: np.zeros_like(u))
+
+
+def _sigmoid(c):
+    def rho(u):
+        return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+    def d1(u):
+        r = rho(u)
+        return r * (1.0 - r)
+
+    def d2(u):
+        r = rho(u)
+        return r * (1.0 - r) * (1.0 - 2.0 * r)
+
+    return rho, d1, d2
+
+
+#: ρ, ρ' and ρ'' by name, given the clip c (used by ``clipped_relu`` only).
+ACTIVATIONS = {"hard_sigmoid": _hard_sigmoid, "clipped_relu": _clipped_relu,
+               "sigmoid": _sigmoid}
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def init_params(spec, seed: int) -> dict:
+    """Initial parameters: every W_e ~ U(±g/√fan_in) and b_l ~ U(±g/√fan_in of its first
+    edge) (PyTorch's default for nn.Linear / nn.Conv2d, scaled by ``[learning] init_gain``);
+    with the cross-entropy loss also the read-out W_out, b_out."""
+    rng = np.random.default_rng(seed)
+    gain = spec.learning.init_gain
+    net = HopfieldNetwork(spec, None)
+    params = {}
+    for name, edge in zip(net.edge_names, net.edges):
+        bound = gain / np.sqrt(edge.fan_in)
+        params[name] = rng.uniform(-bound, bound, size=edge.weight_shape)
+    for layer in range(1, len(net.sizes)):
+        bound = gain / np.sqrt(net.edges[net.incoming[layer][0]].fan_in)
+        params[f"b_{layer}"] = rng.uniform(-bound, bound, size=net.sizes[layer])
+    if spec.reference.loss == "cross_entropy":
+        n_last, n_out = net.sizes[-1], spec.layers[-1]
+        bound = gain / np.sqrt(n_last)
+        params["W_out"] = rng.uniform(-bound, bound, size=(n_last, n_out))
+        params["b_out"] = rng.uniform(-bound, bound, size=n_out)
+    return params
+
+
+class HopfieldNetwork:
+    """A network definition's rate reference: edges, dynamics and gradients, batched.
+
+    ``params``: {"W_pre_post": array, "b_l": array, ["W_out", "b_out"]} (see
+    :func:`init_params`). States are lists of (B, n_l) arrays u_l for l = 1..L. With the
+    cross-entropy loss the last layer of ``[network] layers`` is the read-out's output, so
+    the states cover layers 1..L−1.
+    """
+
+    def __init__(self, spec, params, alpha: float | None = None):
+        ref = spec.reference
+        self.spec = spec
+        self.params = params
+        shapes = list(spec.reference_shapes)
+        self.cross_entropy = ref.loss == "cross_entropy"
+        if self.cross_entropy:
+            shapes = shapes[:-1]                       # the output is the read-out, not a state
+        self.shapes = shapes
+        self.sizes = [int(np.prod(s)) for s in shapes]
+        self.specs = [e for e in spec.reference_edges if e.post < len(shapes)]
+        if self.cross_entropy and len(self.specs) != len(spec.reference_edges):
+            dropped = [e for e in spec.reference_edges if e.post >= len(shapes)]
+            if any(e.pre != len(shapes) - 1 or e.kind != "dense" for e in dropped):
+                raise ValueError(f"{spec.name}: with the cross-entropy loss, the only edge into "
+                                 "the output layer is the dense read-out from the last layer")
+        self.edges = [make_edge(e.kind, shapes[e.pre], shapes[e.post], **(
+            {"kernel": e.kernel, "stride": e.stride, "padding": e.padding, "pool": e.pool}
+            if e.kind == "conv" else {})) for e in self.specs]
+        self.edge_names = [f"W_{e.pre}_{e.post}" for e in self.specs]
+        if len(set(self.edge_names)) != len(self.edge_names):
+            raise ValueError(f"{spec.name}: two edges join the same pair of layers")
+        self.incoming = {l: [k for k, e in enumerate(self.specs) if e.post == l]
+                         for l in range(1, len(shapes))}
+        self.outgoing = {l: [k for k, e in enumerate(self.specs) if e.pre == l]
+                         for l in range(len(shapes))}
+        self.rho, self.rho1, self.rho2 = ACTIVATIONS[spec.network.activation](ref.clip)
+        self.primitive = ref.dynamics == "primitive"
+        self.alpha = ref.leak if alpha is None else alpha
+        self.epsilon = ref.epsilon
+
+    # -- states -----------------------------------------------------------------------
+    def zero_states(self, batch: int) -> list:
+        return [np.zeros((batch, n)) for n in self.sizes[1:]]
+
+    def rates(self, states) -> list:
+        """s = ρ(u) per non-input layer."""
+        return [self.rho(u) for u in states]
+
+    def output(self, states) -> np.ndarray:
+        """What the loss reads: the last layer's rates (mse) or the read-out's softmax."""
+        last = self.rho(states[-1])
+        if self.cross_entropy:
+            return _softmax(last @ self.params["W_out"] + self.params["b_out"])
+        return last
+
+    def loss(self, states, target) -> np.ndarray:
+        """L per sample: ½‖y − s_L‖² or the cross-entropy of the read-out."""
+        out = self.output(states)
+        if self.cross_entropy:
+            return -np.sum(target * np.log(np.maximum(out, 1e-300)), axis=1)
+        return 0.5 * np.sum((target - out) ** 2, axis=1)
+
+    # -- the primitive and its gradients ----------------------------------------------
+    def input_drive(self, x) -> dict:
+        """A_e x for every edge leaving the clamped input: computed once per relaxation."""
+        return {k: self.edges[k].forward(self.params[self.edge_names[k]], x)
+                for k in self.outgoing[0]}
+
+    def drives(self, x, rates, fixed=None) -> list:
+        """D_l = ∂Φ/∂s_l for l = 1..L (``rates``: s_1..s_L; ``fixed``: :meth:`input_drive`)."""
+        layers = [x] + list(rates)
+        fixed = self.input_drive(x) if fixed is None else fixed
+        out = [np.broadcast_to(self.params[f"b_{l}"], r.shape).copy()
+               for l, r in enumerate(rates, start=1)]
+        for k, (spec, edge) in enumerate(zip(self.specs, self.edges)):
+            w = self.params[self.edge_names[k]]
+            out[spec.post - 1] += fixed[k] if spec.pre == 0 else edge.forward(w, layers[spec.pre])
+            if spec.pre > 0:
+                out[spec.pre - 1] += edge.backward(w, layers[spec.post])
+        return out
+
+    def phi(self, x, rates) -> np.ndarray:
+        """Φ per sample (B,)."""
+        layers = [x] + list(rates)
+        total = sum((self.params[f"b_{l}"] * r).sum(axis=1) for l, r in enumerate(rates, 1))
+        for k, (spec, edge) in enumerate(zip(self.specs, self.edges)):
+            a = edge.forward(self.params[self.edge_names[k]], layers[spec.pre])
+            total = total + (a * layers[spec.post]).sum(axis=1)
+        return total
+
+    def phi_grads(self, x, rates) -> dict:
+        """∂Φ/∂θ summed over the batch: grad_e(s_pre, s_post) per edge, Σ s_l per bias."""
+        layers = [x] + list(rates)
+        out = {name: edge.grad(layers[s.pre], layers[s.post])
+               for name, s, edge in zip(self.edge_names, self.specs, self.edges)}
+        out.update({f"b_{l}": r.sum(axis=0) for l, r in enumerate(rates, start=1)})
+        return out
+
+    def nudge(self, states, beta: float, target) -> np.ndarray:
+        """ν on the last layer: −β ∂L/∂s_L."""
+        if self.cross_entropy:
+            return beta * (target - self.output(states)) @ self.params["W_out"].T
+        return beta * (target - self.rho(states[-1]))
+
+    # -- dynamics ---------------------------------------------------------------------
+    def step(self, x, states, beta: float = 0.0, target=None, fixed=None) -> list:
+        """One synchronous step of every layer (see the module docstring)."""
+        drive = self.drives(x, self.rates(states), fixed)
+        if beta:
+            drive[-1] = drive[-1] + self.nudge(states, beta, target)
+        if self.primitive:
+            eps = self.epsilon
+            return [(1 - eps) * u + eps * self.rho1(u) * d for u, d in zip(states, drive)]
+        a = self.alpha
+        return [u + a * (d - u) for u, d in zip(states, drive)]
+
+    def relax(self, x, states, steps: int, beta: float = 0.0, target=None,
+              trajectory: bool = False, fixed=None):
+        """Run ``steps`` steps; returns the final states (or all of them, first included).
+        ``fixed``: :meth:`input_drive` of ``x`` if already computed (it is constant)."""
+        fixed = self.input_drive(x) if fixed is None else fixed
+        seen = [states]
+        for _ in range(steps):
+            states = self.step(x, states, beta, target, fixed)
+            if trajectory:
+                seen.append(states)
+        return seen if trajectory else states
+
+    def step_vjp(self, x, states, grad_next) -> tuple:
+        """Reverse mode through one free step (β = 0): given ∂L/∂u_{t+1}, returns ∂L/∂u_t
+        and the step's ∂L/∂θ (dict, batch-summed)."""
+        rates = self.rates(states)
+        layers = [x] + rates
+        drive = self.drives(x, rates) if self.primitive else None
+        if self.primitive:
+            eps = self.epsilon
+            g_drive = [eps * self.rho1(u) * g for u, g in zip(states, grad_next)]
+            g_states = [(1 - eps) * g + eps * self.rho2(u) * d * g
+                        for u, d, g in zip(states, drive, grad_next)]
+        else:
+            a = self.alpha
+            g_drive = [a * g for g in grad_next]
+            g_states = [(1 - a) * g for g in grad_next]
+        g_rates = [np.zeros_like(r) for r in rates]
+        grads = {f"b_{l}": g.sum(axis=0) for l, g in enumerate(g_drive, start=1)}
+        for k, (spec, edge) in enumerate(zip(self.specs, self.edges)):
+            w, name = self.params[self.edge_names[k]], self.edge_names[k]
+            g_post = g_drive[spec.post - 1]
+            grads[name] = edge.grad(layers[spec.pre], g_post)
+            if spec.pre > 0:
+                g_pre = g_drive[spec.pre - 1]
+                grads[name] = grads[name] + edge.grad(g_pre, layers[spec.post])
+                g_rates[spec.pre - 1] += edge.backward(w, g_post)
+                g_rates[spec.post - 1] += edge.forward(w, g_pre)
+        g_states = [gs + self.rho1(u) * gr for gs, u, gr in zip(g_states, states, g_rates)]
+        return g_states, grads
+
+    def loss_grad(self, states, target) -> tuple:
+        """∂(Σ_b L)/∂u_L (as a list over layers) and ∂/∂(read-out parameters)."""
+        grads = [np.zeros_like(u) for u in states]
+        last = self.rho(states[-1])
+        out = {}
+        if self.cross_entropy:
+            error = self.output(states) - target                        # ∂CE/∂z
+            out = {"W_out": last.T @ error, "b_out": error.sum(axis=0)}
+            g_last = error @ self.params["W_out"].T
+        else:
+            g_last = last - target
+        grads[-1] = self.rho1(states[-1]) * g_last
+        return grads, out
+
+    def predict(self, x, steps: int) -> np.ndarray:
+        """The class of each sample after ``steps`` free steps from zero."""
+        states = self.relax(x, self.zero_states(len(x)), steps)
+        return np.argmax(self.output(states), axis=1)

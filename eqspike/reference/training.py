@@ -1,0 +1,145 @@
+"""Training the rate reference by EP (or BPTT) into a run file of the same layout.
+
+An epoch presents ``train_samples`` images in mini-batches of ``[reference] batch_size``
+(a new order every epoch from ``seed`` and the epoch), one EP update per batch
+(:func:`eqspike.reference.learning.train_batch`), with rates η·decay^epoch; then the test
+set is evaluated after T1 free steps. Each epoch's checkpoint holds the parameters and the
+optimiser state, so ``--resume`` continues exactly. The run file is the spiking path's
+(:mod:`eqspike.runfile`, attribute ``path = "rate"``): checkpoints name their arrays
+``W_pre_post`` (skip couplings included; conv kernels (C_out, C_in, k, k)), ``b_l`` and, with
+the cross-entropy loss, ``W_out`` and ``b_out``; ``/events`` (spike counts) is NaN.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import runfile
+from ..data import load_dataset, rates_from_images
+from ..training import TrainingDiverged, TrainResult, accuracy_drop_warning, progress_bar
+from .learning import bptt, learning_rates, make_optimizer, train_batch
+from .network import HopfieldNetwork, init_params
+
+__all__ = ["train_rate", "evaluate_rate", "check_finite_params"]
+
+OPTIMIZER_PREFIX = "opt/"
+
+
+def check_finite_params(params: dict, where: str) -> None:
+    """Raise :class:`~eqspike.training.TrainingDiverged` naming the first non-finite one."""
+    for name, value in params.items():
+        if not np.all(np.isfinite(value)):
+            raise TrainingDiverged(f"non-finite {name} {where}")
+
+
+def evaluate_rate(net, x, labels, steps: int, batch: int = 500) -> float:
+    """Test accuracy after ``steps`` free steps."""
+    correct = 0
+    for start in range(0, len(x), batch):
+        correct += int(np.sum(net.predict(x[start:start + batch], steps)
+                              == labels[start:start + batch]))
+    return correct / len(x)
+
+
+def _dataset(spec, split, data_dir, download, limit=None):
+    data = load_dataset(spec.network.dataset, split, data_dir, download)
+    n = len(data) if limit is None else min(limit, len(data))
+    x = rates_from_images(data.images[:n]).astype(float)
+    if x.shape[1] != spec.layers[0]:
+        raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
+                         f"{spec.network.dataset} images have {x.shape[1]} pixels")
+    return x, data.labels[:n].astype(int)
+
+
+def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
+               test_samples: int | None = None, progress: bool = True, download: bool = True,
+               method: str = "ep") -> TrainResult:
+    """Train the rate reference of ``spec`` by EP (``method='bptt'``: by BPTT through the T1
+    free steps, the baseline) into ``run_path``."""
+    run_path = Path(run_path)
+    runfile.remove_stale_temporaries(run_path)
+    if resume:
+        run = runfile.read_run(run_path)
+        if run.attrs.get("path") != "rate":
+            raise runfile.RunFileError(f"{run_path}: not a rate-reference run")
+        spec, seed = run.spec, int(run.attrs["seed"])
+        method = run.attrs.get("method", "ep")
+        point = run.final
+        params = {k: v for k, v in point.params.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        state = {k[len(OPTIMIZER_PREFIX):]: v for k, v in point.params.items()
+                 if k.startswith(OPTIMIZER_PREFIX)}
+        start_epoch = len(run.metrics["epoch"])
+        test_history = list(run.metrics["test_accuracy"])
+    else:
+        seed = spec.training.seed
+        params, state, start_epoch, test_history = init_parameters_checked(spec, seed), {}, 0, []
+        runfile.create_run(run_path, spec, seed, params, None, kind="rate",
+                           extra={"method": method})
+    net = HopfieldNetwork(spec, params)
+    optimizer = make_optimizer(spec)
+    optimizer.load_state_arrays(state)
+    cfg, ph = spec.training, spec.phases
+    batch = spec.reference.batch_size
+    x_train, y_train = _dataset(spec, "train", data_dir, download, cfg.train_samples)
+    x_test, y_test = _dataset(spec, "test", data_dir, download, test_samples)
+    n_out = spec.layers[-1]
+    events = {name: np.full((len(spec.layers), 3), np.nan) for name in runfile.EVENT_FIELDS}
+    t_start = time.time()
+    for epoch in range(start_epoch, cfg.epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(len(x_train))
+        rng = np.random.default_rng([seed, epoch, 1])
+        rates = learning_rates(net, spec, spec.learning.decay ** epoch)
+        bar = progress_bar(len(x_train), f"epoch {epoch + 1}/{cfg.epochs}", progress)
+        t_epoch, correct = time.time(), 0
+        for start in range(0, len(x_train), batch):
+            idx = order[start:start + batch]
+            x, y = x_train[idx], np.eye(n_out)[y_train[idx]]
+            if method == "bptt":
+                grads, _ = bptt(net, x, y, ph.free_steps)
+                prediction = net.predict(x, ph.free_steps)
+                optimizer.step(net.params, grads, rates)
+            else:
+                prediction = train_batch(net, optimizer, x, y, spec, rates, rng)
+            correct += int(np.sum(prediction == y_train[idx]))
+            if bar is not None:
+                bar.update(len(idx))
+                if (start // batch) % 50 == 0:
+                    bar.set_postfix(train_acc=f"{correct / (start + len(idx)):.3f}")
+        if bar is not None:
+            bar.close()
+        check_finite_params(net.params, f"after epoch {epoch + 1} (last good checkpoint kept "
+                                        f"in {run_path})")
+        train_seconds = time.time() - t_epoch
+        t_eval = time.time()
+        test_acc = evaluate_rate(net, x_test, y_test, ph.free_steps)
+        eval_seconds = time.time() - t_eval
+        train_acc = correct / len(x_train)
+        saved = dict(net.params)
+        saved.update({OPTIMIZER_PREFIX + k: v for k, v in optimizer.state_arrays().items()})
+        runfile.finish_epoch(run_path, epoch + 1, saved, None,
+                             {"epoch": epoch + 1, "train_accuracy": train_acc,
+                              "test_accuracy": test_acc, "train_seconds": train_seconds,
+                              "eval_seconds": eval_seconds, "train_samples": len(x_train)},
+                             events, samples_seen=(epoch + 1) * len(x_train))
+        test_history.append(test_acc)
+        if progress:
+            print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), test accuracy "
+                  f"{test_acc:.4f} on {len(x_test)} images [{train_seconds:.1f} s train, "
+                  f"{eval_seconds:.1f} s test]", flush=True)
+        warning = accuracy_drop_warning(test_history, run_path)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+    runfile.set_status(run_path, "complete")
+    return TrainResult(run_path, test_history, [], time.time() - t_start)
+
+
+def init_parameters_checked(spec, seed):
+    """:func:`~eqspike.reference.network.init_params`, building the network once so that an
+    inconsistent definition fails before any file is written."""
+    params = init_params(spec, seed)
+    HopfieldNetwork(spec, params)
+    return params

@@ -5,7 +5,7 @@
 For the run file's weights (default: the last epoch's) and the first ``--samples`` test
 images, it compares each neuron's spike rate over the readout window (the last
 ``readout_steps`` free steps, Brian2 runtime mode) with the rate model's state after the
-same T1 free steps (:class:`eqspike.reference.DenseHopfield`, same leak α = 1/tau_u), and
+same T1 free steps (:func:`eqspike.reference.network.spiking_twin`, same leak α = 1/tau_u), and
 evaluates the weights in the rate model on the whole test set. Writes a scatter plot (PNG)
 and the per-layer numbers (CSV beside it).
 """
@@ -49,9 +49,9 @@ def spiking_rates(spec, weights, biases, rates):
 
 
 def rate_model(spec, weights, biases, rates):
-    from eqspike.reference import DenseHopfield
+    from eqspike.reference.network import spiking_twin
 
-    model = DenseHopfield(weights, biases, alpha=1.0 / spec.spiking.tau_u)
+    model = spiking_twin(spec, weights, biases)
     return model.rates(model.relax(rates, model.zero_states(len(rates)), spec.phases.free_steps))
 
 

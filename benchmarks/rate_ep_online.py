@@ -19,7 +19,7 @@ import numpy as np
 
 def main(argv=None):
     from eqspike.data import load_dataset, rates_from_images
-    from eqspike.reference import DenseHopfield, ep_update
+    from eqspike.reference.network import spiking_twin
     from eqspike.spec import load_network
     from eqspike.training import init_parameters
 
@@ -35,7 +35,7 @@ def main(argv=None):
     if args.decay is not None:
         spec = spec.replace(learning={"decay": args.decay})
     weights, biases = init_parameters(spec, spec.training.seed)
-    net = DenseHopfield(weights, biases, alpha=1.0 / spec.spiking.tau_u)
+    net = spiking_twin(spec, weights, biases)
     train = load_dataset(spec.network.dataset, "train", args.data_dir)
     test = load_dataset(spec.network.dataset, "test", args.data_dir)
     n = min(args.train_samples, len(train))
@@ -52,15 +52,14 @@ def main(argv=None):
         t0 = time.perf_counter()
         for i in order:
             xi = x[i:i + 1]
-            free_u = net.relax(xi, net.zero_states(1), t1)
-            free = net.rates(free_u)
-            nudged = net.rates(net.relax(xi, free_u, t2, beta, y[i:i + 1]))
-            d_w, d_b = ep_update(xi, free, nudged, beta)
-            for k in range(len(net.weights)):
-                net.weights[k] += learning.rates[k] * factor * d_w[k]
-                net.biases[k] += learning.bias_rates[k] * factor * d_b[k]
-        out = net.rates(net.relax(x_test, net.zero_states(len(x_test)), t1))
-        accuracy = np.mean(np.argmax(out[-1], axis=1) == test.labels)
+            free = net.relax(xi, net.zero_states(1), t1)
+            nudged = net.relax(xi, free, t2, beta, y[i:i + 1])
+            before, after = net.phi_grads(xi, net.rates(free)), net.phi_grads(xi, net.rates(nudged))
+            for k in range(len(spec.layers) - 1):   # the one-sided EP update, per sample
+                w, b = f"W_{k}_{k + 1}", f"b_{k + 1}"
+                net.params[w] += learning.rates[k] * factor * (after[w] - before[w]) / beta
+                net.params[b] += learning.bias_rates[k] * factor * (after[b] - before[b]) / beta
+        accuracy = np.mean(net.predict(x_test, t1) == test.labels)
         print(f"epoch {epoch + 1}: test accuracy {accuracy:.4f} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 

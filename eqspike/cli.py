@@ -8,6 +8,7 @@
     eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per layer pair)
     eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu] [--out energy.png]
     eqspike plasticity RUN.h5 [--out DIR] [--pairings 5] [--no-protocol]
+    eqspike gdu [--network gdu] [--beta 1e-4 ...] [--t1 N] [--k N] [--batch N] [--out gdu.h5]
     eqspike networks
 
 Every expected failure (bad data, network or run file, bad arguments, a diverging run)
@@ -109,6 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--dt", choices=("nearest", "last"), default="nearest",
                     help="bin each change by the other neuron's nearest spike (default) or "
                          "its last spike before the trigger")
+
+    gd = sub.add_parser("gdu", parents=[common], help="the GDU check: EP's step-by-step "
+                        "updates against BPTT's gradients (rate reference), to HDF5 and PNG")
+    gd.add_argument("--network", default="gdu",
+                    help="a rate-reference network (default: gdu, the theorem's setting)")
+    gd.add_argument("--run", help="take the parameters of this run file's last checkpoint "
+                    "(default: the network's initial parameters)")
+    gd.add_argument("--beta", type=float, action="append", dest="betas",
+                    help="nudging strength (repeatable; default: 1e-4, 0.1 and 0.5)")
+    gd.add_argument("--t1", type=_positive, help="free steps (default: [phases] free_steps)")
+    gd.add_argument("--k", type=_positive, help="nudged steps compared (default: [phases] "
+                    "nudge_steps)")
+    gd.add_argument("--batch", type=_positive, default=20, help="training images (default 20)")
+    gd.add_argument("--out", default="gdu.h5", help="HDF5 file; the PNG and the one for each "
+                    "further beta are written beside it (default: gdu.h5)")
 
     sub.add_parser("networks", help="list the named networks")
     return parser
@@ -248,6 +264,57 @@ def _plasticity(args) -> int:
     return 0
 
 
+def _gdu(args) -> int:
+    import numpy as np
+
+    from .reference.gdu import gdu_check, plot_gdu, summary_table, write_gdu
+    from .reference.network import HopfieldNetwork
+    from .reference.training import _dataset, init_parameters_checked
+    from .runfile import read_run
+    from .spec import load_network
+
+    if args.run:
+        run = read_run(args.run)
+        spec, params = run.spec, {k: v for k, v in run.final.params.items()
+                                  if not k.startswith("opt/")}
+    else:
+        spec = load_network(args.network)
+        params = None
+    if spec.network.path != "rate":
+        raise ValueError(f"{spec.name} is not a rate-reference network ([network] path = "
+                         "\"rate\"); the GDU check runs on the rate reference")
+    params = params or init_parameters_checked(spec, spec.training.seed)
+    net = HopfieldNetwork(spec, params)
+    x, labels = _dataset(spec, "train", args.data_dir, not args.no_download, args.batch)
+    y = np.eye(spec.layers[-1])[labels]
+    t1, k = args.t1 or spec.phases.free_steps, args.k or spec.phases.nudge_steps
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"GDU check: {spec.name} ({spec.reference.dynamics} dynamics, "
+          f"{spec.network.activation}), batch {len(x)}, T1 = {t1}, K = {k}")
+    for index, beta in enumerate(args.betas or [1e-4, 0.1, 0.5]):
+        path = out if index == 0 else out.with_name(f"{out.stem}-beta{beta:g}{out.suffix}")
+        result = gdu_check(net, x, y, t1, k, beta)
+        write_gdu(path, result, spec, params, x, y)
+        plot_gdu(result, path.with_suffix(".png"))
+        table = summary_table(result)
+        print(f"beta = {beta:g} (free phase residual {result['free_residual']:.1e}) -> {path}, "
+              f"{path.with_suffix('.png')}")
+        print(f"  {'':10s} {'rel. error one-sided':>22s} {'symmetric':>12s} "
+              f"{'sign agreement one-sided':>26s} {'symmetric':>10s}")
+        for name in table["one_sided"]["relative_error"]:
+            worst = {m: float(np.nanmax(result["summary"][m]["relative_error"][name]))
+                     for m in ("one_sided", "symmetric")}
+            print(f"  {name:10s} {table['one_sided']['relative_error'][name]:10.1e} "
+                  f"(max {worst['one_sided']:.0e}) {table['symmetric']['relative_error'][name]:8.1e} "
+                  f"(max {worst['symmetric']:.0e}) "
+                  f"{table['one_sided']['sign_agreement'][name]:14.3f} "
+                  f"{table['symmetric']['sign_agreement'][name]:22.3f}")
+    print("relative error: median over the K steps of |ΔEP(t) + ∇BPTT(t)| / max_t |∇BPTT(t)|;"
+          " sign agreement: median fraction of entries where ΔEP(t) has the sign of −∇BPTT(t)")
+    return 0
+
+
 def _networks(args) -> int:
     from .spec import available_networks, load_network
 
@@ -266,7 +333,7 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
-               "plasticity": _plasticity, "networks": _networks}[args.command]
+               "plasticity": _plasticity, "gdu": _gdu, "networks": _networks}[args.command]
     try:
         return command(args)
     except (DataError, SpecError, RunFileError, TrainingDiverged, EnergyError,

@@ -275,8 +275,10 @@ class NetworkSpec:
         if unfed:
             raise SpecError(f"{where} edges: layer(s) {unfed} receive no edge")
         if len(self.reference_rates) != len(edges):
-            raise SpecError(f"{where} rates needs {len(edges)} values (one per edge), got "
-                            f"{len(self.reference_rates)}")
+            field_name = ("[reference] rates" if self.reference.rates
+                          else "[learning] rates (or [reference] rates)")
+            raise SpecError(f"{self.name}: {field_name} needs {len(edges)} values (one per "
+                            f"edge), got {len(self.reference_rates)}")
 
     @property
     def reference_shapes(self) -> tuple:

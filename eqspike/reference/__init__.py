@@ -1,11 +1,16 @@
-"""Rate-based Equilibrium Propagation in NumPy: the reference path of eqspike.
+"""The rate reference: discrete-time EP in NumPy, the exact path the spiking one is held to.
 
-The spiking network of :mod:`eqspike.spiking` approximates, with spike rates, the
-discrete-time rate dynamics held here (Ernoult et al., NeurIPS 2019). This first version
-covers dense layered networks (:mod:`eqspike.reference.hopfield`): the primitive Φ, the
-free and nudged phases, and the one-sided EP update, batched.
+* :mod:`~eqspike.reference.edges`: dense and convolutional couplings (skip couplings are
+  edges between non-adjacent layers);
+* :mod:`~eqspike.reference.network`: the primitive Φ, the prototypical and primitive
+  dynamics, the nudges (squared error, cross-entropy read-out), reverse mode through a step;
+* :mod:`~eqspike.reference.learning`: EP estimators (one-sided, random sign, symmetric,
+  continual), BPTT, SGD with momentum and Adam;
+* :mod:`~eqspike.reference.gdu`: the GDU check (EP's updates against BPTT, step by step);
+* :mod:`~eqspike.reference.training`: training into a run file (``eqspike train`` with a
+  ``[network] path = "rate"`` definition).
 """
 
-from .hopfield import ACTIVATIONS, DenseHopfield, ep_update
+from .network import ACTIVATIONS, HopfieldNetwork, init_params, spiking_twin
 
-__all__ = ["ACTIVATIONS", "DenseHopfield", "ep_update"]
+__all__ = ["ACTIVATIONS", "HopfieldNetwork", "init_params", "spiking_twin"]

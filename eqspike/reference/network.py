@@ -33,7 +33,7 @@ import numpy as np
 
 from .edges import make_edge
 
-__all__ = ["ACTIVATIONS", "HopfieldNetwork", "init_params"]
+__all__ = ["ACTIVATIONS", "HopfieldNetwork", "init_params", "spiking_twin"]
 
 
 def _hard_sigmoid(c):
@@ -94,6 +94,15 @@ def init_params(spec, seed: int) -> dict:
         params["W_out"] = rng.uniform(-bound, bound, size=(n_last, n_out))
         params["b_out"] = rng.uniform(-bound, bound, size=n_out)
     return params
+
+
+def spiking_twin(spec, weights, biases) -> "HopfieldNetwork":
+    """The rate network that a spiking network definition approximates: its layers, dense
+    couplings, hard sigmoid, squared-error nudge and leak α = 1/tau_u (the spiking neuron's),
+    with weights W_l (n_l, n_{l+1}) and biases b_l given as lists."""
+    params = {f"W_{k}_{k + 1}": np.asarray(w, dtype=float) for k, w in enumerate(weights)}
+    params.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
+    return HopfieldNetwork(spec, params, alpha=1.0 / spec.spiking.tau_u)
 
 
 class HopfieldNetwork:

@@ -1,0 +1,198 @@
+"""The rate reference: Φ and its gradients, BPTT, the GDU property, estimators, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eqspike import cli, runfile
+from eqspike.reference.edges import ConvEdge
+from eqspike.reference.gdu import gdu_check
+from eqspike.reference.learning import bptt, ep_gradients
+from eqspike.reference.network import HopfieldNetwork, init_params
+from eqspike.spec import SpecError, spec_from_toml
+
+RESNET = """
+shapes = [[1, 6, 6], [2, 6, 6], [3, 3, 3], [4]]
+edges = [{pre = 0, post = 1, kind = "conv", padding = 1},
+         {pre = 1, post = 2, kind = "conv", padding = 1, pool = 2},
+         {pre = 2, post = 3}, {pre = 1, post = 3}]
+rates = [0.1, 0.1, 0.1, 0.1]
+"""
+
+
+def rate_spec(reference="", layers="[36, 72, 27, 4]", activation="sigmoid", extra="",
+              rates="[0.1, 0.1, 0.1]"):
+    return spec_from_toml(f"""
+[network]
+layers = {layers}
+activation = "{activation}"
+path = "rate"
+[learning]
+rates = {rates}
+bias_rates = {rates}
+init_gain = 2.0
+[training]
+seed = 3
+{extra}
+[reference]
+{reference}
+""", "rate-test")
+
+
+def _net(reference=RESNET, **kw):
+    spec = rate_spec(reference, **kw)
+    return HopfieldNetwork(spec, init_params(spec, 1))
+
+
+def _batch(net, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (n, net.sizes[0]))
+    y = np.eye(net.spec.layers[-1])[rng.integers(0, net.spec.layers[-1], n)]
+    return x, y
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv and skip"])
+def test_phi_gradients_match_finite_differences(kind):
+    net = _net("" if kind == "dense" else RESNET)
+    x, _ = _batch(net)
+    rng = np.random.default_rng(1)
+    rates = [rng.uniform(0, 1, (len(x), n)) for n in net.sizes[1:]]
+    drives = net.drives(x, rates)
+    grads = net.phi_grads(x, rates)
+    h = 1e-6
+    for layer in range(len(rates)):                       # ∂Φ/∂s_l, summed over the batch
+        d = rng.normal(size=rates[layer].shape)
+        plus = [r + h * d if k == layer else r for k, r in enumerate(rates)]
+        minus = [r - h * d if k == layer else r for k, r in enumerate(rates)]
+        numeric = (net.phi(x, plus).sum() - net.phi(x, minus).sum()) / (2 * h)
+        assert numeric == pytest.approx(np.sum(drives[layer] * d), rel=1e-7)
+    for name, value in net.params.items():               # ∂Φ/∂θ
+        d = rng.normal(size=value.shape)
+        value += h * d
+        plus = net.phi(x, rates).sum()
+        value -= 2 * h * d
+        minus = net.phi(x, rates).sum()
+        value += h * d
+        assert (plus - minus) / (2 * h) == pytest.approx(np.sum(grads[name] * d), rel=1e-7)
+
+
+@pytest.mark.parametrize("setting", ["prototypical", "primitive", "cross_entropy"])
+def test_bptt_is_exact(setting):
+    reference = RESNET + {"prototypical": "", "primitive": 'dynamics = "primitive"',
+                          "cross_entropy": 'loss = "cross_entropy"'}[setting]
+    layers = "[36, 72, 27, 4, 5]" if setting == "cross_entropy" else "[36, 72, 27, 4]"
+    if setting == "cross_entropy":
+        reference = reference.replace("shapes = [[1, 6, 6], [2, 6, 6], [3, 3, 3], [4]]",
+                                      "shapes = [[1, 6, 6], [2, 6, 6], [3, 3, 3], [4], [5]]")
+        reference = reference.replace("{pre = 1, post = 3}]", "{pre = 1, post = 3}, "
+                                      "{pre = 3, post = 4}]").replace(
+            "rates = [0.1, 0.1, 0.1, 0.1]", "rates = [0.1, 0.1, 0.1, 0.1, 0.1]")
+    net = _net(reference, layers=layers,
+               extra="" if setting != "cross_entropy" else "")
+    x, y = _batch(net)
+    steps = 7
+    grads, per_step = bptt(net, x, y, steps)
+
+    def loss():
+        return net.loss(net.relax(x, net.zero_states(len(x)), steps), y).mean()
+
+    rng = np.random.default_rng(2)
+    h = 1e-6
+    for name, value in net.params.items():
+        d = rng.normal(size=value.shape)
+        value += h * d
+        plus = loss()
+        value -= 2 * h * d
+        minus = loss()
+        value += h * d
+        numeric = (plus - minus) / (2 * h)
+        assert numeric == pytest.approx(np.sum(grads[name] * d), rel=1e-7, abs=1e-12), name
+    total = sum(p["params"]["W_0_1"] for p in per_step) / len(x)
+    assert np.allclose(total, grads["W_0_1"])
+
+
+def test_gdu_property_in_the_primitive_setting():
+    net = _net(RESNET + 'dynamics = "primitive"\nepsilon = 0.5')
+    x, y = _batch(net, n=3)
+    errors = {}
+    for beta in (1e-2, 1e-4):
+        result = gdu_check(net, x, y, free_steps=250, nudge_steps=6, beta=beta)
+        assert result["free_residual"] < 1e-12
+        errors[beta] = {m: max(np.max(v) for v in result["summary"][m]["relative_error"].values())
+                        for m in ("one_sided", "symmetric")}
+    assert errors[1e-4]["symmetric"] <= 1e-5
+    assert errors[1e-4]["one_sided"] <= 1e-3
+    # one-sided falls linearly with β, symmetric faster
+    assert 30 < errors[1e-2]["one_sided"] / errors[1e-4]["one_sided"] < 300
+    assert errors[1e-2]["symmetric"] < errors[1e-2]["one_sided"] / 10
+
+
+def test_estimators_point_along_the_true_gradient():
+    net = _net("", activation="sigmoid")
+    x, y = _batch(net, n=8)
+    true, _ = bptt(net, x, y, 200)
+    rng = np.random.default_rng(0)
+    for estimator in ("one_sided", "random_sign", "symmetric"):
+        grads, _ = ep_gradients(net, x, y, 200, 200, 0.05, estimator, rng)
+        for name in true:
+            a, b = grads[name].ravel(), true[name].ravel()
+            assert np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) > 0.99, (estimator, name)
+    one, _ = ep_gradients(net, x, y, 200, 200, 0.05, "one_sided")
+    minus, _ = ep_gradients(net, x, y, 200, 200, -0.05, "one_sided")
+    sym, _ = ep_gradients(net, x, y, 200, 200, 0.05, "symmetric")
+    for name in sym:                                      # symmetric = mean of ±β
+        assert np.allclose(sym[name], (one[name] + minus[name]) / 2)
+
+
+def test_inconsistent_layer_shapes_are_clear_errors():
+    with pytest.raises(SpecError, match=r"shapes\[1\] = \[2, 5, 5\] holds 50 neurons"):
+        rate_spec(RESNET.replace("[2, 6, 6]", "[2, 5, 5]"))
+    with pytest.raises(ValueError, match=r"gives shape \(3, 3, 3\), but the layer has shape"):
+        ConvEdge((2, 6, 6), (3, 6, 6), kernel=3, padding=1, pool=2)
+    with pytest.raises(SpecError, match="receive no edge"):
+        rate_spec('edges = [{pre = 0, post = 1}, {pre = 1, post = 2}]')
+    with pytest.raises(SpecError, match=r"\[reference\] rates needs 4 values \(one per edge"):
+        rate_spec(RESNET.replace("rates = [0.1, 0.1, 0.1, 0.1]", "rates = [0.1]"))
+    with pytest.raises(SpecError, match="hard_sigmoid only"):
+        spec_from_toml('[network]\nactivation = "sigmoid"', "spiking")
+
+
+def test_rate_training_writes_a_run_file_and_resumes_exactly(tmp_path, data_dir):
+    from eqspike.reference.training import train_rate
+
+    spec = rate_spec("batch_size = 20\nmomentum = 0.5", layers="[784, 20, 10]",
+                     activation="hard_sigmoid", rates="[0.2, 0.1]",
+                     extra="epochs = 2\ntrain_samples = 100").replace(
+        phases={"free_steps": 8, "nudge_steps": 4})
+    whole = tmp_path / "whole.h5"
+    train_rate(spec, whole, data_dir=data_dir, test_samples=50, progress=False)
+    run = runfile.read_run(whole)
+    assert run.attrs["path"] == "rate" and len(run.metrics["epoch"]) == 2
+    assert "opt/W_0_1/0" in run.final.params                   # momentum kept for resuming
+    half = tmp_path / "half.h5"
+    train_rate(spec.replace(training={"epochs": 1}), half, data_dir=data_dir, test_samples=50,
+               progress=False)
+    with __import__("h5py").File(half, "a") as f:                # as if asked for 2 epochs
+        f["network"].attrs["toml"] = spec.to_toml()
+    train_rate(None, half, data_dir=data_dir, resume=True, test_samples=50, progress=False)
+    resumed = runfile.read_run(half)
+    for name, value in run.final.params.items():
+        assert np.array_equal(value, resumed.final.params[name]), name
+    assert cli.main(["evaluate", str(whole), "--test-samples", "50",
+                     "--data-dir", str(data_dir)]) == 0
+
+
+def test_gdu_command_writes_hdf5_and_png(tmp_path, data_dir, capsys):
+    import h5py
+
+    out = tmp_path / "g.h5"
+    assert cli.main(["gdu", "--beta", "1e-4", "--t1", "120", "--k", "5", "--batch", "4",
+                     "--out", str(out), "--data-dir", str(data_dir)]) == 0
+    with h5py.File(out) as f:
+        assert f.attrs["format"] == "eqspike-gdu"
+        assert f["bptt/params/W_1_3"].shape == (5, 64, 10)
+        assert f["symmetric/states/u_1"].shape == (5, 4, 64)
+        assert np.max(f["summary/symmetric/relative_error/W_0_1"][()]) < 1e-5
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert "W_1_3" in capsys.readouterr().out

@@ -269,7 +269,7 @@ def _gdu(args) -> int:
 
     from .reference.gdu import gdu_check, plot_gdu, summary_table, write_gdu
     from .reference.network import HopfieldNetwork
-    from .reference.training import _dataset, init_parameters_checked
+    from .reference.training import load_xy, init_parameters_checked
     from .runfile import read_run
     from .spec import load_network
 
@@ -285,7 +285,7 @@ def _gdu(args) -> int:
                          "\"rate\"); the GDU check runs on the rate reference")
     params = params or init_parameters_checked(spec, spec.training.seed)
     net = HopfieldNetwork(spec, params)
-    x, labels = _dataset(spec, "train", args.data_dir, not args.no_download, args.batch)
+    x, labels = load_xy(spec, "train", args.data_dir, not args.no_download, args.batch)
     y = np.eye(spec.layers[-1])[labels]
     t1, k = args.t1 or spec.phases.free_steps, args.k or spec.phases.nudge_steps
     out = Path(args.out)

@@ -45,7 +45,7 @@ def evaluate_rate(net, x, labels, steps: int, batch: int = 500) -> float:
     return correct / len(x)
 
 
-def _dataset(spec, split, data_dir, download, limit=None):
+def load_xy(spec, split, data_dir, download, limit=None):
     data = load_dataset(spec.network.dataset, split, data_dir, download)
     n = len(data) if limit is None else min(limit, len(data))
     x = rates_from_images(data.images[:n]).astype(float)
@@ -84,8 +84,8 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
     optimizer.load_state_arrays(state)
     cfg, ph = spec.training, spec.phases
     batch = spec.reference.batch_size
-    x_train, y_train = _dataset(spec, "train", data_dir, download, cfg.train_samples)
-    x_test, y_test = _dataset(spec, "test", data_dir, download, test_samples)
+    x_train, y_train = load_xy(spec, "train", data_dir, download, cfg.train_samples)
+    x_test, y_test = load_xy(spec, "test", data_dir, download, test_samples)
     n_out = spec.layers[-1]
     events = {name: np.full((len(spec.layers), 3), np.nan) for name in runfile.EVENT_FIELDS}
     t_start = time.time()

@@ -8,10 +8,16 @@ from eqspike.spec import SpecError, available_networks, load_network, spec_from_
 
 
 def test_named_networks_load():
-    assert {"mnist", "tiny"} <= set(available_networks())
+    names = set(available_networks())
+    assert {"mnist", "tiny", "mnist-rate", "gdu", "deep", "fmnist-conv"} <= names
+    for name in names:
+        load_network(name)
     spec = load_network("mnist")
-    assert spec.layers == (784, 500, 10)
-    assert spec.steps_per_sample == spec.phases.free_steps + spec.phases.nudge_steps
+    assert spec.layers == (784, 500, 10) and spec.phases.nudging == "symmetric"
+    assert spec.steps_per_sample == spec.phases.free_steps + 2 * spec.phases.nudge_steps
+    one_sided = spec.replace(phases={"nudging": "one_sided"})
+    assert one_sided.steps_per_sample == spec.phases.free_steps + spec.phases.nudge_steps
+    assert load_network("fmnist-conv").reference_edges[3].pre == 1   # the skip coupling
 
 
 def test_to_toml_round_trips_every_field():

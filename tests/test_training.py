@@ -115,6 +115,26 @@ def test_standalone_equals_runtime(tmp_path):
 
 
 @pytest.mark.standalone
+def test_standalone_same_seed_same_weights(tmp_path):
+    """Two compiled engines with one seed give identical weights, random (Bernoulli) spikes
+    included; another seed does not."""
+    spec = load_network("tiny").replace(network={"layers": [12, 8, 3]},
+                                        spiking={"code": "bernoulli"},
+                                        learning={"rates": [0.1, 0.1], "bias_rates": [0.1, 0.1]})
+    rng = np.random.default_rng(4)
+    n = 6
+    args = (rng.uniform(0, 1, (n, 12)), np.eye(3)[rng.integers(0, 3, n)],
+            np.full(n, SAMPLE_TRAIN), [rng.uniform(-0.3, 0.6, (12, 8)),
+                                       rng.uniform(-0.5, 0.5, (8, 3))], [np.zeros(8), np.zeros(3)])
+    first = StandaloneEngine(spec, n, seed=7, cache_dir=tmp_path).run_chunk(*args)
+    second = StandaloneEngine(spec, n, seed=7, cache_dir=tmp_path).run_chunk(*args)
+    other = StandaloneEngine(spec, n, seed=8, cache_dir=tmp_path).run_chunk(*args)
+    for a, b in zip(first.weights + first.biases, second.weights + second.biases):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.weights[0], other.weights[0])
+
+
+@pytest.mark.standalone
 def test_a_retired_standalone_engine_says_so(tmp_path):
     spec = load_network("tiny").replace(network={"layers": [6, 5, 3]})
     first = StandaloneEngine(spec, 2, cache_dir=tmp_path)

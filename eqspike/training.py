@@ -135,6 +135,19 @@ def accuracy_drop_warning(test_accuracies, run_path, tolerance: float = 0.02) ->
             f"{run_path} --checkpoint epoch_{best + 1:04d}")
 
 
+def report_epoch(epoch: int, train_acc: float, test_history: list, n_test: int,
+                 train_seconds: float, eval_seconds: float, run_path, progress: bool) -> None:
+    """Print a finished epoch's line (if ``progress``) and, always, the accuracy-drop
+    warning (:func:`accuracy_drop_warning`)."""
+    if progress:
+        print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), test accuracy "
+              f"{test_history[-1]:.4f} on {n_test} images [{train_seconds:.1f} s train, "
+              f"{eval_seconds:.1f} s test]", flush=True)
+    warning = accuracy_drop_warning(test_history, run_path)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+
+
 def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
     train_mean, train_std = train_stats.mean_std(shape)
     eval_mean, eval_std = eval_stats.mean_std(shape)
@@ -284,12 +297,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
                              samples_seen=(epoch + 1) * n_train)
         test_history.append(test_acc)
         train_history.append(train_acc)
-        if progress:
-            print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), "
-                  f"test accuracy {test_acc:.4f} on {n_test} images "
-                  f"[{train_seconds:.0f} s train, {eval_seconds:.0f} s test]", flush=True)
-        warning = accuracy_drop_warning(test_history, run_path)
-        if warning:
-            print(warning, file=sys.stderr, flush=True)
+        report_epoch(epoch, train_acc, test_history, n_test, train_seconds, eval_seconds,
+                     run_path, progress)
     runfile.set_status(run_path, "complete")
     return TrainResult(run_path, test_history, train_history, time.time() - t_start)

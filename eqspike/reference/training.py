@@ -12,7 +12,6 @@ the cross-entropy loss, ``W_out`` and ``b_out``; ``/events`` (spike counts) is N
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from .. import runfile
 from ..data import load_dataset, rates_from_images
-from ..training import TrainingDiverged, TrainResult, accuracy_drop_warning, progress_bar
+from ..training import TrainingDiverged, TrainResult, progress_bar, report_epoch
 from .learning import bptt, learning_rates, make_optimizer, train_batch
 from .network import HopfieldNetwork, init_params
 
@@ -74,9 +73,11 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
                  if k.startswith(OPTIMIZER_PREFIX)}
         start_epoch = len(run.metrics["epoch"])
         test_history = list(run.metrics["test_accuracy"])
+        train_history = list(run.metrics["train_accuracy"])
     else:
         seed = spec.training.seed
-        params, state, start_epoch, test_history = init_parameters_checked(spec, seed), {}, 0, []
+        params, state, start_epoch = init_parameters_checked(spec, seed), {}, 0
+        test_history, train_history = [], []
         runfile.create_run(run_path, spec, seed, params, None, kind="rate",
                            extra={"method": method})
     net = HopfieldNetwork(spec, params)
@@ -104,6 +105,9 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
                 optimizer.step(net.params, grads, rates)
             else:
                 prediction = train_batch(net, optimizer, x, y, spec, rates, rng)
+            check_finite_params(net.params, f"after batch {start // batch + 1} of epoch "
+                                            f"{epoch + 1} (last good checkpoint kept in "
+                                            f"{run_path})")
             correct += int(np.sum(prediction == y_train[idx]))
             if bar is not None:
                 bar.update(len(idx))
@@ -111,8 +115,6 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
                     bar.set_postfix(train_acc=f"{correct / (start + len(idx)):.3f}")
         if bar is not None:
             bar.close()
-        check_finite_params(net.params, f"after epoch {epoch + 1} (last good checkpoint kept "
-                                        f"in {run_path})")
         train_seconds = time.time() - t_epoch
         t_eval = time.time()
         test_acc = evaluate_rate(net, x_test, y_test, ph.free_steps)
@@ -126,15 +128,11 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
                               "eval_seconds": eval_seconds, "train_samples": len(x_train)},
                              events, samples_seen=(epoch + 1) * len(x_train))
         test_history.append(test_acc)
-        if progress:
-            print(f"epoch {epoch + 1}: train accuracy {train_acc:.4f} (running), test accuracy "
-                  f"{test_acc:.4f} on {len(x_test)} images [{train_seconds:.1f} s train, "
-                  f"{eval_seconds:.1f} s test]", flush=True)
-        warning = accuracy_drop_warning(test_history, run_path)
-        if warning:
-            print(warning, file=sys.stderr, flush=True)
+        train_history.append(train_acc)
+        report_epoch(epoch, train_acc, test_history, len(x_test), train_seconds, eval_seconds,
+                     run_path, progress)
     runfile.set_status(run_path, "complete")
-    return TrainResult(run_path, test_history, [], time.time() - t_start)
+    return TrainResult(run_path, test_history, train_history, time.time() - t_start)
 
 
 def init_parameters_checked(spec, seed):

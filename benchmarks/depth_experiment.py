@@ -21,13 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def with_skips(spec):
-    """``spec`` with a dense skip coupling l → l+2 for every hidden layer l."""
+    """``spec`` with a dense skip coupling l → l+2 for every hidden layer l (into Φ's layers
+    only: a cross-entropy read-out is not part of Φ)."""
     from eqspike.spec import EdgeSpec
 
     edges = list(spec.reference_edges)
     rates = list(spec.reference_rates)
     rate_into = {e.post: r for e, r in zip(edges, rates)}
-    for layer in range(1, len(spec.layers) - 2):
+    last = len(spec.layers) - (2 if spec.reference.loss == "cross_entropy" else 1)
+    for layer in range(1, last - 1):
         edges.append(EdgeSpec(layer, layer + 2))
         rates.append(rate_into[layer + 2])
     return spec.replace(reference={"edges": edges, "rates": rates},

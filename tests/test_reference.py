@@ -196,3 +196,20 @@ def test_gdu_command_writes_hdf5_and_png(tmp_path, data_dir, capsys):
         assert np.max(f["summary/symmetric/relative_error/W_0_1"][()]) < 1e-5
     assert out.with_suffix(".png").stat().st_size > 0
     assert "W_1_3" in capsys.readouterr().out
+
+
+def test_bptt_baseline_and_continual_ep_train(tmp_path, data_dir):
+    """The BPTT baseline and continual EP both learn (twice chance after 200 samples)."""
+    from eqspike.reference.training import train_rate
+
+    base = rate_spec("batch_size = 10", layers="[784, 32, 10]", activation="hard_sigmoid",
+                     rates="[0.2, 0.1]", extra="train_samples = 200").replace(
+        phases={"free_steps": 10, "nudge_steps": 4})
+    for name, spec, method in (("bptt", base, "bptt"),
+                               ("continual", base.replace(reference={"continual": True,
+                                                                     "estimator": "one_sided"}),
+                                "ep")):
+        result = train_rate(spec, tmp_path / f"{name}.h5", data_dir=data_dir, test_samples=200,
+                            progress=False, method=method)
+        assert result.test_accuracy[-1] > 0.2, name          # chance: 0.1
+        assert runfile.read_run(tmp_path / f"{name}.h5").attrs["method"] == method

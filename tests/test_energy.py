@@ -14,9 +14,10 @@ from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_sign
 from .conftest import small_spec
 
 
-def _recorded_sample(kind):
+def _recorded_sample(kind, nudging="one_sided"):
     """One sample of a small deterministic network: its counters and its recorded spikes."""
-    spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6)
+    spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6).replace(
+        phases={"nudging": nudging})
     rng = np.random.default_rng(21)
     weights = [rng.uniform(-0.3, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
     biases = [rng.uniform(0, 0.3, 4), rng.uniform(0.1, 0.3, 2)]
@@ -35,10 +36,11 @@ def _recorded_sample(kind):
     return spec, events, recorded
 
 
-@pytest.mark.parametrize("kind, workload", [(SAMPLE_TRAIN, "training"),
-                                            (SAMPLE_EVAL, "inference")])
-def test_counts_match_recorded_spikes_times_fan_out(kind, workload):
-    spec, events, recorded = _recorded_sample(kind)
+@pytest.mark.parametrize("kind, workload, nudging", [(SAMPLE_TRAIN, "training", "one_sided"),
+                                                     (SAMPLE_TRAIN, "training", "symmetric"),
+                                                     (SAMPLE_EVAL, "inference", "one_sided")])
+def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging):
+    spec, events, recorded = _recorded_sample(kind, nudging)
     sizes = spec.layers
     counts = energy.spiking_counts(spec, events, workload)
     # by hand: every recorded spike delivers to its fan-out, both directions, and the
@@ -55,7 +57,8 @@ def test_counts_match_recorded_spikes_times_fan_out(kind, workload):
     assert counts["trace_updates"].sum() == len(recorded)
     assert counts["synaptic_events"].sum() == synaptic
     assert counts["plasticity_events"].sum() == plastic
-    steps = spec.phases.free_steps + (spec.phases.nudge_steps if workload == "training" else 0)
+    nudged = spec.nudged_phases * spec.phases.nudge_steps
+    steps = spec.phases.free_steps + (nudged if workload == "training" else 0)
     assert counts["neuron_updates"].sum() == sum(sizes) * steps
     expected_writes = (3 * 4 + 4 + 4 * 2 + 2) if workload == "training" else 0
     assert counts["weight_writes"].sum() == expected_writes

@@ -3,7 +3,7 @@
 ::
 
     eqspike train [--network mnist] [--epochs N] [--train-samples N] [--seed N] [--out RUN.h5]
-    eqspike train --resume RUN.h5
+    eqspike train --resume RUN.h5 [--epochs N]
     eqspike evaluate RUN.h5 [--checkpoint NAME]
     eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per layer pair)
     eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu] [--out energy.png]
@@ -135,13 +135,17 @@ def _train(args) -> int:
     from .training import train
 
     if args.resume:
-        if (args.out or args.epochs or args.train_samples or args.chunk_samples
+        if (args.out or args.train_samples or args.chunk_samples
                 or args.seed is not None or args.log_synapses):
             raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --epochs, --train-samples, --chunk-samples, --seed or "
-                             "--log-synapses")
+                             "--out, --train-samples, --chunk-samples, --seed or "
+                             "--log-synapses (--epochs N extends it to N epochs in all)")
         path = Path(args.resume)
         spec = None
+        if args.epochs:
+            from .runfile import extend_epochs
+
+            extend_epochs(path, args.epochs)
     else:
         spec = load_network(args.network)
         overrides = {k: v for k, v in (("epochs", args.epochs),

@@ -57,7 +57,8 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_latest", "finish_epoch", "set_status", "read_run", "read_group", "versions",
+           "write_latest", "finish_epoch", "set_status", "extend_epochs", "read_run",
+           "read_group", "versions",
            "latest_path", "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
@@ -296,6 +297,22 @@ def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
                 ds.resize(ds.shape[0] + 1, axis=0)
                 ds[-1] = values[field_name]
         _write_groups(f, groups)
+
+
+def extend_epochs(path, epochs: int) -> None:
+    """Let a run go on to ``epochs`` epochs in all: rewrite its stored network definition's
+    ``[training] epochs`` (the only field a resumed run may change; the learning-rate
+    schedule depends on the epoch index alone, so the run continues as if it had been
+    defined that way)."""
+    run = read_run(path)
+    done = len(run.metrics["epoch"])
+    if epochs < done:
+        raise RunFileError(f"{path}: has {done} finished epochs; --epochs {epochs} would drop "
+                           "some")
+    spec = run.spec.replace(training={"epochs": int(epochs)})
+    with _atomic(path) as f:
+        f["network"].attrs["toml"] = spec.to_toml()
+        f.attrs["status"] = "running"
 
 
 def set_status(path, status: str) -> None:

@@ -173,14 +173,15 @@ def test_rate_training_writes_a_run_file_and_resumes_exactly(tmp_path, data_dir)
     half = tmp_path / "half.h5"
     train_rate(spec.replace(training={"epochs": 1}), half, data_dir=data_dir, test_samples=50,
                progress=False)
-    with __import__("h5py").File(half, "a") as f:                # as if asked for 2 epochs
-        f["network"].attrs["toml"] = spec.to_toml()
+    runfile.extend_epochs(half, 2)                       # eqspike train --resume --epochs 2
     train_rate(None, half, data_dir=data_dir, resume=True, test_samples=50, progress=False)
     resumed = runfile.read_run(half)
     for name, value in run.final.params.items():
         assert np.array_equal(value, resumed.final.params[name]), name
     assert cli.main(["evaluate", str(whole), "--test-samples", "50",
                      "--data-dir", str(data_dir)]) == 0
+    with pytest.raises(runfile.RunFileError, match="would drop"):
+        runfile.extend_epochs(half, 1)
 
 
 def test_gdu_command_writes_hdf5_and_png(tmp_path, data_dir, capsys):

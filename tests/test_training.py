@@ -163,7 +163,8 @@ def test_cli_train_and_evaluate(tmp_path, data_dir, capsys):
     (["evaluate", "missing.h5"], "no such run file"),
     (["train", "--network", "tiny", "--data-dir", "/nonexistent", "--no-download"],
      "is missing"),
-    (["train", "--resume", "x.h5", "--epochs", "2"], "--resume continues a run"),
+    (["train", "--resume", "x.h5", "--seed", "2"], "--resume continues a run"),
+    (["train", "--resume", "x.h5", "--epochs", "2"], "x.h5: no such run file"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -79,16 +79,9 @@ class Engine:
         self.log_neurons = log_neurons
 
     def learning_rates(self, epoch: int = 0) -> tuple[list, list]:
-        """The rule's scales per layer pair and per layer (see :mod:`eqspike.plasticity`),
-        for ``epoch`` (0-based) of the schedule η_e = η · decay^e."""
-        learning = self.spec.learning
-        factor = learning.decay ** epoch
-        beta = plasticity.effective_beta(self.spec)
-        window, tau = self.spec.phases.nudge_steps, self.spec.spiking.tau_trace
-        rule = plasticity.rule_for(self.spec)
-        lr_w = [rule.weight_scale(e * factor, beta, window, tau) for e in learning.rates]
-        lr_b = [plasticity.bias_scale(e * factor, beta, window) for e in learning.bias_rates]
-        return lr_w, lr_b
+        """The rule's scales per layer pair and per layer for ``epoch`` (0-based):
+        :func:`eqspike.plasticity.rules.rule_scales`."""
+        return plasticity.rule_scales(self.spec, epoch)
 
     def run_parameters(self, net, epoch: int = 0) -> list:
         """The run-time scalars of a built network, as (object, variable, value): the rule's
@@ -102,11 +95,6 @@ class Engine:
         out = [(syn, "lr_w", lr) for syn, lr in zip(net.synapses, lr_w)]
         out += [(syn, "w_max", bound) for syn in net.synapses]
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
-        if self.log_neurons is not None:
-            for group, neurons in zip(net.layers, self.log_neurons):
-                flags = np.zeros(len(group))
-                flags[np.asarray(neurons, dtype=int)] = 1.0
-                out.append((group, "logged", flags))
         return out
 
     def set_run_parameters(self, net, epoch: int = 0) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import runfile
 from .data import load_dataset, rates_from_images
+from .plasticity.rules import rule_scales
 from .plasticity.stdp_log import STDPLogger, select_synapses
 from .engine import Engine, make_engine
 from .spec import NetworkSpec
@@ -223,7 +224,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
         logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
         groups = None
         if logger is not None:
-            groups = logger.selection_groups(Engine(spec, 1).learning_rates(0)[0])
+            groups = logger.selection_groups(rule_scales(spec, 0)[0])
         runfile.create_run(run_path, spec, seed, weights, biases, groups=groups)
 
     cfg = spec.training

@@ -10,7 +10,7 @@
 """
 
 from .rules import (APPLY_BIAS_UPDATE, NEURON_MODEL, ON_SPIKE, RULES, UNBOUNDED, Rule,
-                    bias_scale, effective_beta, rule_for)
+                    bias_scale, effective_beta, rule_for, rule_scales)
 
 __all__ = ["Rule", "RULES", "UNBOUNDED", "NEURON_MODEL", "ON_SPIKE", "APPLY_BIAS_UPDATE",
-           "bias_scale", "effective_beta", "rule_for"]
+           "bias_scale", "effective_beta", "rule_for", "rule_scales"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import UNBOUNDED, rule_for
+from .rules import UNBOUNDED, rule_for, rule_scales
 
 __all__ = ["pairing_window"]
 
@@ -43,7 +43,7 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     """
     import brian2 as b2
 
-    from ..engine import Engine
+    from ..spiking import TRACE_STEP
 
     if post_change not in ("increase", "decrease"):
         raise ValueError(f"post_change must be 'increase' or 'decrease', got {post_change!r}")
@@ -81,7 +81,7 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
                                threshold=f"{schedule}(t, i) > 0",
                                reset="\n".join(c for c in ("x += 1 / tau_x", rule.on_spike) if c),
                                dt=dt, namespace=namespace, name=f"pairing_{name}")
-        group.run_regularly("x *= trace_decay", when="groups")
+        group.run_regularly(TRACE_STEP, when="groups")
         group.run_regularly("x = 0", dt=window * dt, when="start", order=0)
         if rule.reset:
             group.run_regularly(rule.reset, dt=episode * dt, when="start", order=2)
@@ -90,7 +90,7 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     syn = b2.Synapses(groups[0], groups[1], model="w : 1\n" + rule.synapse_model, dt=dt,
                       namespace=namespace, name="pairing_synapses", **pathways)
     syn.connect(j="i")
-    lr_w = Engine(spec, 1).learning_rates(0)[0][layer_pair]
+    lr_w = rule_scales(spec, 0)[0][layer_pair]
     syn.lr_w, syn.w_max = lr_w, UNBOUNDED
     weight_log = b2.StateMonitor(syn, "w", record=True, dt=episode * dt, when="start",
                                  order=3)

@@ -82,7 +82,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Rule", "RULES", "UNBOUNDED", "NEURON_MODEL", "ON_SPIKE", "APPLY_BIAS_UPDATE",
-           "effective_beta", "bias_scale", "rule_for"]
+           "effective_beta", "bias_scale", "rule_for", "rule_scales"]
 
 #: ``w_max`` when no bound is set (finite: it travels on the standalone command line).
 UNBOUNDED = 1e300
@@ -177,3 +177,16 @@ def effective_beta(spec) -> float:
 def bias_scale(eta: float, beta_eff: float, window_steps: int) -> float:
     """η_b / (β_eff T_w): turns the accumulated spike count H_i into the EP bias update."""
     return eta / (beta_eff * window_steps)
+
+
+def rule_scales(spec, epoch: int = 0) -> tuple[list, list]:
+    """``lr_w`` per layer pair and ``lr_b`` per non-input layer for ``epoch`` (0-based) of the
+    schedule η_e = η · decay^e: what the rule multiplies its signals by."""
+    learning = spec.learning
+    factor = learning.decay ** epoch
+    beta, window = effective_beta(spec), spec.phases.nudge_steps
+    rule = rule_for(spec)
+    lr_w = [rule.weight_scale(e * factor, beta, window, spec.spiking.tau_trace)
+            for e in learning.rates]
+    lr_b = [bias_scale(e * factor, beta, window) for e in learning.bias_rates]
+    return lr_w, lr_b

@@ -33,13 +33,15 @@ up to rounding unless ``[learning] weight_bound`` clipped the weight).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .rules import rule_for
 
 __all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "select_synapses", "logged_neurons",
-           "trace_reads", "reconstruct_changes", "as_events", "STDPLogger"]
+           "trace_reads", "LayerSpikes", "layer_spikes", "reconstruct_changes", "as_events",
+           "STDPLogger"]
 
 #: One logged weight change. ``sample``: index in the epoch's order; ``step``: in the sample;
 #: ``synapse``: index in the layer pair's selection; ``trigger``: 0 presynaptic spike,
@@ -155,37 +157,54 @@ def _raster(spec, spikes, neurons, n_samples):
     return raster
 
 
-def reconstruct_changes(spec, pre_spikes, post_spikes, pre_neurons, post_neurons, synapses,
-                        lr_w: float, n_samples: int) -> dict:
+@dataclass
+class LayerSpikes:
+    """One layer's logged spikes in a chunk, with what every change needs from them, flat
+    over (sample, step, logged neuron): the trace a synapse reads, and the neighbouring
+    spikes. Built once per layer and chunk (:func:`layer_spikes`), shared by both layer
+    pairs a hidden layer belongs to."""
+
+    neurons: np.ndarray       # the logged neurons (sorted ids)
+    raster: np.ndarray        # (n, S, m) bool
+    trace: np.ndarray         # (n·S·m,) trace_reads
+    last: np.ndarray          # (n·S·m,) last spike strictly before, −NO_SPIKE: none
+    next: np.ndarray          # (n·S·m,) first spike at or after, NO_SPIKE: none
+
+
+def layer_spikes(spec, spikes, neurons, n_samples: int) -> LayerSpikes:
+    """:class:`LayerSpikes` of (neuron ids, steps from the chunk's start) ``spikes``."""
+    raster = _raster(spec, spikes, neurons, n_samples)
+    last, nxt = _neighbours(raster)
+    return LayerSpikes(neurons, raster, trace_reads(spec, raster).ravel(), last.ravel(),
+                       nxt.ravel())
+
+
+def reconstruct_changes(spec, pre: LayerSpikes, post: LayerSpikes, synapses,
+                        lr_w: float) -> dict:
     """Every non-zero change of the ``synapses`` = (pre, post) of one layer pair in a chunk.
 
-    ``pre_spikes``, ``post_spikes``: (neuron ids, steps from the chunk's start) of the two
-    layers' logged neurons, which are ``pre_neurons`` and ``post_neurons`` (sorted).
     Returns the columns of :data:`EVENT_DTYPE` as arrays (``sample`` counted in the chunk),
     presynaptic triggers first; :func:`as_events` makes a table of some of them.
     """
     signs = _sample_signs(spec)
     learning = signs != 0
     steps = spec.steps_per_sample
-    cols = (np.searchsorted(pre_neurons, synapses[0]), np.searchsorted(post_neurons, synapses[1]))
-    rasters = (_raster(spec, pre_spikes, pre_neurons, n_samples),
-               _raster(spec, post_spikes, post_neurons, n_samples))
-    traces = [trace_reads(spec, r).ravel() for r in rasters]
-    neighbours = [[a.ravel() for a in _neighbours(r)] for r in rasters]
-    widths = [r.shape[2] for r in rasters]
+    layers = (pre, post)
+    cols = (np.searchsorted(pre.neurons, synapses[0]), np.searchsorted(post.neurons, synapses[1]))
     parts = []
     for trigger in (0, 1):                 # 0: presynaptic spike, 1: postsynaptic spike
-        own, other = trigger, 1 - trigger
-        smp, k, col = np.nonzero(rasters[own] & learning[None, :, None])
-        spike, syn = _expand(col, cols[own])
+        own, other = layers[trigger], layers[1 - trigger]
+        own_cols, other_cols = cols[trigger], cols[1 - trigger]
+        smp, k, col = np.nonzero(own.raster & learning[None, :, None])
+        spike, syn = _expand(col, own_cols)
         at = (smp * steps + k)[spike]                       # sample-step of each change
-        where = at * widths[other] + cols[other][syn]       # the other neuron, then
-        value = signs[at % steps] * traces[other][where]
+        where = at * len(other.neurons) + other_cols[syn]   # the other neuron, then
+        value = signs[at % steps] * other.trace[where]
         keep = np.flatnonzero(value)
         at, syn, where, value = at[keep], syn[keep], where[keep], value[keep]
         k = at % steps
-        last = neighbours[other][0][where] - k
-        nxt = neighbours[other][1][where] - k
+        last = other.last[where] - k
+        nxt = other.next[where] - k
         direction = 1 if trigger == 0 else -1               # Δt = t_post − t_pre
         d_last = np.where(last < -steps, NO_SPIKE, direction * last)
         d_next = np.where(nxt > steps, NO_SPIKE, direction * nxt)
@@ -287,10 +306,11 @@ class STDPLogger:
 
     def _add_chunk(self, logged_spikes, lr_w, weights, first_sample, n_samples, samples_seen):
         before = [t[-1] for t in self.trajectory] if self.samples else None
+        layers = [layer_spikes(self.spec, spikes, neurons, n_samples)
+                  for spikes, neurons in zip(logged_spikes, self.neurons)]
         for k, (pre, post) in enumerate(self.selection):
-            changes = reconstruct_changes(self.spec, logged_spikes[k], logged_spikes[k + 1],
-                                          self.neurons[k], self.neurons[k + 1], (pre, post),
-                                          lr_w[k], n_samples)
+            changes = reconstruct_changes(self.spec, layers[k], layers[k + 1], (pre, post),
+                                          lr_w[k])
             dw, n = changes["dw"], len(changes["dw"])
             self.n_events[k] += n
             size = 2 * 2 * self.n_bins

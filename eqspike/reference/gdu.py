@@ -31,14 +31,16 @@ from .learning import bptt
 __all__ = ["gdu_check", "write_gdu", "plot_gdu"]
 
 
-def _ep_steps(net, x, y, free, steps, beta, scale_states):
+def _ep_steps(net, x, y, free, steps, beta, scale_states) -> dict:
+    """ΔEP(t) of the parameters and of the states u_l, for a nudged phase of strength β."""
     trajectory = net.relax(x, free, steps, beta, y, trajectory=True)
     grads = [net.phi_grads(x, net.rates(s)) for s in trajectory]
     params = {k: np.stack([(grads[t + 1][k] - grads[t][k]) / beta for t in range(steps)])
               for k in grads[0]}
-    states = [np.stack([(trajectory[t + 1][l] - trajectory[t][l]) / (beta * scale_states)
-                        for t in range(steps)]) for l in range(len(free))]
-    return params, states
+    states = {f"u_{l + 1}": np.stack([(trajectory[t + 1][l] - trajectory[t][l])
+                                      / (beta * scale_states) for t in range(steps)])
+              for l in range(len(free))}
+    return {"params": params, "states": states}
 
 
 def _summary(ep: dict, bp: dict) -> dict:
@@ -61,27 +63,21 @@ def gdu_check(net, x, y, free_steps: int, nudge_steps: int, beta: float) -> dict
     free = net.relax(x, net.zero_states(len(x)), free_steps)
     residual = max(float(np.max(np.abs(a - b))) for a, b in zip(net.step(x, free), free))
     _, per_step = bptt(net, x, y, nudge_steps, states=free)
-    bp_params = {k: np.stack([p["params"][k] for p in per_step]) for k in per_step[0]["params"]}
-    bp_states = [np.stack([p["states"][l] for p in per_step]) for l in range(len(free))]
+    bp = {"params": {k: np.stack([p["params"][k] for p in per_step])
+                     for k in per_step[0]["params"]},
+          "states": {f"u_{l + 1}": np.stack([p["states"][l] for p in per_step])
+                     for l in range(len(free))}}
     scale = net.epsilon if net.primitive else net.alpha
-    one_p, one_s = _ep_steps(net, x, y, free, nudge_steps, beta, scale)
-    minus_p, minus_s = _ep_steps(net, x, y, free, nudge_steps, -beta, scale)
-    sym_p = {k: (one_p[k] + minus_p[k]) / 2 for k in one_p}
-    sym_s = [(a + b) / 2 for a, b in zip(one_s, minus_s)]
-    bp_params = {k: bp_params[k] for k in one_p}
-    states_bp = {f"u_{l + 1}": s for l, s in enumerate(bp_states)}
+    one = _ep_steps(net, x, y, free, nudge_steps, beta, scale)
+    minus = _ep_steps(net, x, y, free, nudge_steps, -beta, scale)
+    sym = {kind: {k: (one[kind][k] + minus[kind][k]) / 2 for k in one[kind]}
+           for kind in ("params", "states")}
     return {
         "beta": beta, "free_steps": free_steps, "nudge_steps": nudge_steps,
-        "free_residual": residual,
-        "bptt": {"params": bp_params, "states": states_bp},
-        "one_sided": {"params": one_p, "states": {f"u_{l + 1}": s for l, s in enumerate(one_s)}},
-        "symmetric": {"params": sym_p, "states": {f"u_{l + 1}": s for l, s in enumerate(sym_s)}},
-        "summary": {name: _summary({**res["params"], **res["states"]},
-                                   {**bp_params, **states_bp})
-                    for name, res in (("one_sided", {"params": one_p, "states": dict(
-                        (f"u_{l + 1}", s) for l, s in enumerate(one_s))}),
-                        ("symmetric", {"params": sym_p, "states": dict(
-                            (f"u_{l + 1}", s) for l, s in enumerate(sym_s))}))},
+        "free_residual": residual, "bptt": bp, "one_sided": one, "symmetric": sym,
+        "summary": {name: _summary({**ep["params"], **ep["states"]},
+                                   {**bp["params"], **bp["states"]})
+                    for name, ep in (("one_sided", one), ("symmetric", sym))},
     }
 
 

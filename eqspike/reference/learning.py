@@ -196,5 +196,5 @@ def train_batch(net, optimizer, x, y, spec, rates: dict, rng) -> np.ndarray:
         states = net.step(x, states, beta, y, fixed)
         after = net.phi_grads(x, net.rates(states))
         optimizer.step(net.params, _scale(_diff(after, before), -1.0 / (beta * batch)), rates)
-        before = net.phi_grads(x, net.rates(states))
+        before = after          # ∂Φ/∂θ depends on the states only (Φ is linear in each θ)
     return prediction

@@ -88,10 +88,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         run = read_run(args.run)
-    except RunFileError as exc:
+        spec = spiking_spec_for(run)
+        if args.checkpoint and args.checkpoint not in run.checkpoints:
+            raise RunFileError(f"{args.run}: no checkpoint {args.checkpoint!r}; valid: "
+                               f"{', '.join(sorted(run.checkpoints))}")
+    except (RunFileError, ValueError) as exc:
         print(f"spiking_vs_rate: error: {exc}", file=sys.stderr)
         return 2
-    spec = spiking_spec_for(run)
     ckpt = run.checkpoints[args.checkpoint] if args.checkpoint else run.final
     test = load_dataset(spec.network.dataset, "test", args.data_dir)
     x_all = rates_from_images(test.images).astype(float)

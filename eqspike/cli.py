@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--test-samples", type=_positive,
                         help="evaluate on the first N test images (default: all)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--threads", type=_non_negative, metavar="N",
+                        help="OpenMP threads of the compiled simulation (0: none; default: "
+                             "$EQSPIKE_THREADS, else 0, which measured fastest; see README)")
 
     tr = sub.add_parser("train", parents=[common], help="train a spiking network")
     tr.add_argument("--network", default="mnist",
@@ -171,7 +174,8 @@ def _train(args) -> int:
         result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
                        resume=bool(args.resume), test_samples=args.test_samples,
                        progress=not args.quiet, download=not args.no_download,
-                       log_synapses=args.log_synapses, log_max_events=args.log_max_events)
+                       log_synapses=args.log_synapses, log_max_events=args.log_max_events,
+                       threads=args.threads)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
@@ -213,7 +217,8 @@ def _evaluate(args) -> int:
         print(f"{args.run} [{name}]: test accuracy {accuracy:.4f} on {n} images "
               "(rate reference)")
         return 0
-    engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]))
+    engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]),
+                         threads=args.threads)
     bar = progress_bar(n, "test", not args.quiet)
     accuracy, _ = evaluate(engine, checkpoint.weights, checkpoint.biases,
                            rates_from_images(test.images[:n]), test.labels[:n].astype(int), bar)

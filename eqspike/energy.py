@@ -10,12 +10,16 @@ spikes                 S_l^p: counted (layer l, part p: free_quiet, free_window,
 synaptic events        a spike delivered to each target, both directions of a shared
                        synapse: S_l · n_{l+1} upward, S_{l+1} · n_l downward (l ≥ 1: the
                        clamped input receives nothing)
-neuron updates         n_l per step, every layer (input encoders included)
-plasticity events      the rule firing: S_l · n_{l+1} + S_{l+1} · n_l for the spikes of the
-                       learning windows (free_window and nudged), every layer pair
-weight writes          the once-per-sample application, n_l · n_{l+1} per pair (+ biases)
-trace updates          one jump per spike (S_l); the per-step decay is part of the neuron
-                       update, and the jump is charged with it (no device lists it apart)
+neuron updates         n_l per step, every layer (rate-coded input encoders included; a
+                       graded input neuron loads its value once per sample)
+plasticity events      the rule firing at a spike: S_l · n_{l+1} and/or S_{l+1} · n_l for the
+                       spikes of the learning windows (free_window and nudged), on the sides
+                       where the rule has spike code (:func:`spiking_counts`)
+weight writes          the once-per-sample application, n_l · n_{l+1} per pair (+ biases);
+                       with a graded input, n_1 per input event instead
+trace updates          one jump per spike (S_l; a graded input keeps no trace); the per-step
+                       decay is part of the neuron update, and the jump is charged with it
+                       (no device lists it apart)
 =====================  ===========================================================
 
 An *inference* is an evaluation sample's free phase (T1 steps; counts from the test set);
@@ -46,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .plasticity.rules import graded_pair, rule_for
 from .spiking import EVENT_PHASES
 
 __all__ = ["Device", "DEVICES", "EnergyError", "register_device", "load_devices",
@@ -146,24 +151,47 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
     Returns ``spikes`` (L, 3), ``synaptic_events`` (L−1, 3) per layer pair,
     ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3), ``plasticity_events`` (L−1, 3) and
     ``weight_writes`` (L−1, 3).
+
+    What the rule does on each layer pair comes from its pathway
+    (:meth:`eqspike.plasticity.Rule.pathway`): code on the lower or upper neuron's spikes
+    makes each window spike of that neuron a plasticity event at every synapse it joins; an
+    ``apply`` at the boundary writes every weight once per training sample; an
+    ``on_sample_end`` (a graded input) writes the synapses of each input event's neuron once.
+    A graded input neuron has no per-step update and no trace: it loads its value once per
+    sample and sends one event (counted as its spike) to its fan-out.
     """
     sizes = np.asarray(spec.layers)
     spikes = np.asarray(spikes, dtype=float)
     if spikes.shape != (len(sizes), len(EVENT_PHASES)):
         raise EnergyError(f"event counts of shape {spikes.shape} do not fit layers "
                           f"{tuple(sizes)} and parts {EVENT_PHASES}")
+    rule = rule_for(spec)
+    training = workload == "training"
     up = spikes[:-1] * sizes[1:, None]                       # lower layer's spikes, upward
     down = spikes[1:] * sizes[:-1, None]                     # upper layer's spikes, downward
     down[0] = 0.0                                            # the input is clamped
     learning = np.array([0.0, 1.0, 1.0])                     # parts where σ ≠ 0
-    plastic = (spikes[:-1] * sizes[1:, None] + spikes[1:] * sizes[:-1, None]) * learning
+    plastic = np.zeros((len(sizes) - 1, 3))
     writes = np.zeros((len(sizes) - 1, 3))
-    if workload == "training":
-        writes[:, 2] = sizes[:-1] * sizes[1:] + sizes[1:]    # weights and biases, once
-    return {"spikes": spikes, "synaptic_events": up + down,
-            "neuron_updates": sizes[:, None] * _steps(spec, workload)[None, :] * 1.0,
-            "trace_updates": spikes.copy(), "plasticity_events": plastic,
-            "weight_writes": writes}
+    for k in range(len(sizes) - 1):
+        path = rule.pathway(graded_pair(spec, k), spec.learning.partner)
+        if path.on_pre:
+            plastic[k] += spikes[k] * sizes[k + 1] * learning
+        if path.on_post:
+            plastic[k] += spikes[k + 1] * sizes[k] * learning
+        if training and path.apply:
+            writes[k, 2] += sizes[k] * sizes[k + 1]          # every weight, once
+        if training and path.on_sample_end:
+            writes[k, 2] += spikes[k].sum() * sizes[k + 1]  # one event per non-zero input
+        if training:
+            writes[k, 2] += sizes[k + 1]                     # the biases, once
+    updates = sizes[:, None] * _steps(spec, workload)[None, :] * 1.0
+    traces = spikes.copy()
+    if spec.spiking.input_code == "graded":
+        updates[0] = [sizes[0], 0.0, 0.0]                    # one load per sample
+        traces[0] = 0.0
+    return {"spikes": spikes, "synaptic_events": up + down, "neuron_updates": updates,
+            "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:

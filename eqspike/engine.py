@@ -29,7 +29,7 @@ from .spec import NetworkSpec
 from .spiking import EVENT_PHASES, SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
 
 __all__ = ["ChunkResult", "Engine", "StandaloneEngine", "RuntimeEngine", "make_engine",
-           "default_build_cache"]
+           "default_build_cache", "default_threads", "DEFAULT_THREADS"]
 
 
 @dataclass
@@ -48,6 +48,26 @@ class ChunkResult:
     readout: np.ndarray
     events: np.ndarray | None
     logged_spikes: list | None = None
+
+
+#: OpenMP threads of a standalone build when neither the caller nor ``EQSPIKE_THREADS`` says
+#: (0: Brian2's plain single-threaded code). Measured fastest on this network: see README,
+#: "Using both cores".
+DEFAULT_THREADS = 0
+
+
+def default_threads() -> int:
+    """``$EQSPIKE_THREADS`` if set (an integer >= 0), else :data:`DEFAULT_THREADS`."""
+    env = os.environ.get("EQSPIKE_THREADS", "").strip()
+    if not env:
+        return DEFAULT_THREADS
+    try:
+        value = int(env)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"EQSPIKE_THREADS={env!r}: expected an integer >= 0 (0: no OpenMP)")
+    return value
 
 
 def default_build_cache() -> Path:
@@ -72,18 +92,19 @@ class Engine:
         self.chunk_samples = int(chunk_samples)
         self.seed = int(seed)
         self.count_events = bool(count_events)
-        if log_neurons is not None and not plasticity.rule_for(spec).spike_driven:
-            raise ValueError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
-                             f"[learning] rule = {spec.learning.rule!r}")
+        if log_neurons is not None:
+            from .plasticity.stdp_log import check_loggable
+
+            check_loggable(spec)
         #: neurons per layer whose spikes are logged (STDP logging), or None
         self.log_neurons = log_neurons
 
-    def learning_rates(self, epoch: int = 0) -> tuple[list, list]:
-        """The rule's scales per layer pair and per layer for ``epoch`` (0-based):
-        :func:`eqspike.plasticity.rules.rule_scales`."""
+    def learning_rates(self, epoch: float = 0) -> tuple[list, list]:
+        """The rule's scales per layer pair and per layer at ``epoch`` (0-based; a fraction
+        of an epoch with ``decay_every = "chunk"``): :func:`eqspike.plasticity.rules.rule_scales`."""
         return plasticity.rule_scales(self.spec, epoch)
 
-    def run_parameters(self, net, epoch: int = 0) -> list:
+    def run_parameters(self, net, epoch: float = 0) -> list:
         """The run-time scalars of a built network, as (object, variable, value): the rule's
         scales for ``epoch`` and the weight bound (``[learning] weight_bound``, 0: none).
 
@@ -97,16 +118,17 @@ class Engine:
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
         return out
 
-    def set_run_parameters(self, net, epoch: int = 0) -> None:
+    def set_run_parameters(self, net, epoch: float = 0) -> None:
         """Set :meth:`run_parameters` on a network built for runtime mode."""
         for owner, name, value in self.run_parameters(net, epoch):
             setattr(owner, name, value)
 
-    def run_chunk(self, rates, targets, kinds, weights, biases, epoch: int = 0) -> ChunkResult:
+    def run_chunk(self, rates, targets, kinds, weights, biases, epoch: float = 0) -> ChunkResult:
         """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
 
         ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL; ``epoch``
-        selects the learning rates of the schedule.
+        (the position in the schedule, :func:`eqspike.plasticity.rules.schedule_position`)
+        selects the learning rates.
         """
         n = len(rates)
         if not 0 < n <= self.chunk_samples:
@@ -173,26 +195,35 @@ class StandaloneEngine(Engine):
 
     Brian2's standalone device is global to the process, so one engine is live at a time:
     creating a second one retires the first (using it then raises a clear error).
+
+    ``threads``: OpenMP threads of the build (Brian2's ``openmp_threads``; 0: none, the
+    plain sequential code); None: :func:`default_threads`. Threads change the order of
+    floating-point sums, so results agree with a sequential build within rounding at first
+    and may drift apart where a rounding difference moves a spike (see the tests).
     """
 
     _live = None  # the engine whose build the device currently holds
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
                  cache_dir: str | os.PathLike | None = None, count_events: bool = True,
-                 log_neurons=None):
+                 log_neurons=None, threads: int | None = None):
         super().__init__(spec, chunk_samples, seed, count_events, log_neurons)
         import brian2 as b2
 
+        self.threads = default_threads() if threads is None else int(threads)
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
         variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
+        variant += f"-t{self.threads}" if self.threads else ""
         self.directory, self._lock = self._claim(
             root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}{variant}")
         b2.set_device("cpp_standalone", build_on_run=False)
         device = b2.get_device()
         device.reinit()
         device.activate(build_on_run=False)
-        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        b2.prefs.devices.cpp_standalone.openmp_threads = self.threads
         b2.seed(self.seed)
         self.net = build_network(spec, self.chunk_samples, count_events=count_events,
                                  log_neurons=log_neurons)
@@ -240,12 +271,14 @@ class StandaloneEngine(Engine):
 
 def make_engine(spec: NetworkSpec, mode: str = "standalone", chunk_samples: int | None = None,
                 seed: int = 0, cache_dir=None, count_events: bool = True,
-                log_neurons=None) -> Engine:
+                log_neurons=None, threads: int | None = None) -> Engine:
     """The engine for ``mode`` ('standalone' or 'runtime'); ``log_neurons``: per layer, the
-    neurons whose spikes STDP logging records (:mod:`eqspike.plasticity.stdp_log`)."""
+    neurons whose spikes STDP logging records (:mod:`eqspike.plasticity.stdp_log`);
+    ``threads``: OpenMP threads of a standalone build (None: :func:`default_threads`)."""
     chunk = chunk_samples or spec.training.chunk_samples
     if mode == "standalone":
-        return StandaloneEngine(spec, chunk, seed, cache_dir, count_events, log_neurons)
+        return StandaloneEngine(spec, chunk, seed, cache_dir, count_events, log_neurons,
+                                threads)
     if mode == "runtime":
         return RuntimeEngine(spec, chunk, seed, count_events, log_neurons)
     raise ValueError(f"unknown engine mode {mode!r}; valid: standalone, runtime")

@@ -7,7 +7,7 @@ choices. The file has five tables; a field left out takes the default shown in
 ``networks/README.md``::
 
     [network]   description, dataset, layers, activation
-    [spiking]   code, dt_ms, tau_u, tau_trace, readout_steps, precision
+    [spiking]   code, input_code, dt_ms, tau_u, tau_trace, readout_steps, precision
     [phases]    free_steps (T1), nudge_steps (T2), beta
     [learning]  rule, rates, bias_rates, decay, weight_bound, init, init_gain
     [training]  epochs, train_samples, chunk_samples, seed
@@ -125,7 +125,12 @@ class NetworkSection:
 
 @dataclass(frozen=True)
 class SpikingSection:
-    code: str = _f("sigma_delta", choices=("sigma_delta", "bernoulli"))
+    code: str = _f("sigma_delta", choices=("sigma_delta", "bernoulli"),
+                   doc="how a hidden or output neuron turns rho(u) into spikes")
+    input_code: str = _f("rate", choices=("rate", "graded"),
+                         doc="rate: input neurons emit their pixel values in `code`, every "
+                             "step; graded: one event per non-zero pixel at the sample's "
+                             "start, carrying the value (see eqspike.spiking)")
     dt_ms: float = _f(1.0, lo=1e-3, hi=100.0, doc="one EP step of simulated time")
     tau_u: float = _f(2.0, lo=1.0, hi=1000.0, doc="steps; u relaxes toward the EP drive")
     tau_trace: float = _f(5.0, lo=1.0, hi=1000.0, doc="steps; spike trace time constant")
@@ -150,9 +155,22 @@ class LearningSection:
     rule: str = _f("eqspike", choices=("eqspike", "end_of_phase"),
                    doc="eqspike: spike-driven products of traces; end_of_phase: products "
                        "of the windows' spike counts (see eqspike.plasticity.rules)")
+    partner: str = _f("trace", choices=("trace", "state"),
+                      doc="eqspike rule: what a synapse reads of the other neuron at a spike, "
+                          "its spike trace x or its rate state rho(u)")
+    window_rate: str = _f("spikes", choices=("spikes", "state"),
+                          doc="how a neuron measures its own activity H_i over the learning "
+                              "windows (its bias; the input pair with a graded input): "
+                              "spikes, n+ - n-; state, the signed sum of rho(u) (sigma-delta: "
+                              "the count plus the accumulator's residual)")
     rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")
     bias_rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per non-input layer")
     decay: float = _f(1.0, lo=0.0, hi=1.0, doc="rates of epoch e (0-based) are eta * decay**e")
+    decay_every: str = _f("epoch", choices=("epoch", "chunk"),
+                          doc="epoch: eta * decay**e, constant within epoch e; chunk: eta * "
+                              "decay**(e + s/N) for a chunk that starts s samples into an "
+                              "epoch of N (the same rate at each epoch's start, annealed "
+                              "smoothly within it)")
     weight_bound: float = _f(0.0, lo=0.0, hi=1e6, doc="|w| <= weight_bound after every "
                              "update (0: unbounded)")
     init: str = _f("uniform_fan_in", choices=("uniform_fan_in",))
@@ -337,12 +355,14 @@ class NetworkSpec:
     def structure_key(self) -> str:
         """A hash of everything that changes the compiled simulation's code or shapes.
 
-        Learning rates, seeds and epoch counts are passed at run time and are left out, so
-        that runs differing only in those reuse one compiled build.
+        Learning rates, seeds, epoch counts and the description are passed at run time or
+        do not reach the simulation and are left out, so that runs differing only in those
+        reuse one compiled build.
         """
         d = self.as_dict()
         d.pop("training")
-        d["learning"] = {"rule": d["learning"]["rule"]}
+        d["network"].pop("description")
+        d["learning"] = {k: d["learning"][k] for k in ("rule", "partner", "window_rate")}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
 

@@ -48,9 +48,9 @@ Per-sample signals (2-D TimedArrays, ``dt`` = one sample): ``stimulus`` (pixel r
 
 Two pieces exist for speed and measurement, not for the model. The input synapses' rule-only
 ``on_post`` pathway runs on a custom ``learning_spike`` event (a spike while σ(t) ≠ 0)
-instead of every spike. A one-neuron-per-layer counter group counts each layer's spikes per
-sample in the three parts of :data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on);
-a StateMonitor records it at sample boundaries.
+instead of every spike. Every neuron counts its own spikes per sample in the three parts of
+:data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on), in its reset code; at each
+sample boundary a summed variable totals them per layer and a StateMonitor records that.
 
 With ``log_neurons`` (STDP logging, :mod:`eqspike.plasticity.stdp_log`) the flagged
 neurons' spikes in training samples raise a ``logged_spike`` event that an EventMonitor per
@@ -64,7 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import plasticity
-from .plasticity import rule_for
+from .plasticity import graded_pair, rule_for
 from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
@@ -84,12 +84,14 @@ x : 1                        # spike trace (rate estimate)
 sd : 1                       # sigma-delta accumulator
 coin : 1                     # this step's uniform draw (Bernoulli code)
 count : 1                    # readout spikes of the current sample
+rho = clip(u, 0, 1) : 1      # the rate the neuron codes
 phase_now = phase(t) : 1 (shared)
 """
 
 #: State of an input neuron: it emits the pixel rate ``stimulus(t, i)``.
 INPUT_STATE = """
 rate = stimulus(t, i) : 1
+rho = rate : 1
 x : 1
 sd : 1
 coin : 1
@@ -97,10 +99,34 @@ count : 1
 phase_now = phase(t) : 1 (shared)
 """
 
-#: One step of a hidden neuron (see the module docstring for the equations).
-HIDDEN_STEP = "u += (I + b - u) * alpha\nI = 0"
+#: State of a graded input neuron (``input_code = "graded"``): the value it sends.
+GRADED_INPUT_STATE = """
+r : 1                        # this sample's value r_j (the pixel), loaded at the boundary
+phase_now = phase(t) : 1 (shared)
+"""
+#: A graded input neuron acts only at sample boundaries, so its group (and the synapses of
+#: its layer pair) run on the sample clock, one tick per sample, at the sample's first
+#: step. There it loads its value and sends it as the payload of one event (``onset``), if
+#: it is not zero. At the same tick, but before anything is reset for the new sample, it
+#: sends a second event if the sample that just ended trained (``offset``): with it, its
+#: synapses apply the rule's update (:data:`eqspike.plasticity.rules.GRADED_APPLY`),
+#: reading its value and the post neuron's window signal H_i of that sample.
+GRADED_INPUT_LOAD = "r = stimulus(t, i)"
+GRADED_THRESHOLD = "onset(t) > 0 and r > 0"
+GRADED_SAMPLE_END = "offset(t) > 0 and r > 0"
+#: (when, order) of the ``sample_end`` event's thresholder and pathway: at the boundary,
+#: before the synapses' apply (order 1) and the neurons' reset (order 2) of the new sample.
+SAMPLE_END_SCHEDULE = {"thresholder": ("start", -3), "pathway": ("start", -2)}
+#: Receiving a graded event: the post neuron holds w r_j as input drive for the sample.
+GRADED_ON_PRE = "Ix_post += w * r_pre"
+#: The held drive of a layer that receives a graded input.
+GRADED_DRIVE_STATE = "Ix : 1                       # drive held from the graded input events\n"
+
+#: One step of a hidden neuron (see the module docstring for the equations); ``{drive}``
+#: is ``I`` plus, in a layer fed by a graded input, ``Ix``.
+HIDDEN_STEP = "u += ({drive} + b - u) * alpha\nI = 0"
 #: One step of an output neuron: the nudge β(y − ρ(u)) pulls it toward the target.
-OUTPUT_STEP = ("u += (I + b + beta * nudge(t) * (target(t, i) - clip(u, 0, 1)) - u)"
+OUTPUT_STEP = ("u += ({drive} + b + beta * nudge(t) * (target(t, i) - clip(u, 0, 1)) - u)"
                " * alpha\nI = 0")
 #: Symmetric nudging: the free state, saved at the start of the first nudged step and put
 #: back at the start of the second nudged phase (code runs before the step's update).
@@ -123,26 +149,34 @@ LEARNING_SPIKE = "({threshold}) and learn != 0"
 LOGGED_SPIKE = "({threshold}) and logged > 0 and logging(t) > 0"
 SPIKE = "x += 1 / tau_x\ncount += readout(t)"
 SIGMA_DELTA_RESET = "sd -= 1"
-#: Event counters: one neuron per layer, counting that layer's spikes in each part of a
-#: sample (see :data:`EVENT_PHASES`), recorded and reset at every sample boundary.
-COUNTER_STATE = """
-free_quiet : 1               # spikes in free steps where the rule is silent (sigma = 0)
-free_window : 1              # spikes in the free learning window (sigma = -1)
-nudged : 1                   # spikes in the nudged phase (sigma = +1)
-phase_c = phase(t) : 1 (shared)
-sigma = learn_sign(t) : 1 (shared)
+#: Event counters. Each neuron counts its own spikes in the three parts of a sample (see
+#: :data:`EVENT_PHASES`), in its reset code (so counting costs nothing at steps without a
+#: spike); at each sample boundary a summed variable adds them up per layer into a
+#: one-neuron-per-layer group, which a StateMonitor records before the counts are reset.
+COUNT_STATE = """
+n_quiet : 1                  # own spikes in free steps where the rule is silent (sigma = 0)
+n_window : 1                 # own spikes in the negative window (sigma = -1)
+n_nudged : 1                 # own spikes in the positive window (sigma = +1)
 """
-COUNT_SPIKE = ("free_quiet_post += int(phase_c_post == 0) * int(sigma_post == 0)\n"
-               "free_window_post += int(sigma_post == -1)\n"
-               "nudged_post += int(sigma_post == 1)")
-COUNTER_RESET = "free_quiet = 0\nfree_window = 0\nnudged = 0"
+COUNT_SPIKE = ("n_quiet += int(phase(t) == 0) * int(learn_sign(t) == 0)\n"
+               "n_window += int(learn_sign(t) == -1)\n"
+               "n_nudged += int(learn_sign(t) == 1)")
+COUNT_RESET = "n_quiet = 0\nn_window = 0\nn_nudged = 0"
+COUNTER_STATE = """
+free_quiet : 1               # the layer's spikes in free steps where sigma = 0
+free_window : 1              # ... in the negative window (sigma = -1)
+nudged : 1                   # ... in the positive window (sigma = +1)
+"""
+COUNTER_SUMS = ("free_quiet_post = n_quiet_pre : 1 (summed)\n"
+                "free_window_post = n_window_pre : 1 (summed)\n"
+                "nudged_post = n_nudged_pre : 1 (summed)")
 #: The parts of a sample that the event counters distinguish (in this order): free steps
 #: where σ = 0, the negative window (σ = −1: the free window, or the −β phase), and the
 #: positive window (σ = +1: the +β phase).
 EVENT_PHASES = ("free_quiet", "free_window", "nudged")
 
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
-                  "input": "x = 0\nsd = 0.5\ncount = 0"}
+                  "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD}
 
 
 @dataclass
@@ -169,8 +203,9 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
     """The per-step signals for a chunk of samples of the given ``kinds`` (SAMPLE_*).
 
     Returns float arrays of length n·S + 1 for ``phase``, ``nudge``, ``learn_sign`` and
-    ``readout``; with symmetric nudging also ``snapshot`` and ``restore``; with ``logging``
-    also ``logging``. An evaluation sample is free for T1 steps, then idle (no nudge, no
+    ``readout``; with symmetric nudging also ``snapshot`` and ``restore``; with a graded input
+    also ``onset`` (1 at each sample's first step) and ``offset`` (1 at the step that follows
+    a training sample); with ``logging`` also ``logging``. An evaluation sample is free for T1 steps, then idle (no nudge, no
     learning); a padding sample is idle throughout (its spikes are not counted, it has no
     readout).
     """
@@ -206,6 +241,13 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         marks = np.zeros((2, steps))
         marks[0, t1] = marks[1, t1 + t2] = 1.0
         out["snapshot"], out["restore"] = flat(train * marks[0]), flat(train * marks[1])
+    if spec.spiking.input_code == "graded":
+        first = np.zeros(steps)
+        first[0] = 1.0
+        out["onset"] = flat((kinds != SAMPLE_PAD) * first)
+        # at the first step after each training sample (the padding step after the last)
+        out["offset"] = np.zeros(len(kinds) * steps + 1)
+        out["offset"][steps::steps] = train[:, 0]
     if logging:
         out["logging"] = flat(train * np.ones(steps))
     return out
@@ -233,7 +275,8 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         Initial W (n_pre, n_post) per layer pair and b per non-input layer; zeros if omitted.
     count_events : bool
         Count each layer's spikes per sample and phase (:data:`EVENT_PHASES`) inside the
-        simulation: a one-neuron-per-layer counter group fed by one synapse per neuron.
+        simulation: per-neuron counts in the reset code, totalled per layer at each sample
+        boundary (a summed variable into a one-neuron-per-layer group).
         Off only to measure what counting costs.
     log_neurons : list of int arrays (one per layer), optional
         Neurons whose spikes in training samples are recorded for STDP logging
@@ -275,39 +318,62 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         "trace_decay": 1.0 - 1.0 / tau_x,
     }
     code = spec.spiking.code
+    graded_input = spec.spiking.input_code == "graded"
+    input_path = rule.pathway(graded_input, spec.learning.partner)
     layers, log_monitors = [], []
     for index, size in enumerate(sizes):
-        kind = "input" if index == 0 else "hidden"
-        model = (INPUT_STATE + rule.input_model if kind == "input"
-                 else NEURON_STATE + plasticity.NEURON_MODEL)
+        kind = "hidden" if index else ("graded" if graded_input else "input")
+        if kind == "graded":
+            model = GRADED_INPUT_STATE + rule.input_model
+            reset, step, threshold = [], [], GRADED_THRESHOLD
+        else:
+            model = (INPUT_STATE + rule.input_model if kind == "input"
+                     else NEURON_STATE + plasticity.NEURON_MODEL)
+            reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
+            step, threshold = [], THRESHOLD[code][kind]
         model += rule.neuron_model
-        reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
         reset += [rule.on_spike] if rule.on_spike else []
         boundary = [BOUNDARY_RESET[kind]] + ([rule.reset] if rule.reset else [])
-        step = []
-        if rewind:
+        if count_events:
+            model += COUNT_STATE
+            reset.append(COUNT_SPIKE)
+            boundary.append(COUNT_RESET)
+        if rewind and kind != "graded":
             names = REWIND_STATE[kind]
             model += "".join(f"{v}_snap : 1\n" for v in names)
             step += [REWIND_STEP.format(v=v) for v in names]
-        if kind != "input":
-            step.append(OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP)
-        step += [TRACE_STEP, CODE_STEP[code][kind]]
-        threshold = THRESHOLD[code][kind]
-        events = {}
-        if kind != "input":
-            reset.append(plasticity.ON_SPIKE)
+        if kind == "hidden":
+            fed_graded = index == 1 and graded_input
+            drive = "I + Ix" if fed_graded else "I"
+            if fed_graded:
+                model += GRADED_DRIVE_STATE
+                boundary.append("Ix = 0")
+            template = OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP
+            step.append(template.format(drive=drive))
+        if kind != "graded":
+            step += [TRACE_STEP, CODE_STEP[code][kind]]
+        events = {"sample_end": GRADED_SAMPLE_END} if kind == "graded" else {}
+        if kind == "hidden":
+            own = plasticity.WINDOW_RATE[spec.learning.window_rate]
+            reset += [own["on_spike"]] if own["on_spike"] else []
+            step += [own["step"]] if own["step"] else []
             boundary.insert(0, plasticity.APPLY_BIAS_UPDATE)
-            events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
+            if index == 1 and input_path.on_post:
+                events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
         if logging:
             model += "logged : 1\n"
             events["logged_spike"] = LOGGED_SPIKE.format(threshold=threshold)
         group = b2.NeuronGroup(size, model, threshold=threshold, reset="\n".join(reset),
-                               events=events, dt=dt, namespace=namespace,
-                               name=f"layer{index}")
+                               events=events, dt=sample_dt if kind == "graded" else dt,
+                               namespace=namespace, name=f"layer{index}")
+        if kind == "graded":
+            group.thresholder["sample_end"].when, group.thresholder["sample_end"].order = \
+                SAMPLE_END_SCHEDULE["thresholder"]
         group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=2,
                             name=f"layer{index}_boundary")
-        group.run_regularly("\n".join(step), when="groups", name=f"layer{index}_step")
-        if kind != "input" and biases is not None:
+        if step:
+            group.run_regularly("\n".join(step), when="groups", name=f"layer{index}_step")
+        if kind == "hidden" and biases is not None:
             group.b = biases[index - 1]
         if logging:
             flags = np.zeros(size)
@@ -321,18 +387,28 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     for index in range(len(sizes) - 1):
         lower, upper = layers[index], layers[index + 1]
         clamped = index == 0  # the input layer receives no feedback
-        on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", rule.on_post) if c)
-        pathways = {"on_pre": "I_post += w\n" + rule.on_pre}
+        graded = graded_pair(spec, index)
+        path = rule.pathway(graded, spec.learning.partner)
+        deliver = GRADED_ON_PRE if graded else "I_post += w"
+        on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
+        on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", path.on_post) if c)
+        pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
+        if path.on_sample_end:
+            pathways["on_pre"]["sample_end"] = path.on_sample_end
+            pathways["on_event"]["sample_end"] = "sample_end"
         if on_post:
             pathways["on_post"] = on_post
-            pathways["on_event"] = {"pre": "spike",
-                                    "post": "learning_spike" if clamped else "spike"}
-        syn = b2.Synapses(lower, upper, model="w : 1\n" + rule.synapse_model, dt=dt,
-                          namespace=namespace, name=f"w{index}{index + 1}", **pathways)
+            pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
+        syn = b2.Synapses(lower, upper, model="w : 1\n" + path.synapse_model,
+                          dt=sample_dt if graded else dt, namespace=namespace,
+                          name=f"w{index}{index + 1}", **pathways)
         syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
         syn.w_max = plasticity.UNBOUNDED  # the engine sets the network's bound per run
-        syn.run_regularly(rule.apply, dt=sample_dt, when="start", order=1,
-                          name=f"w{index}{index + 1}_boundary")
+        if path.on_sample_end:
+            syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
+        if path.apply:
+            syn.run_regularly(path.apply, dt=sample_dt, when="start", order=1,
+                              name=f"w{index}{index + 1}_boundary")
         if weights is not None:
             syn.w = np.asarray(weights[index], dtype=float).ravel()
         synapses.append(syn)
@@ -342,15 +418,16 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     network = b2.Network(*layers, *synapses, monitor, *log_monitors)
     event_monitor = None
     if count_events:
-        counters = b2.NeuronGroup(len(sizes), COUNTER_STATE, dt=dt, namespace=namespace,
-                                  name="event_counters")
-        counters.run_regularly(COUNTER_RESET, dt=sample_dt, when="start", order=1,
-                               name="event_counters_boundary")
+        counters = b2.NeuronGroup(len(sizes), COUNTER_STATE, dt=sample_dt,
+                                  namespace=namespace, name="event_counters")
         feeds = []
         for index, group in enumerate(layers):
-            feed = b2.Synapses(group, counters, on_pre=COUNT_SPIKE, dt=dt, namespace=namespace,
-                               name=f"count_layer{index}")
-            feed.connect(i=np.arange(len(group)), j=np.full(len(group), index))
+            feed = b2.Synapses(group, counters[index:index + 1], model=COUNTER_SUMS,
+                               dt=sample_dt, namespace=namespace, name=f"count_layer{index}")
+            feed.connect()
+            for updater in feed.summed_updaters.values():
+                # at the boundary, before the monitor records and the counts are reset
+                updater.when, updater.order = "start", -1
             feeds.append(feed)
         event_monitor = b2.StateMonitor(counters, list(EVENT_PHASES), record=True,
                                         dt=sample_dt, when="start", order=0,

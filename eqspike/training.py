@@ -21,7 +21,7 @@ import numpy as np
 
 from . import runfile
 from .data import load_dataset, rates_from_images
-from .plasticity.rules import rule_scales
+from .plasticity.rules import rule_scales, schedule_position
 from .plasticity.stdp_log import STDPLogger, select_synapses
 from .engine import Engine, make_engine
 from .spec import NetworkSpec
@@ -191,7 +191,7 @@ def _stdp_logger(spec, seed, log_synapses, log_max_events, stored=None):
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
           resume: bool = False, test_samples: int | None = None, progress: bool = True,
           cache_dir=None, download: bool = True, log_synapses: int = 0,
-          log_max_events: int = 100_000) -> TrainResult:
+          log_max_events: int = 100_000, threads: int | None = None) -> TrainResult:
     """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
 
     With ``resume=True`` the run continues from its last checkpoint (see
@@ -203,6 +203,9 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     (:mod:`eqspike.plasticity.stdp_log`), keeping at most ``log_max_events`` of them per
     layer pair and epoch; a resumed run logs the synapses its file names. The log of an
     interrupted epoch covers the chunks run after resuming.
+
+    ``threads``: OpenMP threads of the compiled simulation (None: the engine's default,
+    :func:`eqspike.engine.default_threads`).
     """
     run_path = Path(run_path)
     if spec is not None and spec.network.path != "spiking":
@@ -243,7 +246,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
 
     t_start = time.time()
     engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir,
-                         log_neurons=logger.neurons if logger is not None else None)
+                         log_neurons=logger.neurons if logger is not None else None,
+                         threads=threads)
     chunks = _chunks(n_train, cfg.chunk_samples)
     for epoch in range(start_epoch, cfg.epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_train)
@@ -258,15 +262,16 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             logger.start_epoch(weights, epoch * n_train + (chunks[first - 1][1] if first else 0))
         for k in range(first, len(chunks)):
             idx = order[chunks[k][0]:chunks[k][1]]
+            position = schedule_position(spec, epoch, chunks[k][0], n_train)
             result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
                                       np.full(len(idx), SAMPLE_TRAIN), weights, biases,
-                                      epoch=epoch)
+                                      epoch=position)
             check_finite(result.weights, result.biases,
                          f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint kept "
                          f"in {run_path})")
             weights, biases = result.weights, result.biases
             if logger is not None:
-                logger.add_chunk(result.logged_spikes, engine.learning_rates(epoch)[0], weights,
+                logger.add_chunk(result.logged_spikes, engine.learning_rates(position)[0], weights,
                                  chunks[k][0], len(idx), epoch * n_train + chunks[k][1])
             correct += int(np.sum(predict(result.readout) == train_labels[idx]))
             seen += len(idx)

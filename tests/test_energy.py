@@ -14,10 +14,10 @@ from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_sign
 from .conftest import small_spec
 
 
-def _recorded_sample(kind, nudging="one_sided"):
+def _recorded_sample(kind, nudging="one_sided", input_code="rate"):
     """One sample of a small deterministic network: its counters and its recorded spikes."""
     spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6).replace(
-        phases={"nudging": nudging})
+        phases={"nudging": nudging}, spiking={"input_code": input_code})
     rng = np.random.default_rng(21)
     weights = [rng.uniform(-0.3, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
     biases = [rng.uniform(0, 0.3, 4), rng.uniform(0.1, 0.3, 2)]
@@ -36,32 +36,43 @@ def _recorded_sample(kind, nudging="one_sided"):
     return spec, events, recorded
 
 
-@pytest.mark.parametrize("kind, workload, nudging", [(SAMPLE_TRAIN, "training", "one_sided"),
-                                                     (SAMPLE_TRAIN, "training", "symmetric"),
-                                                     (SAMPLE_EVAL, "inference", "one_sided")])
-def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging):
-    spec, events, recorded = _recorded_sample(kind, nudging)
+@pytest.mark.parametrize("kind, workload, nudging, input_code", [
+    (SAMPLE_TRAIN, "training", "one_sided", "rate"),
+    (SAMPLE_TRAIN, "training", "symmetric", "rate"),
+    (SAMPLE_EVAL, "inference", "one_sided", "rate"),
+    (SAMPLE_TRAIN, "training", "symmetric", "graded"),
+    (SAMPLE_EVAL, "inference", "symmetric", "graded")])
+def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging, input_code):
+    spec, events, recorded = _recorded_sample(kind, nudging, input_code)
     sizes = spec.layers
+    graded = input_code == "graded"
     counts = energy.spiking_counts(spec, events, workload)
     # by hand: every recorded spike delivers to its fan-out, both directions, and the
     # clamped input receives nothing; in a learning window it also fires the rule there
-    synaptic = plastic = 0
+    # (a graded input's events fire no rule: its synapses write once per event instead)
+    synaptic = plastic = input_events = 0
     for layer, _, sigma in recorded:
         up = sizes[layer + 1] if layer + 1 < len(sizes) else 0
         down = sizes[layer - 1] if layer >= 2 else 0
         synaptic += up + down
+        input_events += layer == 0
         if sigma != 0:
-            plastic += up + (sizes[layer - 1] if layer >= 1 else 0)
+            plastic += (0 if graded and layer == 0 else up)
+            plastic += (0 if graded and layer == 1 else sizes[layer - 1]) if layer >= 1 else 0
     assert len(recorded) > 0
     assert counts["spikes"].sum() == len(recorded)
-    assert counts["trace_updates"].sum() == len(recorded)
+    assert counts["trace_updates"].sum() == len(recorded) - (input_events if graded else 0)
     assert counts["synaptic_events"].sum() == synaptic
     assert counts["plasticity_events"].sum() == plastic
     nudged = spec.nudged_phases * spec.phases.nudge_steps
     steps = spec.phases.free_steps + (nudged if workload == "training" else 0)
-    assert counts["neuron_updates"].sum() == sum(sizes) * steps
-    expected_writes = (3 * 4 + 4 + 4 * 2 + 2) if workload == "training" else 0
+    per_step = sizes[1:] if graded else sizes
+    assert counts["neuron_updates"].sum() == sum(per_step) * steps + (sizes[0] if graded else 0)
+    first_pair = input_events * 4 if graded else 3 * 4
+    expected_writes = (first_pair + 4 + 4 * 2 + 2) if workload == "training" else 0
     assert counts["weight_writes"].sum() == expected_writes
+    if graded:
+        assert 0 < input_events <= sizes[0]  # one event per non-zero input, once a sample
     if workload == "inference":
         assert plastic == 0
 

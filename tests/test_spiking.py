@@ -194,6 +194,55 @@ def test_bias_update_is_the_counted_spike_difference():
                                    atol=1e-12)
 
 
+@pytest.mark.parametrize("nudging", ["one_sided", "symmetric"])
+def test_window_rate_state_sums_the_rate_state_which_is_count_plus_residual(nudging):
+    """``window_rate = "state"``: over a training sample Δb_i = lr_b Σ_t σ(t) ρ(u_i(t))
+    (recorded u), exactly; and for the sigma-delta code that sum equals the signed spike
+    count plus the accumulator's residual at each window's ends (Σρ = n + sd_end − sd_start),
+    so it is the spike count without its quantisation error."""
+    spec = small_spec(layers=(3, 4, 2), free=16, nudge=8, readout=8,
+                      extra='window_rate = "state"').replace(phases={"nudging": nudging})
+    rng = np.random.default_rng(5)
+    weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
+    net = build_network(spec, 1, rates=rng.uniform(0.2, 1, (1, 3)), targets=np.eye(2)[[1]],
+                        weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    _set_rates(net, engine)
+    # the state and accumulator after each step's update (the step's spike not yet counted)
+    u = [b2.StateMonitor(g, "u", record=True, when="groups", order=1) for g in net.layers[1:]]
+    sd = [b2.StateMonitor(g, "sd", record=True, when="groups", order=1) for g in net.layers[1:]]
+    spikes = [b2.SpikeMonitor(g) for g in net.layers[1:]]
+    net.network.add(*u, *sd, *spikes)
+    _run(net, spec)
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
+    steps = spec.steps_per_sample
+    for k in range(2):
+        rho = np.clip(u[k].u[:, :steps], 0, 1)
+        h = rho @ sign[:steps]
+        lr_b = engine.learning_rates()[1][k]
+        np.testing.assert_allclose(np.asarray(net.layers[k + 1].b[:]) - biases[k], lr_b * h,
+                                   rtol=1e-12, atol=1e-15)
+        # the same sum from spikes and residuals, window by window
+        t = np.round(spikes[k].t / b2.ms).astype(int)
+        acc = sd[k].sd[:, :steps]                      # sd after adding the step's ρ
+        for value in (-1.0, 1.0):
+            window = np.flatnonzero(sign[:steps] == value)
+            first, last = window[0], window[-1]
+            in_window = (t >= first) & (t <= last)
+            n = np.bincount(spikes[k].i[in_window], minlength=len(h))
+            before = acc[:, first] - rho[:, first]     # the accumulator entering the window
+            after = acc[:, last] - n_at(spikes[k], last, len(h))
+            np.testing.assert_allclose(rho[:, window].sum(axis=1), n + after - before,
+                                       atol=1e-12)
+
+
+def n_at(monitor, step, n):
+    """Spikes of each neuron at one step."""
+    t = np.round(monitor.t / b2.ms).astype(int)
+    return np.bincount(monitor.i[t == step], minlength=n)
+
+
 def test_weight_scale_matches_its_equation():
     assert plasticity.RULES['eqspike'].weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
     assert plasticity.bias_scale(0.1, 0.5, 20) == pytest.approx(0.1 / (0.5 * 20))
@@ -219,10 +268,13 @@ def test_learning_rate_schedule_decays_per_epoch():
     np.testing.assert_allclose(b2, np.array(b0) * 0.25)
 
 
-def test_event_counters_equal_spikes_counted_by_monitors():
+@pytest.mark.parametrize("nudging, input_code", [("one_sided", "rate"),
+                                                 ("symmetric", "graded")])
+def test_event_counters_equal_spikes_counted_by_monitors(nudging, input_code):
     """Per sample, layer and part of the sample, the in-simulation counters equal a direct
     count of the spikes recorded by SpikeMonitors."""
-    spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6)
+    spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6).replace(
+        phases={"nudging": nudging}, spiking={"input_code": input_code})
     rng = np.random.default_rng(9)
     weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
     biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
@@ -238,13 +290,59 @@ def test_event_counters_equal_spikes_counted_by_monitors():
     expected = np.zeros_like(counted)
     for layer, mon in enumerate(monitors):
         for t in np.round(mon.t / b2.ms).astype(int):
-            part = {(0, 0): 0, (0, -1): 1, (1, 1): 2}.get(
-                (int(signals["phase"][t]), int(signals["learn_sign"][t])))
+            phase, sigma = int(signals["phase"][t]), int(signals["learn_sign"][t])
+            part = {-1: 1, 1: 2}.get(sigma, 0 if phase == 0 else None)
             if part is not None:
                 expected[t // s, layer, part] += 1
     np.testing.assert_array_equal(counted, expected)
     assert counted[1, :, 1:].sum() == 0  # the evaluation sample: no window, no nudge
     assert counted[0, :, 2].sum() > 0
+    if input_code == "graded":  # one event per input neuron and sample, at its first step
+        np.testing.assert_array_equal(counted[:, 0], [[3, 0, 0]] * 3)
+
+
+def test_graded_input_delivers_its_values_once_and_learns_from_signed_counts():
+    """``input_code = "graded"``: each non-zero input sends one event at the sample's start;
+    the hidden layer then holds Ix = W_0ᵀ r for the whole sample; a zero input sends nothing;
+    and over a training sample ΔW_0 = lr_w r H with H_i the hidden neuron's phase-signed
+    count of window spikes (:data:`eqspike.plasticity.rules.GRADED_APPLY`), exactly."""
+    spec = small_spec(layers=(3, 4, 2), free=16, nudge=8, readout=8).replace(
+        spiking={"input_code": "graded"}, phases={"nudging": "symmetric"})
+    rng = np.random.default_rng(1)
+    weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
+    rates = np.array([[0.7, 0.0, 0.35], [0.2, 0.9, 0.0]])
+    kinds = np.array([SAMPLE_TRAIN, SAMPLE_EVAL])
+    net = build_network(spec, 2, rates=rates, targets=np.eye(2)[[0, 1]], kinds=kinds,
+                        weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 2)
+    _set_rates(net, engine)
+    drive = b2.StateMonitor(net.layers[1], "Ix", record=True, when="end")
+    inputs, hidden = b2.SpikeMonitor(net.layers[0]), b2.SpikeMonitor(net.layers[1])
+    weight = b2.StateMonitor(net.synapses[0], "w", record=True, when="end")
+    net.network.add(drive, inputs, hidden, weight)
+    _run(net, spec)
+    s = spec.steps_per_sample
+    t_in = np.round(inputs.t / b2.ms).astype(int)
+    assert list(zip(inputs.i, t_in)) == [(0, 0), (2, 0), (0, s), (1, s)]
+    sign = phase_signals(spec, kinds)["learn_sign"]
+    t_hid = np.round(hidden.t / b2.ms).astype(int)
+    first = t_hid < s
+    counts = np.bincount(hidden.i[first], weights=sign[t_hid[first]], minlength=4)
+    assert np.any(counts != 0), "no net window spike: the test would check nothing"
+    lr_w = engine.learning_rates()[0][0]
+    # the input pair runs on the sample clock: one column per sample boundary
+    assert weight.w.shape[1] == 3
+    after_training = np.asarray(weight.w[:, 1]).reshape(3, 4)
+    np.testing.assert_allclose(after_training - weights[0], lr_w * np.outer(rates[0], counts),
+                               rtol=1e-12, atol=1e-15)
+    for k, w0 in enumerate((weights[0], after_training)):  # the drive, held through the sample
+        held = drive.Ix[:, k * s:(k + 1) * s]
+        np.testing.assert_allclose(held, (w0.T @ rates[k])[:, None].repeat(s, 1), rtol=1e-12)
+    # the weights move once, after the training sample; the evaluation sample moves nothing
+    w = np.asarray(weight.w)
+    np.testing.assert_array_equal(w[:, 0], weights[0].ravel())
+    np.testing.assert_array_equal(w[:, 2], w[:, 1])
 
 
 def test_weight_bound_clips_every_update():

@@ -72,6 +72,40 @@ def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
     assert list(runfile.read_run(part).metrics["epoch"]) == [1, 2]
 
 
+@pytest.mark.parametrize("every, expected", [("epoch", [0.0, 0.0, 1.0, 1.0]),
+                                              ("chunk", [0.0, 0.5, 1.0, 1.5])])
+def test_learning_rate_schedule_position_of_each_chunk(tmp_path, data_dir, monkeypatch, every,
+                                                       expected):
+    """``decay_every``: each training chunk runs at η·decay^position, position = the epoch
+    ("epoch") or the epoch plus the fraction of it already seen ("chunk")."""
+    from eqspike import training
+
+    spec = _tiny(samples=40, epochs=2).replace(learning={"decay": 0.5, "decay_every": every})
+    seen = []
+    make = training.make_engine
+
+    def recording(*args, **kwargs):
+        engine = make(*args, **kwargs)
+        run = engine.run_chunk
+
+        def run_chunk(rates, targets, kinds, weights, biases, epoch=0):
+            if np.all(kinds == SAMPLE_TRAIN):
+                seen.append((epoch, engine.learning_rates(epoch)))
+            return run(rates, targets, kinds, weights, biases, epoch=epoch)
+
+        engine.run_chunk = run_chunk
+        return engine
+
+    monkeypatch.setattr(training, "make_engine", recording)
+    train(spec, tmp_path / "run.h5", data_dir=data_dir, mode="runtime", test_samples=5,
+          progress=False)
+    assert [position for position, _ in seen] == expected
+    base_w, base_b = seen[0][1]
+    for position, (lr_w, lr_b) in seen:
+        np.testing.assert_allclose(lr_w, np.array(base_w) * 0.5 ** position, rtol=1e-12)
+        np.testing.assert_allclose(lr_b, np.array(base_b) * 0.5 ** position, rtol=1e-12)
+
+
 def test_accuracy_drop_warning_names_the_best_checkpoint():
     from eqspike.training import accuracy_drop_warning
 
@@ -87,31 +121,78 @@ def test_non_finite_weights_name_the_layer():
         check_finite([np.zeros(2), np.array([1.0, np.nan])], [np.zeros(2)], "at step 3")
 
 
-@pytest.mark.standalone
-def test_standalone_equals_runtime(tmp_path):
-    """The compiled build and the runtime mode give the same weights on a small network."""
-    spec = load_network("tiny").replace(network={"layers": [20, 12, 4]},
-                                        learning={"rates": [0.1, 0.1],
-                                                  "bias_rates": [0.1, 0.1]})
+#: The default network's schemes (graded input, state window rate, symmetric nudging) and
+#: the rate-coded input with one-sided nudging, on a small network.
+SCHEMES = {"rate-coded": {},
+           "graded": {"spiking": {"input_code": "graded"},
+                      "phases": {"nudging": "symmetric"},
+                      "learning": {"window_rate": "state"}}}
+
+
+def _small(scheme):
+    changes = {k: dict(v) for k, v in SCHEMES[scheme].items()}
+    changes.setdefault("learning", {}).update(rates=[0.1, 0.1], bias_rates=[0.1, 0.1])
+    return load_network("tiny").replace(network={"layers": [20, 12, 4]}, **changes)
+
+
+def _chunk_args(n=7):
     rng = np.random.default_rng(2)
-    n = 7
-    rates = rng.uniform(0, 1, (n, 20))
+    rates = rng.uniform(0, 1, (n, 20)) * (rng.uniform(0, 1, (n, 20)) > 0.3)  # some zeros
     targets = np.eye(4)[rng.integers(0, 4, n)]
-    kinds = np.r_[np.full(5, SAMPLE_TRAIN), np.full(2, SAMPLE_EVAL)]
+    kinds = np.r_[np.full(n - 2, SAMPLE_TRAIN), np.full(2, SAMPLE_EVAL)]
     weights = [rng.uniform(-0.3, 0.5, (20, 12)), rng.uniform(-0.5, 0.5, (12, 4))]
-    biases = [np.zeros(12), np.zeros(4)]
+    return rates, targets, kinds, weights, [np.zeros(12), np.zeros(4)]
+
+
+@pytest.mark.standalone
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_standalone_equals_runtime(tmp_path, scheme):
+    """The compiled build and the runtime mode give the same weights, readouts and event
+    counts on a small network."""
+    spec = _small(scheme)
+    rates, targets, kinds, weights, biases = _chunk_args()
     runtime = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, weights, biases)
     compiled = StandaloneEngine(spec, 10, cache_dir=tmp_path)
     standalone = compiled.run_chunk(rates, targets, kinds, weights, biases)
     for x, y in zip(runtime.weights + runtime.biases, standalone.weights + standalone.biases):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(runtime.readout, standalone.readout)
+    np.testing.assert_array_equal(runtime.events, standalone.events)
     assert not np.allclose(runtime.weights[0], weights[0])
     # a second chunk through the same binary continues from the returned weights
     again = compiled.run_chunk(rates, targets, kinds, standalone.weights, standalone.biases)
     runtime2 = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, runtime.weights,
                                                  runtime.biases)
-    np.testing.assert_allclose(again.weights[1], runtime2.weights[1], rtol=1e-12, atol=1e-12)
+    for x, y in zip(again.weights + again.biases, runtime2.weights + runtime2.biases):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.standalone
+def test_openmp_threads_give_the_same_results(tmp_path):
+    """A build with 2 OpenMP threads gives the weights, readouts and counts of the
+    sequential build, to the bit (the tolerance the README states: none)."""
+    spec = _small("graded")
+    args = _chunk_args(9)
+    sequential = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=0).run_chunk(*args)
+    threaded_engine = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=2)
+    assert threaded_engine.directory.name.endswith("-t2")
+    threaded = threaded_engine.run_chunk(*args)
+    for x, y in zip(sequential.weights + sequential.biases, threaded.weights + threaded.biases):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(sequential.readout, threaded.readout)
+    np.testing.assert_array_equal(sequential.events, threaded.events)
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    from eqspike.engine import DEFAULT_THREADS, default_threads
+
+    monkeypatch.delenv("EQSPIKE_THREADS", raising=False)
+    assert default_threads() == DEFAULT_THREADS
+    monkeypatch.setenv("EQSPIKE_THREADS", "2")
+    assert default_threads() == 2
+    monkeypatch.setenv("EQSPIKE_THREADS", "two")
+    with pytest.raises(ValueError, match="EQSPIKE_THREADS='two'"):
+        default_threads()
 
 
 @pytest.mark.standalone

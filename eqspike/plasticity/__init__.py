@@ -9,8 +9,8 @@
 * :mod:`~eqspike.plasticity.window`: the ΔW-vs-Δt window, exponential fits, figures.
 """
 
-from .rules import (APPLY_BIAS_UPDATE, NEURON_MODEL, ON_SPIKE, RULES, UNBOUNDED, Rule,
-                    bias_scale, effective_beta, rule_for, rule_scales)
+from .rules import (APPLY_BIAS_UPDATE, NEURON_MODEL, WINDOW_RATE, RULES, UNBOUNDED, Pathway, Rule,
+                    bias_scale, effective_beta, graded_pair, rule_for, rule_scales)
 
-__all__ = ["Rule", "RULES", "UNBOUNDED", "NEURON_MODEL", "ON_SPIKE", "APPLY_BIAS_UPDATE",
+__all__ = ["Pathway", "Rule", "graded_pair", "RULES", "UNBOUNDED", "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE",
            "bias_scale", "effective_beta", "rule_for", "rule_scales"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import UNBOUNDED, rule_for, rule_scales
+from .rules import UNBOUNDED, graded_pair, rule_for, rule_scales
 
 __all__ = ["pairing_window"]
 
@@ -54,6 +54,9 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     if centre + reach >= window or centre - reach < 0:
         raise ValueError(f"a window of {window} steps cannot hold offsets up to ±{reach}")
     rule = rule_for(spec)
+    if graded_pair(spec, layer_pair % (len(spec.layers) - 1)):
+        raise ValueError(f"layer pair {layer_pair} has a graded input: its pre neuron does not "
+                         "spike, so there is no pre spike to pair with")
     n, episode = len(offsets), 2 * window
     steps = pairings * episode + 1
     pre_spikes = np.zeros((steps, n))
@@ -86,15 +89,20 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
         if rule.reset:
             group.run_regularly(rule.reset, dt=episode * dt, when="start", order=2)
         groups.append(group)
-    pathways = {k: v for k, v in (("on_pre", rule.on_pre), ("on_post", rule.on_post)) if v}
-    syn = b2.Synapses(groups[0], groups[1], model="w : 1\n" + rule.synapse_model, dt=dt,
+    if spec.learning.partner != "trace":
+        raise ValueError("the pairing protocol imposes spike times, so it runs the rule on "
+                         "spike traces ([learning] partner = \"trace\")")
+    path = rule.pathway(graded=False, partner="trace")
+    pathways = {k: v for k, v in (("on_pre", path.on_pre), ("on_post", path.on_post)) if v}
+    syn = b2.Synapses(groups[0], groups[1], model="w : 1\n" + path.synapse_model, dt=dt,
                       namespace=namespace, name="pairing_synapses", **pathways)
     syn.connect(j="i")
     lr_w = rule_scales(spec, 0)[0][layer_pair]
     syn.lr_w, syn.w_max = lr_w, UNBOUNDED
     weight_log = b2.StateMonitor(syn, "w", record=True, dt=episode * dt, when="start",
                                  order=3)
-    syn.run_regularly(rule.apply, dt=episode * dt, when="start", order=1)
+    if path.apply:
+        syn.run_regularly(path.apply, dt=episode * dt, when="start", order=1)
     net = b2.Network(*groups, syn, weight_log)
     net.run(steps * dt, namespace={})
     weights = np.asarray(weight_log.w)                     # (n, pairings + 1) at episode starts

@@ -68,21 +68,43 @@ This is EP evaluated at the end of each phase from spike counts: the synapse mus
 both windows' totals, so the rule is local in space but not in time, and it carries no
 spike-timing information at all (its kernel is flat over each window).
 
+A graded input
+--------------
+With ``[spiking] input_code = "graded"`` the clamped input does not spike at a rate: each
+input neuron j sends one event at the start of the sample carrying its value r_j (see
+:mod:`eqspike.spiking`), which is its exact rate ρ_j for the whole sample. The input pair's
+update then needs no trace of the input: at a window spike of hidden neuron i,
+
+    w_ij ← w_ij + lr_w · σ(t) · r_j,        lr_w = η / (β_eff T_w),
+
+so over a sample ΔW_ij = (η/β_eff) r_j (n_i⁺ − n_i⁻)/T_w ≈ (EP) or (EP±) with the input's
+exact rate in place of a spike estimate. Because r_j is constant, the sum over the hidden
+neuron's window spikes factorises exactly: Σ σ(t) r_j = r_j H_i, with H_i = n_i⁺ − n_i⁻ the
+phase-signed spike count the neuron already keeps for its bias. So the rule needs no
+per-synapse accumulator: each input neuron with r_j > 0 sends a second event at the last step
+of a training sample, and its synapses apply w_ij ← w_ij + lr_w r_j H_i
+(:data:`GRADED_APPLY`), n_in·n_1 writes at most, fewer for sparse inputs (no event where
+r_j = 0), instead of n_1 per window spike. The result equals the per-spike form exactly (up
+to the order of floating-point sums): nothing in the sample reads w_ij after the first event
+has delivered the drive Σ_j w_ij r_j, and the clamped input receives no feedback. Both rules
+share this form, since for ``end_of_phase`` n_i⁺ n_j⁺ − n_i⁻ n_j⁻ becomes T_w r_j H_i.
+
 Everything is local in space: a synapse reads only its own state, the two neurons it joins
 and the broadcast σ(t). Names ending in ``_pre`` and ``_post`` are the neurons' variables;
 ``learn_post`` is σ(t) read through the postsynaptic neuron.
 
 The learning-rate schedule (the third variant a researcher compares) is η_e = η·decay^e for
-epoch e (0-based), ``[learning] decay``; :meth:`eqspike.engine.Engine.learning_rates`
-applies it.
+epoch e (0-based), ``[learning] decay``, constant within an epoch, or, with
+``decay_every = "chunk"``, η·decay^(e + s/N) for a chunk starting s samples into an epoch of
+N (:func:`schedule_position`); :meth:`eqspike.engine.Engine.learning_rates` applies it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-__all__ = ["Rule", "RULES", "UNBOUNDED", "NEURON_MODEL", "ON_SPIKE", "APPLY_BIAS_UPDATE",
-           "effective_beta", "bias_scale", "rule_for", "rule_scales"]
+__all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "graded_pair", "UNBOUNDED", "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE",
+           "effective_beta", "bias_scale", "rule_for", "rule_scales", "schedule_position"]
 
 #: ``w_max`` when no bound is set (finite: it travels on the standalone command line).
 UNBOUNDED = 1e300
@@ -95,65 +117,108 @@ lr_b : 1 (shared)            # eta_b / (beta_eff T_w)
 learn = learn_sign(t) : 1 (shared)
 """
 
-#: Added to the neuron's reset code (its own spike).
-ON_SPIKE = "hebb_b += learn"
+#: How a neuron measures its own activity H_i over the learning windows
+#: (``[learning] window_rate``): its phase-signed spike count (code run at its spikes), or
+#: the phase-signed sum of its rate state (code run at every step, after the state update).
+WINDOW_RATE = {"spikes": {"on_spike": "hebb_b += learn", "step": ""},
+               "state": {"on_spike": "", "step": "hebb_b += learn * rho"}}
 
 #: Run once per sample, at its boundary, on the neurons (before their state is reset).
 APPLY_BIAS_UPDATE = "b += lr_b * hebb_b\nhebb_b = 0"
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One weight rule: its Brian2 strings and the scale that turns its signal into ΔW.
+class Pathway:
+    """The rule's Brian2 strings on one layer pair: per-synapse state (``synapse_model``),
+    code added to the spike pathways (``on_pre``, ``on_post``; empty: no spike needed),
+    code run on every synapse at each sample boundary (``apply``; empty: none) and, for a
+    graded pre layer, code run on the synapses of each pre neuron's event at the last step
+    of a training sample (``on_sample_end``; empty: none)."""
 
-    ``synapse_model``: per-synapse state; ``on_pre`` / ``on_post``: added to the synapse's
-    pathways (empty: the rule needs no spike); ``apply``: run on the synapses at each sample
-    boundary; ``neuron_model`` / ``on_spike`` / ``reset``: extra per-neuron state, code run
-    on each spike, and the reset at the boundary (after ``apply``), for every layer,
-    input included; ``input_model``: what the input layer needs besides that.
-    """
-
-    name: str
     synapse_model: str
     on_pre: str
     on_post: str
     apply: str
+    on_sample_end: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One weight rule: its Brian2 strings and the scale that turns its signal into ΔW.
+
+    ``spiking``: the pathway of a layer pair whose lower layer spikes; ``graded``: that of
+    the input pair when the input is graded (``[spiking] input_code = "graded"``, see
+    *A graded input* above). ``neuron_model`` / ``on_spike`` / ``reset``: extra per-neuron
+    state, code run on each spike, and the reset at the boundary (after ``apply``), for every
+    layer, input included; ``input_model``: what the input layer needs besides that.
+    ``spike_driven``: the synapses do work at spikes (not only at the sample's end).
+    """
+
+    name: str
+    spiking: Pathway
+    graded: Pathway
     neuron_model: str = ""
     on_spike: str = ""
     reset: str = ""
     input_model: str = ""
     spike_driven: bool = True
 
+    def pathway(self, graded: bool, partner: str = "trace") -> Pathway:
+        """The strings of a layer pair whose lower layer is graded (the input) or spikes;
+        ``partner`` (``[learning] partner``) names what a synapse reads of the other neuron
+        at a spike: its trace ``x`` or its rate state ``rho`` = ρ(u)."""
+        path = self.graded if graded else self.spiking
+        read = PARTNER_VARIABLE[partner]
+        return Pathway(*(getattr(path, f.name).replace("{partner}", read)
+                         for f in fields(Pathway)))
+
     def weight_scale(self, eta: float, beta_eff: float, window_steps: int,
-                     tau_trace: float) -> float:
+                     tau_trace: float, graded: bool = False, partner: str = "trace") -> float:
         """The factor ``lr_w`` that turns the synapse's signal into the EP weight update."""
+        if graded:
+            # both rules sum the input's value r_j over the post neuron's window spikes
+            return eta / (beta_eff * window_steps)
         if self.name == "eqspike":
-            # (1 − 1/τ): the mean of a trace as a synapse reads it, relative to the rate
-            return eta / (2.0 * beta_eff * window_steps * (1.0 - 1.0 / tau_trace))
+            # (1 − 1/τ): the mean of a trace as a synapse reads it, relative to the rate;
+            # the state ρ(u) is the rate itself
+            mean = 1.0 - 1.0 / tau_trace if partner == "trace" else 1.0
+            return eta / (2.0 * beta_eff * window_steps * mean)
         return eta / (beta_eff * window_steps ** 2)
 
+
+#: What a synapse reads of the other neuron at a spike (``[learning] partner``): its
+#: spike trace, or its rate state ρ(u) (the input's: its pixel rate).
+PARTNER_VARIABLE = {"trace": "x", "state": "rho"}
 
 _SYNAPSE_SCALARS = """
 lr_w : 1 (shared)            # see Rule.weight_scale
 w_max : 1 (shared)           # |w| <= w_max after every update
 """
 
+#: The input pair's update when the input is graded: w_ij += lr_w r_j H_i, at the input's
+#: event that closes a training sample (see *A graded input*).
+GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
+
 RULES = {
     "eqspike": Rule(
         name="eqspike",
-        synapse_model="hebb : 1  # H_ij, the phase-signed spike-triggered Hebbian signal\n"
-                      + _SYNAPSE_SCALARS,
-        on_pre="hebb += learn_post * x_post",
-        on_post="hebb += learn_post * x_pre",
-        apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0",
+        spiking=Pathway(
+            synapse_model="hebb : 1  # H_ij, the phase-signed spike-triggered Hebbian signal\n"
+                          + _SYNAPSE_SCALARS,
+            on_pre="hebb += learn_post * {partner}_post",
+            on_post="hebb += learn_post * {partner}_pre",
+            apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
+        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
+                       on_sample_end=GRADED_APPLY),
     ),
     "end_of_phase": Rule(
         name="end_of_phase",
-        synapse_model=_SYNAPSE_SCALARS,
-        on_pre="",
-        on_post="",
-        apply="w = clip(w + lr_w * (n_plus_pre * n_plus_post - n_minus_pre * n_minus_post),"
-              " -w_max, w_max)",
+        spiking=Pathway(
+            synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="",
+            apply="w = clip(w + lr_w * (n_plus_pre * n_plus_post - n_minus_pre * n_minus_post),"
+                  " -w_max, w_max)"),
+        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
+                       on_sample_end=GRADED_APPLY),
         neuron_model="n_minus : 1  # spikes in the negative window\n"
                      "n_plus : 1   # spikes in the positive window\n",
         on_spike="n_minus += int(learn < 0)\nn_plus += int(learn > 0)",
@@ -169,6 +234,12 @@ def rule_for(spec) -> Rule:
     return RULES[spec.learning.rule]
 
 
+def graded_pair(spec, pair: int) -> bool:
+    """Whether layer pair ``pair``'s lower layer is graded: the input, with
+    ``[spiking] input_code = "graded"``."""
+    return pair == 0 and spec.spiking.input_code == "graded"
+
+
 def effective_beta(spec) -> float:
     """β_eff: β for one-sided nudging, 2β for symmetric (+β, −β) nudging."""
     return spec.phases.beta * spec.nudged_phases
@@ -179,14 +250,25 @@ def bias_scale(eta: float, beta_eff: float, window_steps: int) -> float:
     return eta / (beta_eff * window_steps)
 
 
-def rule_scales(spec, epoch: int = 0) -> tuple[list, list]:
-    """``lr_w`` per layer pair and ``lr_b`` per non-input layer for ``epoch`` (0-based) of the
-    schedule η_e = η · decay^e: what the rule multiplies its signals by."""
+def schedule_position(spec, epoch: int, done: int = 0, per_epoch: int = 1) -> float:
+    """Where a chunk that starts ``done`` samples into ``epoch`` (0-based) of ``per_epoch``
+    samples stands in the learning-rate schedule, in epochs: ``epoch`` itself
+    (``[learning] decay_every = "epoch"``), or ``epoch + done / per_epoch`` ("chunk")."""
+    if spec.learning.decay_every == "chunk":
+        return epoch + done / per_epoch
+    return float(epoch)
+
+
+def rule_scales(spec, epoch: float = 0) -> tuple[list, list]:
+    """``lr_w`` per layer pair and ``lr_b`` per non-input layer at ``epoch`` (0-based, a
+    fraction within an epoch with ``decay_every = "chunk"``; see :func:`schedule_position`)
+    of the schedule η_e = η · decay^e: what the rule multiplies its signals by."""
     learning = spec.learning
     factor = learning.decay ** epoch
     beta, window = effective_beta(spec), spec.phases.nudge_steps
     rule = rule_for(spec)
-    lr_w = [rule.weight_scale(e * factor, beta, window, spec.spiking.tau_trace)
-            for e in learning.rates]
+    lr_w = [rule.weight_scale(e * factor, beta, window, spec.spiking.tau_trace,
+                              graded=graded_pair(spec, k), partner=learning.partner)
+            for k, e in enumerate(learning.rates)]
     lr_b = [bias_scale(e * factor, beta, window) for e in learning.bias_rates]
     return lr_w, lr_b

@@ -39,7 +39,8 @@ import numpy as np
 
 from .rules import rule_for
 
-__all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "select_synapses", "logged_neurons",
+__all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "check_loggable", "select_synapses",
+           "logged_neurons",
            "trace_reads", "LayerSpikes", "layer_spikes", "reconstruct_changes", "as_events",
            "STDPLogger"]
 
@@ -224,6 +225,20 @@ def as_events(columns: dict, index=None) -> np.ndarray:
     return events
 
 
+def check_loggable(spec) -> None:
+    """Raise ValueError unless every change of the rule can be rebuilt from spikes alone:
+    a spike-driven rule reading spike traces, on layer pairs whose lower layer spikes."""
+    if not rule_for(spec).spike_driven:
+        raise ValueError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
+                         f"[learning] rule = {spec.learning.rule!r}")
+    if spec.spiking.input_code != "rate" or spec.learning.partner != "trace":
+        raise ValueError(f"STDP logging rebuilds every weight change from spike traces; "
+                         f"{spec.name} has [spiking] input_code = {spec.spiking.input_code!r} "
+                         f"and [learning] partner = {spec.learning.partner!r} (log a network "
+                         f"with input_code = \"rate\" and partner = \"trace\", e.g. "
+                         f"networks/mnist-rate-coded.toml)")
+
+
 class STDPLogger:
     """Collects the weight changes of the selected synapses, chunk by chunk, in bounded memory.
 
@@ -233,9 +248,7 @@ class STDPLogger:
 
     def __init__(self, spec, selection, max_events: int = 100_000, dt_range: int = 50,
                  seed: int = 0, background: bool = False):
-        if not rule_for(spec).spike_driven:
-            raise ValueError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
-                             f"[learning] rule = {spec.learning.rule!r}")
+        check_loggable(spec)
         self.spec = spec
         self.selection = [(np.asarray(p, dtype=np.int64), np.asarray(q, dtype=np.int64))
                           for p, q in selection]

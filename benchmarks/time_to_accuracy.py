@@ -201,6 +201,7 @@ def write_outputs(records: list, out: Path, targets) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker.FuncFormatter below)
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     colours = {}
@@ -217,11 +218,17 @@ def write_outputs(records: list, out: Path, targets) -> None:
                             color=colour)
     for target in targets:
         ax.axhline(target, color="grey", lw=0.6, ls=":")
+        ax.annotate(f"{target:g}%", (0, target), xycoords=("axes fraction", "data"),
+                    xytext=(2, 1), textcoords="offset points", fontsize=7, color="grey")
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("training time (s, wall clock; compile and evaluation excluded)")
     ax.set_ylabel("test accuracy (%)")
     low = min(min(p["test_accuracy"] for p in r["points"]) for r in records)
-    ax.set_ylim(max(low - 0.5, 80.0), 100.0)
+    ax.set_ylim(min(low - 1.0, 95.0), 100.0)
     ax.set_title("Time to accuracy (labels: training samples seen)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")

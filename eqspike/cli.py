@@ -113,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--dt", choices=("nearest", "last"), default="nearest",
                     help="bin each change by the other neuron's nearest spike (default) or "
                          "its last spike before the trigger")
+    pl.add_argument("--compare", nargs="+", metavar="RUN.h5", default=[],
+                    help="other logged runs (e.g. another rule): one more figure, "
+                         "stdp_compare.png, with every run's training window and protocol "
+                         "beside the Bi & Poo (1998) shape")
 
     gd = sub.add_parser("gdu", parents=[common], help="the GDU check: EP's step-by-step "
                         "updates against BPTT's gradients (rate reference), to HDF5 and PNG")
@@ -270,6 +274,19 @@ def _plasticity(args) -> int:
               f"τ- {minus['tau']:6.2f} ± {minus['tau_err']:.2f}")
     print(f"figures and tables: {report['out_dir']}/ (stdp_window, stdp_fits, "
           "weight_changes, weight_trajectories)")
+    if args.compare:
+        from .plasticity.window import compare_windows
+
+        figure = Path(report["out_dir"]) / "stdp_compare.png"
+        fits = compare_windows([args.run, *args.compare], figure, args.pairings, args.dt)
+        print("fits per run (A± with standard errors; Bi & Poo: A+ > 0 causal, A- < 0 "
+              "anti-causal):")
+        for run, by_source in fits.items():
+            for name, fit in by_source.items():
+                plus, minus = fit["plus"], fit["minus"]
+                print(f"  {Path(run).stem:24s} {name:18s} A+ {plus['A']:+.2e} ± "
+                      f"{plus['A_err']:.1e}  A- {minus['A']:+.2e} ± {minus['A_err']:.1e}")
+        print(f"comparison figure: {figure} (numbers: {figure.with_suffix('.csv')})")
     return 0
 
 

@@ -144,6 +144,14 @@ def _steps(spec, workload: str) -> np.ndarray:
     raise EnergyError(f"unknown workload {workload!r}; valid: inference, training")
 
 
+def learning_parts(spec) -> np.ndarray:
+    """Which parts of a training sample (free_quiet, free_window, nudged) the rule learns in:
+    the free window only if the rule has one under one-sided nudging (the −β phase is the
+    negative window under symmetric nudging)."""
+    negative = spec.nudged_phases == 2 or rule_for(spec).free_window
+    return np.array([0.0, 1.0 if negative else 0.0, 1.0])
+
+
 def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
     """Per-sample event counts of the spiking network, each (units, parts).
 
@@ -167,10 +175,11 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
                           f"{tuple(sizes)} and parts {EVENT_PHASES}")
     rule = rule_for(spec)
     training = workload == "training"
+    window_steps = _steps(spec, "training") * learning_parts(spec)
     up = spikes[:-1] * sizes[1:, None]                       # lower layer's spikes, upward
     down = spikes[1:] * sizes[:-1, None]                     # upper layer's spikes, downward
     down[0] = 0.0                                            # the input is clamped
-    learning = np.array([0.0, 1.0, 1.0])                     # parts where σ ≠ 0
+    learning = learning_parts(spec)                          # parts where σ ≠ 0
     plastic = np.zeros((len(sizes) - 1, 3))
     writes = np.zeros((len(sizes) - 1, 3))
     for k in range(len(sizes) - 1):
@@ -183,7 +192,9 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
             writes[k, 2] += sizes[k] * sizes[k + 1]          # every weight, once
         if training and path.on_sample_end:
             writes[k, 2] += spikes[k].sum() * sizes[k + 1]  # one event per non-zero input
-        if training:
+        if training and rule.telescoping:                    # the biases, at every
+            writes[k] += sizes[k + 1] * window_steps          # window step
+        elif training:
             writes[k, 2] += sizes[k + 1]                     # the biases, once
     updates = sizes[:, None] * _steps(spec, workload)[None, :] * 1.0
     traces = spikes.copy()

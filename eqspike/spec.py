@@ -8,7 +8,7 @@ choices. The file has five tables; a field left out takes the default shown in
 
     [network]   description, dataset, layers, activation
     [spiking]   code, input_code, dt_ms, tau_u, tau_trace, readout_steps, precision
-    [phases]    free_steps (T1), nudge_steps (T2), beta
+    [phases]    free_steps (T1), nudge_steps (T2), beta, nudge_anneal, nudging
     [learning]  rule, rates, bias_rates, decay, weight_bound, init, init_gain
     [training]  epochs, train_samples, chunk_samples, seed
 
@@ -144,6 +144,12 @@ class PhaseSection:
     free_steps: int = _f(40, lo=1, doc="T1")
     nudge_steps: int = _f(20, lo=1, doc="T2: each nudged phase, and every learning window")
     beta: float = _f(1.0, lo=1e-6, hi=100.0)
+    nudge_anneal: float = _f(1.0, lo=0.01, hi=1.0,
+                             doc="spiking path: the step size alpha = 1/tau_u falls linearly "
+                                 "over each nudged phase to nudge_anneal * alpha at its last "
+                                 "step (1: constant), an annealed step size after O'Connor et "
+                                 "al. 2019, so that the phase's end state carries less spike "
+                                 "noise")
     nudging: str = _f("one_sided", choices=("one_sided", "symmetric"),
                       doc="one_sided: free window vs +beta phase; symmetric: a -beta phase "
                           "then a +beta phase, both from the free state (Laborieux et al. "
@@ -152,15 +158,19 @@ class PhaseSection:
 
 @dataclass(frozen=True)
 class LearningSection:
-    rule: str = _f("eqspike", choices=("eqspike", "end_of_phase"),
-                   doc="eqspike: spike-driven products of traces; end_of_phase: products "
-                       "of the windows' spike counts (see eqspike.plasticity.rules)")
+    rule: str = _f("eqspike", choices=("eqspike", "end_of_phase", "continual"),
+                   doc="eqspike: spike-driven products of traces, applied at the sample's "
+                       "end; end_of_phase: products of the windows' spike counts; "
+                       "continual: at each spike the weight moves at once by the other "
+                       "neuron's change (C-EP; see eqspike.plasticity.rules)")
     partner: str = _f("trace", choices=("trace", "state"),
-                      doc="eqspike rule: what a synapse reads of the other neuron at a spike, "
-                          "its spike trace x or its rate state rho(u)")
+                      doc="what a synapse reads of the other neuron at a spike (the "
+                          "continual rule: the change of it), its spike trace x or its rate "
+                          "state rho(u)")
     window_rate: str = _f("spikes", choices=("spikes", "state"),
-                          doc="how a neuron measures its own activity H_i over the learning "
-                              "windows (its bias; the input pair with a graded input): "
+                          doc="eqspike and end_of_phase rules: how a neuron measures its own "
+                              "activity H_i over the learning windows (its bias; the input "
+                              "pair with a graded input): "
                               "spikes, n+ - n-; state, the signed sum of rho(u) (sigma-delta: "
                               "the count plus the accumulator's residual)")
     rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")

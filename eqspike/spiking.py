@@ -12,6 +12,7 @@ one simulation; what changes from step to step and from sample to sample is supp
 Neuron model (every non-input layer), per step, ``α = 1/tau_u``::
 
     u ← u + α (I + b + β ν(t) (y − ρ(u)) − u)      # ν(t) = ±1 in a nudged phase, output only
+                                                    # α annealed in a nudged phase, if asked
     I ← 0                                           # I: the weighted spikes of the last step
     x ← x (1 − 1/τ_x)                               # spike trace, rate estimate
     sigma-delta code:  a ← a + ρ(u);  spike when a ≥ 1, then a ← a − 1
@@ -124,10 +125,13 @@ GRADED_DRIVE_STATE = "Ix : 1                       # drive held from the graded 
 
 #: One step of a hidden neuron (see the module docstring for the equations); ``{drive}``
 #: is ``I`` plus, in a layer fed by a graded input, ``Ix``.
-HIDDEN_STEP = "u += ({drive} + b - u) * alpha\nI = 0"
+HIDDEN_STEP = "u += ({drive} + b - u) * {alpha}\nI = 0"
 #: One step of an output neuron: the nudge β(y − ρ(u)) pulls it toward the target.
 OUTPUT_STEP = ("u += ({drive} + b + beta * nudge(t) * (target(t, i) - clip(u, 0, 1)) - u)"
-               " * alpha\nI = 0")
+               " * {alpha}\nI = 0")
+#: The step size: α, or with ``[phases] nudge_anneal`` < 1, α times the per-step signal
+#: ``alpha_scale`` (see :func:`phase_signals`).
+ALPHA = {"constant": "alpha", "annealed": "alpha * alpha_scale(t)"}
 #: Symmetric nudging: the free state, saved at the start of the first nudged step and put
 #: back at the start of the second nudged phase (code runs before the step's update).
 REWIND_STATE = {"hidden": ("u", "I", "x", "sd"), "input": ("x", "sd")}
@@ -205,7 +209,9 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
     Returns float arrays of length n·S + 1 for ``phase``, ``nudge``, ``learn_sign`` and
     ``readout``; with symmetric nudging also ``snapshot`` and ``restore``; with a graded input
     also ``onset`` (1 at each sample's first step) and ``offset`` (1 at the step that follows
-    a training sample); with ``logging`` also ``logging``. An evaluation sample is free for T1 steps, then idle (no nudge, no
+    a training sample); with ``logging`` also ``logging``; with ``[phases] nudge_anneal``
+    = a < 1 also ``alpha_scale``, the step size's factor: 1 − (1 − a) n/(T2 − 1) at the
+    n-th step of each nudged phase of a training sample (n = 0..T2 − 1), 1 elsewhere. An evaluation sample is free for T1 steps, then idle (no nudge, no
     learning); a padding sample is idle throughout (its spikes are not counted, it has no
     readout).
     """
@@ -219,7 +225,8 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         step_nudge[t1:t1 + t2] = step_sign[t1:t1 + t2] = -1.0
         step_nudge[t1 + t2:] = step_sign[t1 + t2:] = 1.0
     else:                       # free (last T2 steps: negative window) | +beta
-        step_sign[t1 - t2:t1] = -1.0
+        if rule_for(spec).free_window:
+            step_sign[t1 - t2:t1] = -1.0
         step_nudge[t1:] = step_sign[t1:] = 1.0
     step_readout = np.zeros(steps)
     step_readout[t1 - spec.spiking.readout_steps:t1] = 1.0
@@ -250,6 +257,12 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         out["offset"][steps::steps] = train[:, 0]
     if logging:
         out["logging"] = flat(train * np.ones(steps))
+    anneal = spec.phases.nudge_anneal
+    if anneal != 1.0:           # α falls linearly to anneal·α over each nudged phase
+        scale = np.ones(steps)
+        for start in range(t1, steps, t2):
+            scale[start:start + t2] = np.linspace(1.0, anneal, t2) if t2 > 1 else anneal
+        out["alpha_scale"] = flat(np.where(train, scale, 1.0), 1.0)
     return out
 
 
@@ -290,6 +303,9 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     """
     import brian2 as b2
 
+    # a graded input's group and synapses run on the sample clock on purpose (see
+    # GRADED_INPUT_LOAD): Brian2's note that their dt differs from the target's is expected
+    b2.BrianLogger.suppress_name("synapses_dt_mismatch")
     b2.prefs.core.default_float_dtype = {"float64": np.float64,
                                          "float32": np.float32}[spec.spiking.precision]
     sizes = spec.layers
@@ -321,6 +337,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     graded_input = spec.spiking.input_code == "graded"
     input_path = rule.pathway(graded_input, spec.learning.partner)
     layers, log_monitors = [], []
+    partner = spec.learning.partner
     for index, size in enumerate(sizes):
         kind = "hidden" if index else ("graded" if graded_input else "input")
         if kind == "graded":
@@ -329,17 +346,18 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         else:
             model = (INPUT_STATE + rule.input_model if kind == "input"
                      else NEURON_STATE + plasticity.NEURON_MODEL)
+            model += rule.neuron_model
             reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
+            reset += [rule.on_spike] if rule.on_spike else []
             step, threshold = [], THRESHOLD[code][kind]
-        model += rule.neuron_model
-        reset += [rule.on_spike] if rule.on_spike else []
-        boundary = [BOUNDARY_RESET[kind]] + ([rule.reset] if rule.reset else [])
+        boundary = [BOUNDARY_RESET[kind]] + ([rule.reset] if rule.reset and kind != "graded"
+                                             else [])
         if count_events:
             model += COUNT_STATE
             reset.append(COUNT_SPIKE)
             boundary.append(COUNT_RESET)
         if rewind and kind != "graded":
-            names = REWIND_STATE[kind]
+            names = REWIND_STATE[kind] + rule.rewind
             model += "".join(f"{v}_snap : 1\n" for v in names)
             step += [REWIND_STEP.format(v=v) for v in names]
         if kind == "hidden":
@@ -349,15 +367,17 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                 model += GRADED_DRIVE_STATE
                 boundary.append("Ix = 0")
             template = OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP
-            step.append(template.format(drive=drive))
+            alpha = ALPHA["annealed" if spec.phases.nudge_anneal != 1.0 else "constant"]
+            step.append(template.format(drive=drive, alpha=alpha))
         if kind != "graded":
             step += [TRACE_STEP, CODE_STEP[code][kind]]
+            step += [rule.neuron_step(partner)] if rule.step else []
         events = {"sample_end": GRADED_SAMPLE_END} if kind == "graded" else {}
         if kind == "hidden":
-            own = plasticity.WINDOW_RATE[spec.learning.window_rate]
+            own = rule.own_signal(spec.learning.window_rate)
             reset += [own["on_spike"]] if own["on_spike"] else []
             step += [own["step"]] if own["step"] else []
-            boundary.insert(0, plasticity.APPLY_BIAS_UPDATE)
+            boundary.insert(0, rule.bias_apply)
             if index == 1 and input_path.on_post:
                 events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
         if logging:
@@ -388,7 +408,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         lower, upper = layers[index], layers[index + 1]
         clamped = index == 0  # the input layer receives no feedback
         graded = graded_pair(spec, index)
-        path = rule.pathway(graded, spec.learning.partner)
+        path = rule.pathway(graded, partner)
         deliver = GRADED_ON_PRE if graded else "I_post += w"
         on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
         on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", path.on_post) if c)

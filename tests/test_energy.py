@@ -14,10 +14,11 @@ from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_sign
 from .conftest import small_spec
 
 
-def _recorded_sample(kind, nudging="one_sided", input_code="rate"):
+def _recorded_sample(kind, nudging="one_sided", input_code="rate", rule="eqspike"):
     """One sample of a small deterministic network: its counters and its recorded spikes."""
     spec = small_spec(layers=(3, 4, 2), free=12, nudge=6, readout=6).replace(
-        phases={"nudging": nudging}, spiking={"input_code": input_code})
+        phases={"nudging": nudging}, spiking={"input_code": input_code},
+        learning={"rule": rule})
     rng = np.random.default_rng(21)
     weights = [rng.uniform(-0.3, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
     biases = [rng.uniform(0, 0.3, 4), rng.uniform(0.1, 0.3, 2)]
@@ -36,14 +37,16 @@ def _recorded_sample(kind, nudging="one_sided", input_code="rate"):
     return spec, events, recorded
 
 
-@pytest.mark.parametrize("kind, workload, nudging, input_code", [
-    (SAMPLE_TRAIN, "training", "one_sided", "rate"),
-    (SAMPLE_TRAIN, "training", "symmetric", "rate"),
-    (SAMPLE_EVAL, "inference", "one_sided", "rate"),
-    (SAMPLE_TRAIN, "training", "symmetric", "graded"),
-    (SAMPLE_EVAL, "inference", "symmetric", "graded")])
-def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging, input_code):
-    spec, events, recorded = _recorded_sample(kind, nudging, input_code)
+@pytest.mark.parametrize("kind, workload, nudging, input_code, rule", [
+    (SAMPLE_TRAIN, "training", "one_sided", "rate", "eqspike"),
+    (SAMPLE_TRAIN, "training", "symmetric", "rate", "eqspike"),
+    (SAMPLE_EVAL, "inference", "one_sided", "rate", "eqspike"),
+    (SAMPLE_TRAIN, "training", "symmetric", "graded", "eqspike"),
+    (SAMPLE_EVAL, "inference", "symmetric", "graded", "eqspike"),
+    (SAMPLE_TRAIN, "training", "symmetric", "rate", "continual"),
+    (SAMPLE_TRAIN, "training", "symmetric", "graded", "continual")])
+def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging, input_code, rule):
+    spec, events, recorded = _recorded_sample(kind, nudging, input_code, rule)
     sizes = spec.layers
     graded = input_code == "graded"
     counts = energy.spiking_counts(spec, events, workload)
@@ -68,8 +71,14 @@ def test_counts_match_recorded_spikes_times_fan_out(kind, workload, nudging, inp
     steps = spec.phases.free_steps + (nudged if workload == "training" else 0)
     per_step = sizes[1:] if graded else sizes
     assert counts["neuron_updates"].sum() == sum(per_step) * steps + (sizes[0] if graded else 0)
-    first_pair = input_events * 4 if graded else 3 * 4
-    expected_writes = (first_pair + 4 + 4 * 2 + 2) if workload == "training" else 0
+    # writes: an accumulating rule writes every weight once a sample, a graded input's
+    # synapses once per event, the continual rule at each plasticity event (counted there);
+    # biases once a sample, or the continual rule's at every step of the nudged phases
+    continual = rule == "continual"
+    first_pair = input_events * 4 if graded else (0 if continual else 3 * 4)
+    biases = (4 + 2) * (2 * spec.phases.nudge_steps if continual else 1)
+    expected_writes = (first_pair + (0 if continual else 4 * 2) + biases
+                       if workload == "training" else 0)
     assert counts["weight_writes"].sum() == expected_writes
     if graded:
         assert 0 < input_events <= sizes[0]  # one event per non-zero input, once a sample

@@ -25,9 +25,10 @@ def _two_neurons(nudging="one_sided", rule="eqspike"):
     return spec.replace(phases={"nudging": nudging})
 
 
-@pytest.mark.parametrize("nudging", ["one_sided", "symmetric"])
-def test_logged_changes_sum_exactly_to_the_weight_change(nudging):
-    spec = _two_neurons(nudging)
+@pytest.mark.parametrize("nudging, rule", [("one_sided", "eqspike"), ("symmetric", "eqspike"),
+                                           ("symmetric", "continual")])
+def test_logged_changes_sum_exactly_to_the_weight_change(nudging, rule):
+    spec = _two_neurons(nudging, rule)
     selection = select_synapses(spec, 1)
     logger = STDPLogger(spec, selection)
     engine = RuntimeEngine(spec, 6, log_neurons=logger.neurons)
@@ -212,3 +213,115 @@ def test_logging_needs_a_spike_driven_rule():
     assert not RULES["end_of_phase"].spike_driven
     with pytest.raises(ValueError, match="spike-driven"):
         RuntimeEngine(spec, 2, log_neurons=[[0], [0], [0]])
+
+
+# --- the continual rule ---------------------------------------------------------------
+
+def _continual_sample(partner, nudging="symmetric", seed=3):
+    """One training sample of a small network with the continual rule, every step recorded:
+    weights and biases after the step, the partners' changes dv, the accumulators sd (both
+    after the step's update) and the spikes."""
+    spec = small_spec(layers=(3, 4, 2), free=16, nudge=10, readout=8, rates=[0.2, 0.2],
+                      extra=f'rule = "continual"\npartner = "{partner}"').replace(
+        phases={"nudging": nudging})
+    rng = np.random.default_rng(seed)
+    weights = [rng.uniform(-0.3, 0.9, (3, 4)), rng.uniform(-0.4, 0.9, (4, 2))]
+    biases = [rng.uniform(0.0, 0.3, 4), rng.uniform(0.1, 0.4, 2)]
+    net = build_network(spec, 1, rates=rng.uniform(0.2, 0.9, (1, 3)), targets=np.eye(2)[[0]],
+                        weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    engine.set_run_parameters(net)
+    after = dict(when="groups", order=1)   # after the step's update, before its spikes
+    rec = {"w": [b2.StateMonitor(s, "w", record=True, when="end") for s in net.synapses],
+           "b": [b2.StateMonitor(g, "b", record=True, when="end") for g in net.layers[1:]],
+           "dv": [b2.StateMonitor(g, "dv", record=True, **after) for g in net.layers],
+           "v": [b2.StateMonitor(g, "rho", record=True, **after) for g in net.layers],
+           "sd": [b2.StateMonitor(g, "sd", record=True, when="end") for g in net.layers],
+           "spikes": [b2.SpikeMonitor(g) for g in net.layers]}
+    for monitors in rec.values():
+        net.network.add(*monitors)
+    net.network.run(net.duration_steps * b2.ms, namespace={})
+    steps = spec.steps_per_sample
+    spikes = []
+    for g, mon in zip(net.layers, rec["spikes"]):
+        raster = np.zeros((len(g), steps))
+        t = np.round(mon.t / b2.ms).astype(int)
+        raster[mon.i[t < steps], t[t < steps]] = 1.0
+        spikes.append(raster)
+    variable = {"w": "w", "b": "b", "dv": "dv", "v": "rho", "sd": "sd"}
+    out = {k: [np.asarray(getattr(m, name))[:, :steps] for m in rec[k]]
+           for k, name in variable.items()}
+    out["spikes"] = spikes
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"][:steps]
+    return spec, engine, weights, biases, out, sign
+
+
+@pytest.mark.parametrize("partner", ["state", "trace"])
+def test_continual_rule_moves_each_weight_at_spikes_by_the_partners_change(partner):
+    """``rule = "continual"``: at step t a weight changes by exactly
+    lr_w σ(t) (s_pre(t) dv_post(t) + s_post(t) dv_pre(t)) (dv: the partner's change of its
+    trace or rate state over the last step), so only at spikes in the nudged phases and at
+    once; a bias by lr_b σ(t) dv(t) at every step."""
+    spec, engine, weights, biases, rec, sign = _continual_sample(partner)
+    lr_w, lr_b = engine.learning_rates()
+    moved = 0
+    for k, w0 in enumerate(weights):
+        n_pre, n_post = w0.shape
+        w = rec["w"][k].reshape(n_pre, n_post, -1)
+        dw = np.diff(np.concatenate([w0[:, :, None], w], axis=2), axis=2)
+        s_pre, s_post = rec["spikes"][k], rec["spikes"][k + 1]
+        dv_pre, dv_post = rec["dv"][k], rec["dv"][k + 1]
+        expected = lr_w[k] * sign * (s_pre[:, None, :] * dv_post[None, :, :]
+                                     + s_post[None, :, :] * dv_pre[:, None, :])
+        np.testing.assert_allclose(dw, expected, rtol=1e-10, atol=1e-15)
+        assert np.all(dw[:, :, sign == 0] == 0), "a weight moved outside the nudged phases"
+        moved += np.count_nonzero(dw)
+    assert moved > 20, "too few spikes in the nudged phases: the test would check little"
+    for k, b0 in enumerate(biases):
+        db = np.diff(np.concatenate([b0[:, None], rec["b"][k]], axis=1), axis=1)
+        np.testing.assert_allclose(db, lr_b[k] * sign * rec["dv"][k + 1], rtol=1e-10,
+                                   atol=1e-15)
+
+
+def test_continual_rule_telescopes_to_the_ep_update_within_its_sampling_error():
+    """Over each nudged phase P (from the free state, sign σ) the continual rule's change,
+    divided by lr_w, is σ times
+
+        Σ_P s_j dv_i + s_i dv_j  =  Δ_P(v_i v_j)  +  Σ_P dv_i dv_j  −  Σ_P (Δsd_j dv_i + Δsd_i dv_j)
+
+    with v = ρ(u) the rate state: the telescoped EP difference of the phase, a second-order
+    term, and the spike code's sampling error (s = v − Δsd for the sigma-delta code). This
+    is checked exactly (1e-12). The sampling error is at most TV(dv_i) + TV(dv_j), with
+    TV(dv) = |dv(first)| + |dv(last)| + Σ |dv(t+1) − dv(t)| over the phase, whatever the
+    number of spikes (0 ≤ sd < 1); that bound is checked too. Summed over the −β and +β
+    phases, Δ(v_i v_j) is (v_i v_j)^{+β} − (v_i v_j)^{−β}: symmetric EP."""
+    spec, engine, weights, _, rec, sign = _continual_sample("state")
+    lr_w = engine.learning_rates()[0]
+    t1 = spec.phases.free_steps
+    for k, w0 in enumerate(weights):
+        n_pre, n_post = w0.shape
+        total = rec["w"][k].reshape(n_pre, n_post, -1)[:, :, -1] - w0
+        got = np.zeros_like(w0)
+        for value in (-1.0, 1.0):
+            phase = np.flatnonzero(sign == value)
+            start = t1 - 1                               # the free state both phases leave
+            v = [rec["v"][k][:, phase], rec["v"][k + 1][:, phase]]
+            dv = [rec["dv"][k][:, phase], rec["dv"][k + 1][:, phase]]
+            sd_before = [np.column_stack([rec["sd"][m][:, start], rec["sd"][m][:, phase[:-1]]])
+                         for m in (k, k + 1)]
+            dsd = [rec["sd"][m][:, phase] - before for m, before in zip((k, k + 1), sd_before)]
+            spikes = [rec["spikes"][k][:, phase], rec["spikes"][k + 1][:, phase]]
+            rule = spikes[0] @ dv[1].T + dv[0] @ spikes[1].T
+            telescoped = (np.outer(v[0][:, -1], v[1][:, -1])
+                          - np.outer(rec["v"][k][:, start], rec["v"][k + 1][:, start]))
+            second = dv[0] @ dv[1].T
+            sampling = -(dsd[0] @ dv[1].T + dv[0] @ dsd[1].T)
+            np.testing.assert_allclose(rule, telescoped + second + sampling, atol=1e-12)
+
+            def tv(d):
+                return np.abs(d[:, 0]) + np.abs(d[:, -1]) + np.abs(np.diff(d, axis=1)).sum(1)
+
+            bound = tv(dv[0])[:, None] + tv(dv[1])[None, :]
+            assert np.all(np.abs(sampling) <= bound + 1e-12)
+            got += value * rule
+        np.testing.assert_allclose(total, lr_w[k] * got, rtol=1e-10, atol=1e-15)

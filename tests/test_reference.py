@@ -145,6 +145,28 @@ def test_estimators_point_along_the_true_gradient():
         assert np.allclose(sym[name], (one[name] + minus[name]) / 2)
 
 
+@pytest.mark.parametrize("estimator", ["one_sided", "symmetric"])
+def test_continual_phases_telescope_to_the_ep_estimate(estimator):
+    """C-EP (:func:`continual_phases`) moves the parameters at every nudged step; with a
+    vanishing learning rate the steps telescope to the EP estimate of the same estimator
+    (symmetric: the −β phase, then the +β phase from the free state)."""
+    from eqspike.reference.learning import SGD, continual_phases
+
+    net = _net("", activation="sigmoid")
+    x, y = _batch(net, n=4)
+    eps, steps, beta = 1e-6, 30, 0.2
+    expected, free = ep_gradients(net, x, y, 60, steps, beta, estimator)
+    before = {k: v.copy() for k, v in net.params.items()}
+    seen = []
+    continual_phases(net, SGD(), x, y, free, steps, beta, estimator,
+                     {k: eps for k in net.params}, record=lambda sign, t, p: seen.append(sign))
+    assert seen == ([-1.0] * steps if estimator == "symmetric" else []) + [1.0] * steps
+    for name in expected:
+        moved = (net.params[name] - before[name]) / eps
+        np.testing.assert_allclose(-moved, expected[name], rtol=1e-3,
+                                   atol=1e-4 * np.abs(expected[name]).max())
+
+
 def test_inconsistent_layer_shapes_are_clear_errors():
     with pytest.raises(SpecError, match=r"shapes\[1\] = \[2, 5, 5\] holds 50 neurons"):
         rate_spec(RESNET.replace("[2, 6, 6]", "[2, 5, 5]"))

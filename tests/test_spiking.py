@@ -243,9 +243,44 @@ def n_at(monitor, step, n):
     return np.bincount(monitor.i[t == step], minlength=n)
 
 
+def test_nudge_anneal_scales_the_step_size_within_each_nudged_phase():
+    """``[phases] nudge_anneal = a``: at the n-th step of a nudged phase the state moves by
+    α (1 − (1 − a) n/(T2 − 1)) (drive − u) (α elsewhere): the output layer's recorded u
+    follows the equation exactly, with its recorded input I, bias and nudge."""
+    a, t1, t2 = 0.25, 12, 6
+    spec = small_spec(layers=(3, 4, 2), free=t1, nudge=t2, readout=6).replace(
+        phases={"nudge_anneal": a})
+    scale = phase_signals(spec, np.array([SAMPLE_TRAIN, SAMPLE_EVAL]))["alpha_scale"]
+    s = spec.steps_per_sample
+    np.testing.assert_allclose(scale[t1:s], 1 - (1 - a) * np.arange(t2) / (t2 - 1))
+    assert np.all(scale[:t1] == 1) and np.all(scale[s:] == 1)   # free steps, evaluation
+    rng = np.random.default_rng(8)
+    weights = [rng.uniform(-0.5, 1, (3, 4)), rng.uniform(-0.5, 1, (4, 2))]
+    biases = [rng.uniform(0, 0.3, 4), rng.uniform(0, 0.3, 2)]
+    target = np.eye(2)[[1]]
+    net = build_network(spec, 1, rates=rng.uniform(0.2, 1, (1, 3)), targets=target,
+                        weights=weights, biases=biases)
+    RuntimeEngine(spec, 1).set_run_parameters(net)
+    out = net.layers[2]
+    u = b2.StateMonitor(out, "u", record=True, when="end")
+    drive = b2.StateMonitor(out, "I", record=True, when="start")
+    net.network.add(u, drive)
+    _run(net, spec)
+    alpha, nudge = 1 / spec.spiking.tau_u, phase_signals(spec, np.array([SAMPLE_TRAIN]))["nudge"]
+    u_prev = np.c_[np.zeros(2), u.u[:, :s - 1]]
+    expected = u_prev + alpha * scale[:s] * (
+        drive.I[:, :s] + biases[1][:, None]
+        + nudge[:s] * (target.T - np.clip(u_prev, 0, 1)) - u_prev)
+    np.testing.assert_allclose(u.u[:, :s], expected, rtol=1e-12, atol=1e-14)
+
+
 def test_weight_scale_matches_its_equation():
     assert plasticity.RULES['eqspike'].weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
-    assert plasticity.bias_scale(0.1, 0.5, 20) == pytest.approx(0.1 / (0.5 * 20))
+    assert plasticity.RULES['eqspike'].bias_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (0.5 * 20))
+    continual = plasticity.RULES['continual']
+    assert continual.weight_scale(0.1, 0.5, 20, 5.0, partner="state") == pytest.approx(0.1 / 0.5)
+    assert continual.weight_scale(0.1, 0.5, 20, 5.0, partner="trace") == pytest.approx(0.1 / 0.4)
+    assert continual.bias_scale(0.1, 0.5, 20, 5.0, partner="state") == pytest.approx(0.1 / 0.5)
 
 
 def test_bernoulli_code_runs_and_is_reproducible():

@@ -13,7 +13,9 @@ nudged phase, as a neuron pulled toward its target does), or in the free window 
 The neurons are the network's: the same trace code (``x ← x(1 − 1/τ)``, ``x += 1/τ`` on a
 spike) and the same synapse strings (:mod:`eqspike.plasticity.rules`); only their spike
 times are imposed (a :class:`~brian2.TimedArray` replaces the rate code). One simulation
-runs every offset side by side, one neuron pair per offset.
+runs every offset side by side, one neuron pair per offset. The ``continual`` rule runs here
+with its trace partner: the weight moves at once, at each spike, by the other neuron's
+trace change over the last step.
 """
 
 from __future__ import annotations
@@ -84,9 +86,12 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
                                threshold=f"{schedule}(t, i) > 0",
                                reset="\n".join(c for c in ("x += 1 / tau_x", rule.on_spike) if c),
                                dt=dt, namespace=namespace, name=f"pairing_{name}")
-        group.run_regularly(TRACE_STEP, when="groups")
-        group.run_regularly("x = 0", dt=window * dt, when="start", order=0)
-        if rule.reset:
+        step = TRACE_STEP + ("\n" + rule.neuron_step("trace") if rule.step else "")
+        group.run_regularly(step, when="groups")
+        # every window starts from silence: the trace, and what a telescoping rule measured
+        fresh = "x = 0" + ("\n" + rule.reset if rule.telescoping else "")
+        group.run_regularly(fresh, dt=window * dt, when="start", order=0)
+        if rule.reset and not rule.telescoping:
             group.run_regularly(rule.reset, dt=episode * dt, when="start", order=2)
         groups.append(group)
     if spec.learning.partner != "trace":

@@ -103,28 +103,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-__all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "graded_pair", "UNBOUNDED", "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE",
-           "effective_beta", "bias_scale", "rule_for", "rule_scales", "schedule_position"]
+__all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "PARTNER_VARIABLE", "UNBOUNDED",
+           "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE", "graded_pair", "read_mean",
+           "effective_beta", "rule_for", "rule_scales", "schedule_position"]
 
 #: ``w_max`` when no bound is set (finite: it travels on the standalone command line).
 UNBOUNDED = 1e300
 
-#: Per-neuron state shared by every rule: the bias signal and the broadcast σ(t).
-#: ``lr_b`` = η_b / (β_eff T_w), see :func:`bias_scale`.
+#: Per-neuron state shared by every rule: the neuron's own window signal H_i (its bias
+#: update's, and a graded input pair's), the bias scale and the broadcast σ(t).
 NEURON_MODEL = """
-hebb_b : 1                   # H_i, the phase-signed spike count
-lr_b : 1 (shared)            # eta_b / (beta_eff T_w)
+hebb_b : 1                   # H_i, the neuron's phase-signed window signal
+lr_b : 1 (shared)            # see Rule.bias_scale
 learn = learn_sign(t) : 1 (shared)
 """
 
 #: How a neuron measures its own activity H_i over the learning windows
-#: (``[learning] window_rate``): its phase-signed spike count (code run at its spikes), or
-#: the phase-signed sum of its rate state (code run at every step, after the state update).
+#: (``[learning] window_rate``; rules ``eqspike`` and ``end_of_phase``): its phase-signed
+#: spike count (code run at its spikes), or the phase-signed sum of its rate state (code
+#: run at every step, after the state update).
 WINDOW_RATE = {"spikes": {"on_spike": "hebb_b += learn", "step": ""},
                "state": {"on_spike": "", "step": "hebb_b += learn * rho"}}
 
 #: Run once per sample, at its boundary, on the neurons (before their state is reset).
 APPLY_BIAS_UPDATE = "b += lr_b * hebb_b\nhebb_b = 0"
+
+#: What a synapse reads of the other neuron at a spike (``[learning] partner``): its
+#: spike trace, or its rate state ρ(u) (the input's: its pixel rate).
+PARTNER_VARIABLE = {"trace": "x", "state": "rho"}
+
+
+def read_mean(partner: str, tau_trace: float) -> float:
+    """The mean of what a synapse reads, relative to the rate: (1 − 1/τ) for a trace (read
+    after the step's decay, before the step's own spike), 1 for the rate state."""
+    return 1.0 - 1.0 / tau_trace if partner == "trace" else 1.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,8 @@ class Pathway:
     """The rule's Brian2 strings on one layer pair: per-synapse state (``synapse_model``),
     code added to the spike pathways (``on_pre``, ``on_post``; empty: no spike needed),
     code run on every synapse at each sample boundary (``apply``; empty: none) and, for a
-    graded pre layer, code run on the synapses of each pre neuron's event at the last step
-    of a training sample (``on_sample_end``; empty: none)."""
+    graded pre layer, code run on the synapses of each pre neuron's event that closes a
+    training sample (``on_sample_end``; empty: none)."""
 
     synapse_model: str
     on_pre: str
@@ -144,14 +156,20 @@ class Pathway:
 
 @dataclass(frozen=True)
 class Rule:
-    """One weight rule: its Brian2 strings and the scale that turns its signal into ΔW.
+    """One weight rule: its Brian2 strings and the scales that turn its signals into ΔW, Δb.
 
     ``spiking``: the pathway of a layer pair whose lower layer spikes; ``graded``: that of
     the input pair when the input is graded (``[spiking] input_code = "graded"``, see
-    *A graded input* above). ``neuron_model`` / ``on_spike`` / ``reset``: extra per-neuron
-    state, code run on each spike, and the reset at the boundary (after ``apply``), for every
-    layer, input included; ``input_model``: what the input layer needs besides that.
-    ``spike_driven``: the synapses do work at spikes (not only at the sample's end).
+    *A graded input* above). Per-neuron code, on every layer but a graded input:
+    ``neuron_model`` (state), ``on_spike`` (at each spike), ``step`` (at every step, after
+    the state update; ``{v}`` is the variable ``[learning] partner`` names), ``reset`` (at
+    the sample boundary, after ``apply``), ``rewind`` (variables saved and restored with
+    the free state under symmetric nudging); ``input_model``: what the input layer needs
+    besides. On the hidden and output neurons: ``own`` (how H_i is measured: code at spikes
+    and at steps; None: ``[learning] window_rate`` decides, :data:`WINDOW_RATE`) and
+    ``bias_apply`` (at the boundary). ``spike_driven``: the synapses do work at spikes;
+    ``free_window``: with one-sided nudging the last T2 free steps are a negative window
+    (σ = −1); ``telescoping``: the signal is a sum of changes, so its scale has no 1/T_w.
     """
 
     name: str
@@ -159,9 +177,15 @@ class Rule:
     graded: Pathway
     neuron_model: str = ""
     on_spike: str = ""
+    step: str = ""
     reset: str = ""
+    rewind: tuple = ()
     input_model: str = ""
+    own: dict | None = None
+    bias_apply: str = APPLY_BIAS_UPDATE
     spike_driven: bool = True
+    free_window: bool = True
+    telescoping: bool = False
 
     def pathway(self, graded: bool, partner: str = "trace") -> Pathway:
         """The strings of a layer pair whose lower layer is graded (the input) or spikes;
@@ -172,23 +196,35 @@ class Rule:
         return Pathway(*(getattr(path, f.name).replace("{partner}", read)
                          for f in fields(Pathway)))
 
+    def neuron_step(self, partner: str = "trace") -> str:
+        """:attr:`step` with the variable ``partner`` names."""
+        return self.step.replace("{v}", PARTNER_VARIABLE[partner])
+
+    def own_signal(self, window_rate: str) -> dict:
+        """How a hidden or output neuron accumulates H_i: {"on_spike": code, "step": code}."""
+        return self.own if self.own is not None else WINDOW_RATE[window_rate]
+
     def weight_scale(self, eta: float, beta_eff: float, window_steps: int,
                      tau_trace: float, graded: bool = False, partner: str = "trace") -> float:
         """The factor ``lr_w`` that turns the synapse's signal into the EP weight update."""
+        if self.telescoping:
+            # a sum of changes of what the synapse reads: the EP difference itself
+            return eta / (beta_eff * read_mean(partner, tau_trace))
         if graded:
-            # both rules sum the input's value r_j over the post neuron's window spikes
+            # both rules sum the input's value r_j over the post neuron's window signal
             return eta / (beta_eff * window_steps)
         if self.name == "eqspike":
-            # (1 − 1/τ): the mean of a trace as a synapse reads it, relative to the rate;
-            # the state ρ(u) is the rate itself
-            mean = 1.0 - 1.0 / tau_trace if partner == "trace" else 1.0
-            return eta / (2.0 * beta_eff * window_steps * mean)
+            # a product read at both neurons' spikes, each with its read mean
+            return eta / (2.0 * beta_eff * window_steps * read_mean(partner, tau_trace))
         return eta / (beta_eff * window_steps ** 2)
 
+    def bias_scale(self, eta: float, beta_eff: float, window_steps: int,
+                   tau_trace: float, partner: str = "trace") -> float:
+        """The factor ``lr_b`` that turns the neuron's signal H_i into the EP bias update."""
+        if self.telescoping:
+            return eta / (beta_eff * read_mean(partner, tau_trace))
+        return eta / (beta_eff * window_steps)
 
-#: What a synapse reads of the other neuron at a spike (``[learning] partner``): its
-#: spike trace, or its rate state ρ(u) (the input's: its pixel rate).
-PARTNER_VARIABLE = {"trace": "x", "state": "rho"}
 
 _SYNAPSE_SCALARS = """
 lr_w : 1 (shared)            # see Rule.weight_scale
@@ -198,6 +234,10 @@ w_max : 1 (shared)           # |w| <= w_max after every update
 #: The input pair's update when the input is graded: w_ij += lr_w r_j H_i, at the input's
 #: event that closes a training sample (see *A graded input*).
 GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
+
+#: The continual rule at a spike: the weight moves at once by the other neuron's change.
+CONTINUAL_ON_PRE = "w = clip(w + lr_w * learn_post * dv_post, -w_max, w_max)"
+CONTINUAL_ON_POST = "w = clip(w + lr_w * learn_post * dv_pre, -w_max, w_max)"
 
 RULES = {
     "eqspike": Rule(
@@ -226,6 +266,23 @@ RULES = {
         input_model="learn = learn_sign(t) : 1 (shared)\n",
         spike_driven=False,
     ),
+    "continual": Rule(
+        name="continual",
+        spiking=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre=CONTINUAL_ON_PRE,
+                        on_post=CONTINUAL_ON_POST, apply=""),
+        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
+                       on_sample_end=GRADED_APPLY),
+        neuron_model="v_prev : 1   # last step's value of what the synapses read\n"
+                     "dv : 1       # its change over the last step\n",
+        step="dv = {v} - v_prev\nv_prev = {v}",
+        reset="v_prev = 0\ndv = 0",
+        rewind=("v_prev",),
+        input_model="learn = learn_sign(t) : 1 (shared)\n",
+        own={"on_spike": "", "step": "hebb_b += learn * dv\nb += lr_b * learn * dv"},
+        bias_apply="hebb_b = 0",
+        free_window=False,
+        telescoping=True,
+    ),
 }
 
 
@@ -245,11 +302,6 @@ def effective_beta(spec) -> float:
     return spec.phases.beta * spec.nudged_phases
 
 
-def bias_scale(eta: float, beta_eff: float, window_steps: int) -> float:
-    """η_b / (β_eff T_w): turns the accumulated spike count H_i into the EP bias update."""
-    return eta / (beta_eff * window_steps)
-
-
 def schedule_position(spec, epoch: int, done: int = 0, per_epoch: int = 1) -> float:
     """Where a chunk that starts ``done`` samples into ``epoch`` (0-based) of ``per_epoch``
     samples stands in the learning-rate schedule, in epochs: ``epoch`` itself
@@ -267,8 +319,10 @@ def rule_scales(spec, epoch: float = 0) -> tuple[list, list]:
     factor = learning.decay ** epoch
     beta, window = effective_beta(spec), spec.phases.nudge_steps
     rule = rule_for(spec)
-    lr_w = [rule.weight_scale(e * factor, beta, window, spec.spiking.tau_trace,
-                              graded=graded_pair(spec, k), partner=learning.partner)
+    tau, partner = spec.spiking.tau_trace, learning.partner
+    lr_w = [rule.weight_scale(e * factor, beta, window, tau, graded=graded_pair(spec, k),
+                              partner=partner)
             for k, e in enumerate(learning.rates)]
-    lr_b = [bias_scale(e * factor, beta, window) for e in learning.bias_rates]
+    lr_b = [rule.bias_scale(e * factor, beta, window, tau, partner)
+            for e in learning.bias_rates]
     return lr_w, lr_b

@@ -2,12 +2,13 @@
 
 For a sampled set of synapses (:func:`select_synapses`) the simulation records only the
 spikes of the neurons they join, in training samples (the ``logged_spike`` event of
-:mod:`eqspike.spiking`). Because the ``eqspike`` rule is deterministic given spikes (see
-:mod:`eqspike.plasticity.rules`), every change it makes to a logged synapse is
-reconstructed exactly from those spikes:
+:mod:`eqspike.spiking`). Because the ``eqspike`` and ``continual`` rules reading spike
+traces are deterministic given spikes (see :mod:`eqspike.plasticity.rules`), every change
+they make to a logged synapse is reconstructed exactly from those spikes:
 
-    at a presynaptic spike of j at step t:   ΔW_ij = lr_w · σ(t) · x_i(t)
-    at a postsynaptic spike of i at step t:  ΔW_ij = lr_w · σ(t) · x_j(t)
+    eqspike,   at a presynaptic spike of j at step t:   ΔW_ij = lr_w · σ(t) · x_i(t)
+               at a postsynaptic spike of i at step t:  ΔW_ij = lr_w · σ(t) · x_j(t)
+    continual, the same with dx(t) = x(t) − x(t − 1) in place of x(t) (trace_changes)
 
 with x(t) the trace as the synapse reads it (after the step's decay, before the step's own
 spike; reset at every sample boundary; saved and restored with the rest of the free state
@@ -40,9 +41,8 @@ import numpy as np
 from .rules import rule_for
 
 __all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "check_loggable", "select_synapses",
-           "logged_neurons",
-           "trace_reads", "LayerSpikes", "layer_spikes", "reconstruct_changes", "as_events",
-           "STDPLogger"]
+           "logged_neurons", "trace_reads", "trace_changes", "LayerSpikes", "layer_spikes",
+           "reconstruct_changes", "as_events", "STDPLogger"]
 
 #: One logged weight change. ``sample``: index in the epoch's order; ``step``: in the sample;
 #: ``synapse``: index in the layer pair's selection; ``trigger``: 0 presynaptic spike,
@@ -117,6 +117,19 @@ def trace_reads(spec, raster: np.ndarray) -> np.ndarray:
     return out
 
 
+def trace_changes(spec, reads: np.ndarray) -> np.ndarray:
+    """What the ``continual`` rule reads: each step's change of the read trace,
+    dv(t) = x(t) − x(t − 1) (n, S, m), from 0 at a sample's first step; under symmetric
+    nudging the +β phase's first step is measured from the free state's last step, the
+    value the rewind restores."""
+    prev = np.zeros_like(reads)
+    prev[:, 1:] = reads[:, :-1]
+    if spec.nudged_phases == 2:
+        t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+        prev[:, t1 + t2] = reads[:, t1 - 1]
+    return reads - prev
+
+
 def _neighbours(raster: np.ndarray):
     """Per step, the last spike strictly before it and the first at or after it (steps;
     −NO_SPIKE / NO_SPIKE for none)."""
@@ -168,6 +181,7 @@ class LayerSpikes:
     neurons: np.ndarray       # the logged neurons (sorted ids)
     raster: np.ndarray        # (n, S, m) bool
     trace: np.ndarray         # (n·S·m,) trace_reads
+    change: np.ndarray        # (n·S·m,) trace_changes
     last: np.ndarray          # (n·S·m,) last spike strictly before, −NO_SPIKE: none
     next: np.ndarray          # (n·S·m,) first spike at or after, NO_SPIKE: none
 
@@ -176,8 +190,9 @@ def layer_spikes(spec, spikes, neurons, n_samples: int) -> LayerSpikes:
     """:class:`LayerSpikes` of (neuron ids, steps from the chunk's start) ``spikes``."""
     raster = _raster(spec, spikes, neurons, n_samples)
     last, nxt = _neighbours(raster)
-    return LayerSpikes(neurons, raster, trace_reads(spec, raster).ravel(), last.ravel(),
-                       nxt.ravel())
+    reads = trace_reads(spec, raster)
+    return LayerSpikes(neurons, raster, reads.ravel(), trace_changes(spec, reads).ravel(),
+                       last.ravel(), nxt.ravel())
 
 
 def reconstruct_changes(spec, pre: LayerSpikes, post: LayerSpikes, synapses,
@@ -191,6 +206,7 @@ def reconstruct_changes(spec, pre: LayerSpikes, post: LayerSpikes, synapses,
     learning = signs != 0
     steps = spec.steps_per_sample
     layers = (pre, post)
+    continual = rule_for(spec).telescoping    # reads the other's change, not its trace
     cols = (np.searchsorted(pre.neurons, synapses[0]), np.searchsorted(post.neurons, synapses[1]))
     parts = []
     for trigger in (0, 1):                 # 0: presynaptic spike, 1: postsynaptic spike
@@ -200,7 +216,7 @@ def reconstruct_changes(spec, pre: LayerSpikes, post: LayerSpikes, synapses,
         spike, syn = _expand(col, own_cols)
         at = (smp * steps + k)[spike]                       # sample-step of each change
         where = at * len(other.neurons) + other_cols[syn]   # the other neuron, then
-        value = signs[at % steps] * other.trace[where]
+        value = signs[at % steps] * (other.change if continual else other.trace)[where]
         keep = np.flatnonzero(value)
         at, syn, where, value = at[keep], syn[keep], where[keep], value[keep]
         k = at % steps

@@ -21,7 +21,13 @@ import numpy as np
 
 from .. import runfile
 
-__all__ = ["load_log", "binned_window", "fit_exponentials", "plasticity_report"]
+__all__ = ["load_log", "binned_window", "fit_exponentials", "plasticity_report",
+           "bi_poo_window", "compare_windows"]
+
+#: Bi & Poo (1998) in the form of Bi & Poo (2001, Annu. Rev. Neurosci. 24:139), their fit to
+#: the hippocampal-culture data: τ₊ = 16.8 ms, τ₋ = 33.7 ms, and a depression amplitude
+#: about half the potentiation's (A₋/A₊ = −0.51). Drawn in steps of dt_ms.
+BI_POO = {"tau_plus_ms": 16.8, "tau_minus_ms": 33.7, "a_minus_over_a_plus": -0.51}
 
 SIGNS = ("negative", "positive")      # σ = −1 (free window or −β), σ = +1 (+β)
 DT_KINDS = ("nearest", "last")
@@ -96,6 +102,75 @@ def fit_exponentials(dt, mean, sem=None) -> dict:
             except (RuntimeError, ValueError):
                 pass
         out[name] = result
+    return out
+
+
+def bi_poo_window(dt_steps, dt_ms: float = 1.0) -> np.ndarray:
+    """The Bi & Poo (1998) window shape at Δt (steps of ``dt_ms``), A₊ = 1 (:data:`BI_POO`)."""
+    t = np.asarray(dt_steps, float) * dt_ms
+    plus = np.exp(-t / BI_POO["tau_plus_ms"])
+    minus = BI_POO["a_minus_over_a_plus"] * np.exp(t / BI_POO["tau_minus_ms"])
+    return np.where(t > 0, plus, np.where(t < 0, minus, 0.0))
+
+
+def compare_windows(paths, out_png, pairings: int = 5, dt_kind: str = "nearest") -> dict:
+    """One figure of several runs' STDP windows (each run's rule: the training window per
+    layer pair, and the pairing protocol, post rate up and down), normalised, beside the
+    Bi & Poo (1998) shape; the numbers go to a CSV beside ``out_png``. Returns, per run,
+    the fits of its training windows and of its protocol (``fit_exponentials``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .pairing import pairing_window
+
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6))
+    out, columns, header = {}, [], []
+    for r, path in enumerate(paths):
+        run, log = runfile.read_run(path), load_log(path)
+        spec = run.spec
+        dt_range = int(log["attrs"]["dt_range"])
+        epochs = list(log["epochs"].values())
+        label = f"{Path(path).stem} ({spec.learning.rule})"
+        fits = {}
+        for k in range(len(log["selection"])):
+            w = binned_window(sum(e[f"window_{k}"] for e in epochs), dt_range, dt_kind)
+            y, scale = _normalised(w["net"]["mean"])
+            axes[0].errorbar(w["dt"], y, yerr=w["net"]["sem"] / scale, fmt="o-", ms=2.5,
+                             lw=1, capsize=1.5, color=f"C{2 * r + k}",
+                             label=f"{label}, W_{k}_{k + 1}")
+            fits[f"W_{k}_{k + 1}"] = fit_exponentials(w["dt"], w["net"]["mean"],
+                                                      w["net"]["sem"])
+            header += [f"{label} W_{k}_{k + 1} mean", f"{label} W_{k}_{k + 1} sem"]
+            columns += [w["net"]["mean"], w["net"]["sem"]]
+        offsets = range(-dt_range, dt_range + 1)
+        for change, style in (("increase", "-"), ("decrease", ":")):
+            proto = pairing_window(spec, offsets, pairings, post_change=change)
+            y, _ = _normalised(proto["mean"])
+            axes[1].plot(proto["dt"], y, style, lw=1.8, color=f"C{2 * r}",
+                         label=f"{spec.learning.rule}: post rate {'up' if change == 'increase' else 'down'}")
+            fits[f"protocol_{change}"] = fit_exponentials(proto["dt"], proto["mean"])
+            header.append(f"{label} protocol {change}")
+            columns.append(proto["mean"])
+        out[str(path)] = fits
+    dt = np.arange(-dt_range, dt_range + 1)
+    for ax in axes:
+        ax.plot(dt, bi_poo_window(dt), "k-", lw=2.5, alpha=0.35,
+                label="Bi & Poo 1998 (shape; 1 step = 1 ms)")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("Δt = t_post − t_pre (steps)")
+        ax.set_ylabel("ΔW (normalised to its largest |ΔW|)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("training windows (net over both phase signs)", fontsize=10)
+    axes[1].set_title("pairing protocol (isolated pairs)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    _write_csv(Path(out_png).with_suffix(".csv"), ["dt"] + header,
+               np.column_stack([dt] + columns).tolist())
     return out
 
 

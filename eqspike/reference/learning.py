@@ -8,7 +8,8 @@ descends them. From the free state s⁰ (T1 steps) and nudged states s^β (T2 st
 * symmetric (Laborieux et al. 2021):   g = −(1/2β) (∂Φ/∂θ(s^{+β}) − ∂Φ/∂θ(s^{−β})),
   both nudged phases starting from s⁰; its bias is O(β²) instead of O(β)
 * continual (C-EP, Ernoult et al. 2020): the weights move at every nudged step by
-  −lr·(1/β)(∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)), in the loop of :func:`train_batch`.
+  −lr·(σ/β_eff)(∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)), one-sided, random-sign or symmetric
+  (:func:`continual_phases`).
 
 The cross-entropy read-out (not part of Φ) gets its exact gradient at s⁰.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["ep_gradients", "bptt", "SGD", "Adam", "make_optimizer", "learning_rates",
-           "train_batch"]
+           "train_batch", "continual_phases"]
 
 
 def _scale(grads: dict, factor: float) -> dict:
@@ -181,20 +182,49 @@ def train_batch(net, optimizer, x, y, spec, rates: dict, rng) -> np.ndarray:
                                    ref.estimator, rng)
         optimizer.step(net.params, grads, rates)
         return np.argmax(net.output(free), axis=1)
-    # continual EP: one-sided (or random-sign) nudge, weights updated at every step
+    # continual EP: the weights move at every nudged step
     batch = len(x)
     fixed = net.input_drive(x)
     free = net.relax(x, net.zero_states(batch), ph.free_steps, fixed=fixed)
     prediction = np.argmax(net.output(free), axis=1)
-    beta = ph.beta
-    if ref.estimator == "random_sign" and rng.random() < 0.5:
-        beta = -beta
     if net.cross_entropy:
         optimizer.step(net.params, _scale(net.loss_grad(free, y)[1], 1.0 / batch), rates)
-    states, before = free, net.phi_grads(x, net.rates(free))
-    for _ in range(ph.nudge_steps):
-        states = net.step(x, states, beta, y, fixed)
-        after = net.phi_grads(x, net.rates(states))
-        optimizer.step(net.params, _scale(_diff(after, before), -1.0 / (beta * batch)), rates)
-        before = after          # ∂Φ/∂θ depends on the states only (Φ is linear in each θ)
+    continual_phases(net, optimizer, x, y, free, ph.nudge_steps, ph.beta, ref.estimator,
+                     rates, rng, fixed)
     return prediction
+
+
+def continual_phases(net, optimizer, x, y, free, steps: int, beta: float, estimator: str,
+                     rates: dict, rng=None, fixed=None, record=None) -> None:
+    """C-EP's nudged phase(s) from the free states ``free`` (Ernoult et al. 2020).
+
+    At every step t of a phase with nudge σβ (σ = ±1) the parameters move by the gradient
+    estimate g_t = −(σ / (β_eff B)) (∂Φ/∂θ(s_{t+1}) − ∂Φ/∂θ(s_t)) through ``optimizer``, so
+    that over the phase they telescope to the EP update. ``one_sided``: one +β phase,
+    β_eff = β; ``random_sign``: σ drawn per batch; ``symmetric`` (Laborieux et al. 2021): a
+    −β phase, then a +β phase that starts again from ``free`` with the parameters the −β
+    phase left, β_eff = 2β. The input drive ``fixed`` stays that of the parameters at the
+    phase's start (the clamped input receives no feedback, and its drive is computed once,
+    as a graded input delivers it once in the spiking network). ``record(sign, step,
+    params)``, if given, is called after every step.
+    """
+    batch = len(x)
+    fixed = net.input_drive(x) if fixed is None else fixed
+    if estimator == "symmetric":
+        signs, beta_eff = (-1.0, 1.0), 2.0 * beta
+    elif estimator in ("one_sided", "random_sign"):
+        sign = -1.0 if estimator == "random_sign" and (rng or np.random.default_rng()).random() < 0.5 else 1.0
+        signs, beta_eff = (sign,), beta
+    else:
+        raise ValueError(f"unknown estimator {estimator!r}; valid: one_sided, random_sign, "
+                         "symmetric")
+    for sign in signs:
+        states, before = free, net.phi_grads(x, net.rates(free))
+        for t in range(steps):
+            states = net.step(x, states, sign * beta, y, fixed)
+            after = net.phi_grads(x, net.rates(states))
+            optimizer.step(net.params, _scale(_diff(after, before), -sign / (beta_eff * batch)),
+                           rates)
+            before = after      # ∂Φ/∂θ depends on the states only (Φ is linear in each θ)
+            if record is not None:
+                record(sign, t, net.params)

@@ -15,10 +15,13 @@ from pathlib import Path
 
 
 def learning_curves(paths):
-    """[(label, metrics dict)] for the run files ``paths``."""
-    from eqspike.runfile import read_run
+    """[(label, metrics dict)] for the run files ``paths`` (sidecars skipped, with a note)."""
+    from eqspike.runfile import read_run, run_paths
 
     out = []
+    paths, notes = run_paths(paths)
+    for note in notes:
+        print(note, file=sys.stderr)
     for path in paths:
         run = read_run(path)
         out.append((f"{Path(path).stem} ({run.attrs['network']})", run.metrics))

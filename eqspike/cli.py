@@ -85,12 +85,14 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", parents=[common],
                         help="test accuracy of a run file's weights")
-    ev.add_argument("run", help="an eqspike run file (.h5)")
+    ev.add_argument("runs", nargs="+", metavar="RUN.h5",
+                    help="eqspike run files (a glob such as runs/*.h5: sidecars are skipped)")
     ev.add_argument("--checkpoint", help="checkpoint name (default: the last epoch's)")
 
     en = sub.add_parser("energy", help="energy per inference and per training sample, "
                         "per device, from a run file's counted events")
-    en.add_argument("run", help="an eqspike run file (.h5)")
+    en.add_argument("runs", nargs="+", metavar="RUN.h5",
+                    help="eqspike run files (a glob such as runs/*.h5: sidecars are skipped)")
     en.add_argument("--device", action="append", dest="devices", metavar="NAME",
                     help="a device preset (repeatable; default: all)")
     en.add_argument("--devices-file", help="TOML file of extra devices (see "
@@ -101,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="batch size of the GPU baseline (default: 50)")
     en.add_argument("--breakdown", action="store_true",
                     help="also print the per-layer, per-part breakdown of every device")
-    en.add_argument("--out", default="energy.png", help="bar chart PNG (default: energy.png)")
+    en.add_argument("--out", help="bar chart PNG (default: energy.png; with several runs "
+                    "RUN-energy.png beside each)")
 
     pl = sub.add_parser("plasticity", help="STDP window, fits, weight-change histograms and "
                         "trajectories from a run's STDP log, beside the pairing protocol")
@@ -133,6 +136,23 @@ def _parser() -> argparse.ArgumentParser:
     gd.add_argument("--out", default="gdu.h5", help="HDF5 file; the PNG and the one for each "
                     "further beta are written beside it (default: gdu.h5)")
 
+    sw = sub.add_parser("sweep", help="many training runs of one network (fields varied, "
+                        "seeds) as Dask tasks, resumable; see eqspike/sweep.py")
+    sw.add_argument("sweep", nargs="?", metavar="SWEEP.toml", help="the sweep file")
+    sw.add_argument("--status", metavar="DIR", help="print where the sweep in DIR stands")
+    sw.add_argument("--out", metavar="DIR", help="sweep directory (default: runs/sweep-NAME; "
+                    "a killed sweep resumes in it)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler "
+                    "(default: a LocalCluster, one worker per core)")
+    sw.add_argument("--workers", type=_positive, help="LocalCluster workers (default: cores)")
+    sw.add_argument("--mode", choices=("standalone", "runtime"),
+                    help="override the sweep file's Brian2 device for spiking points")
+    sw.add_argument("--data-dir", help="dataset directory (default: $EQSPIKE_DATA, else "
+                    "~/.cache/eqspike/data)")
+    sw.add_argument("--no-download", action="store_true",
+                    help="fail instead of downloading missing dataset files")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
     sub.add_parser("networks", help="list the named networks")
     return parser
 
@@ -142,11 +162,12 @@ def _train(args) -> int:
     from .training import train
 
     if args.resume:
-        if (args.out or args.train_samples or args.chunk_samples
-                or args.seed is not None or args.log_synapses):
+        if (args.out or args.train_samples or args.chunk_samples or args.seed is not None
+                or args.log_synapses or args.test_samples is not None):
             raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --train-samples, --chunk-samples, --seed or "
-                             "--log-synapses (--epochs N extends it to N epochs in all)")
+                             "--out, --train-samples, --chunk-samples, --seed, "
+                             "--test-samples or --log-synapses (--epochs N extends it to N "
+                             "epochs in all)")
         path = Path(args.resume)
         spec = None
         if args.epochs:
@@ -194,17 +215,35 @@ def _path_of(spec, run_path) -> str:
     return read_run(run_path).attrs.get("path", "spiking")
 
 
+def _runs(paths) -> list:
+    """The run files of ``paths``, with a note on stderr for each sidecar skipped."""
+    from .runfile import RunFileError, run_paths
+
+    runs, notes = run_paths(paths)
+    for note in notes:
+        print(f"eqspike: {note}", file=sys.stderr)
+    if not runs:
+        raise RunFileError("no run file among " + ", ".join(map(str, paths)))
+    return runs
+
+
 def _evaluate(args) -> int:
+    for path in _runs(args.runs):
+        _evaluate_one(path, args)
+    return 0
+
+
+def _evaluate_one(path, args) -> None:
     from .data import load_dataset, rates_from_images
     from .engine import make_engine
     from .runfile import RunFileError, read_run
     from .training import evaluate, progress_bar
 
-    run = read_run(args.run)
+    run = read_run(path)
     spec = run.spec
     if args.checkpoint:
         if args.checkpoint not in run.checkpoints:
-            raise RunFileError(f"{args.run}: no checkpoint {args.checkpoint!r}; valid: "
+            raise RunFileError(f"{path}: no checkpoint {args.checkpoint!r}; valid: "
                                f"{', '.join(sorted(run.checkpoints))}")
         checkpoint, name = run.checkpoints[args.checkpoint], args.checkpoint
     else:
@@ -218,9 +257,9 @@ def _evaluate(args) -> int:
         net = HopfieldNetwork(spec, checkpoint.params)
         accuracy = evaluate_rate(net, rates_from_images(test.images[:n]),
                                  test.labels[:n].astype(int), spec.phases.free_steps)
-        print(f"{args.run} [{name}]: test accuracy {accuracy:.4f} on {n} images "
+        print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images "
               "(rate reference)")
-        return 0
+        return
     engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]),
                          threads=args.threads)
     bar = progress_bar(n, "test", not args.quiet)
@@ -228,8 +267,7 @@ def _evaluate(args) -> int:
                            rates_from_images(test.images[:n]), test.labels[:n].astype(int), bar)
     if bar is not None:
         bar.close()
-    print(f"{args.run} [{name}]: test accuracy {accuracy:.4f} on {n} images")
-    return 0
+    print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images")
 
 
 def _energy(args) -> int:
@@ -241,20 +279,24 @@ def _energy(args) -> int:
                                    **{k: getattr(device, k) for k in
                                       ("synop", "spike", "neuron_update", "synaptic_update",
                                        "mac", "byte")})
-    report = energy.energy_report(args.run, args.devices, args.baseline, args.batch)
-    print(f"{args.run}: network {report.network} {'-'.join(map(str, report.layers))}, "
-          f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
-    print(report.counts_table())
-    print(report.table())
-    if args.breakdown:
+    runs = _runs(args.runs)
+    for path in runs:
+        out = args.out or ("energy.png" if len(runs) == 1
+                           else str(Path(path).with_name(Path(path).stem + "-energy.png")))
+        report = energy.energy_report(path, args.devices, args.baseline, args.batch)
+        print(f"{path}: network {report.network} {'-'.join(map(str, report.layers))}, "
+              f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
+        print(report.counts_table())
+        print(report.table())
+        if args.breakdown:
+            for name in report.energy:
+                for workload in ("inference", "training"):
+                    print(report.breakdown(name, workload))
+        print("Assumptions: " + energy.ASSUMPTIONS)
         for name in report.energy:
-            for workload in ("inference", "training"):
-                print(report.breakdown(name, workload))
-    print("Assumptions: " + energy.ASSUMPTIONS)
-    for name in report.energy:
-        print(f"  {name}: {energy.DEVICES[name].source}")
-    energy.plot_report(report, args.out)
-    print(f"bar chart: {args.out}")
+            print(f"  {name}: {energy.DEVICES[name].source}")
+        energy.plot_report(report, out)
+        print(f"bar chart: {out}")
     return 0
 
 
@@ -278,7 +320,8 @@ def _plasticity(args) -> int:
         from .plasticity.window import compare_windows
 
         figure = Path(report["out_dir"]) / "stdp_compare.png"
-        fits = compare_windows([args.run, *args.compare], figure, args.pairings, args.dt)
+        fits = compare_windows([args.run, *_runs(args.compare)], figure, args.pairings,
+                               args.dt)
         print("fits per run (A± with standard errors; Bi & Poo: A+ > 0 causal, A- < 0 "
               "anti-causal):")
         for run, by_source in fits.items():
@@ -341,6 +384,27 @@ def _gdu(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from .sweep import run_sweep, status_table
+
+    if args.status:
+        if args.sweep:
+            raise ValueError("eqspike sweep takes a sweep file or --status DIR, not both")
+        print(status_table(args.status))
+        return 0
+    if not args.sweep:
+        raise ValueError("eqspike sweep needs a sweep file (or --status DIR)")
+    rows = run_sweep(args.sweep, args.out, scheduler=args.scheduler, workers=args.workers,
+                     data_dir=args.data_dir, download=not args.no_download,
+                     progress=not args.quiet, mode=args.mode)
+    failed = [r for r in rows.values() if r["status"] == "failed"]
+    out = args.out or f"runs/sweep-{Path(args.sweep).stem}"
+    print(f"{len(rows) - len(failed)} of {len(rows)} points complete; index {out}/index.csv, "
+          f"figure {out}/sweep.png" + (f"; {len(failed)} failed (eqspike sweep --status "
+                                        f"{out})" if failed else ""))
+    return 1 if failed else 0
+
+
 def _networks(args) -> int:
     from .spec import available_networks, load_network
 
@@ -357,9 +421,11 @@ def main(argv=None) -> int:
     from .spec import SpecError
     from .training import TrainingDiverged
 
+    # SweepError is a ValueError: caught below with the others
     args = _parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
-               "plasticity": _plasticity, "gdu": _gdu, "networks": _networks}[args.command]
+               "plasticity": _plasticity, "gdu": _gdu, "sweep": _sweep,
+               "networks": _networks}[args.command]
     try:
         return command(args)
     except (DataError, SpecError, RunFileError, TrainingDiverged, EnergyError,

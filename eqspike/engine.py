@@ -6,7 +6,8 @@ data through that binary with ``device.run(run_args=...)``: new stimuli, targets
 signals, weights, biases and learning rates, no recompilation. The build directory is keyed by
 the network's structure (:meth:`~eqspike.spec.NetworkSpec.structure_key`) and the chunk size,
 so a later run of the same shape reuses it (Brian2 rewrites only changed files; ``make`` then
-has nothing to do).
+has nothing to do). A process locks the directory it uses; concurrent processes (a sweep's
+workers) take numbered sibling slots, each a cache of its own.
 
 :class:`RuntimeEngine` runs the same model in Brian2's runtime mode (numpy target), building
 the network anew for each chunk: slow, but with no compiler, for small tests.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,10 +215,12 @@ class StandaloneEngine(Engine):
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
+        if StandaloneEngine._live is not None:   # retired: its build slot is free again
+            StandaloneEngine._live._lock.close()
         variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
         variant += f"-t{self.threads}" if self.threads else ""
         self.directory, self._lock = self._claim(
-            root / f"{spec.structure_key()}-n{self.chunk_samples}-s{self.seed}{variant}")
+            root / f"{spec.structure_key()}-n{self.chunk_samples}{variant}")
         b2.set_device("cpp_standalone", build_on_run=False)
         device = b2.get_device()
         device.reinit()
@@ -235,16 +237,22 @@ class StandaloneEngine(Engine):
 
     @staticmethod
     def _claim(directory: Path):
-        """Lock the cached build directory; if another process holds it, use a fresh one."""
-        directory.mkdir(parents=True, exist_ok=True)
-        lock = open(directory / ".lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return directory, lock
-        except BlockingIOError:
-            lock.close()
-            fresh = Path(tempfile.mkdtemp(prefix=directory.name + "-", dir=directory.parent))
-            return StandaloneEngine._claim(fresh)
+        """Lock a cached build directory for this process: ``directory`` itself, or, while
+        other processes hold it (a sweep's workers, two runs at once), the first free of
+        its numbered siblings ``directory-2``, ``-3``, … . Every slot is a build cache of
+        its own that later runs of the same shape reuse; the seed is not part of the key,
+        since a new seed changes only the main file (one file recompiled, not the project).
+        """
+        for slot in range(1, 1000):
+            candidate = directory if slot == 1 else directory.with_name(f"{directory.name}-{slot}")
+            candidate.mkdir(parents=True, exist_ok=True)
+            lock = open(candidate / ".lock", "w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return candidate, lock
+            except BlockingIOError:
+                lock.close()
+        raise RuntimeError(f"no free build slot beside {directory} (999 in use)")
 
     def _run(self, rates, targets, kinds, weights, biases, epoch):
         if StandaloneEngine._live is not self:

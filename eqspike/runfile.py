@@ -5,13 +5,18 @@ Layout (``format_version`` 1; every array is float64 unless said)::
     /                       attrs: format="eqspike-run", format_version, path ("spiking"),
                                    network (name), seed, created, status
                                    ("running" | "complete"), versions (JSON: python,
-                                   brian2, numpy, h5py, eqspike)
+                                   brian2, numpy, h5py, eqspike), test_samples (the
+                                   test images each epoch is evaluated on, 0: all; a
+                                   resumed run reuses it), and for a sweep's point sweep,
+                                   sweep_point
     /network                attrs: toml (the network definition as run, TOML text)
     /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
     /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
     /metrics                datasets of one row per finished epoch:
-                            epoch (int), train_accuracy, test_accuracy, train_seconds,
-                            eval_seconds, train_samples (int)
+                            epoch (int), train_accuracy, test_accuracy, train_seconds
+                            (every stretch of the epoch, resumed ones included),
+                            eval_seconds, train_samples (int), test_images (int: the
+                            images test_accuracy covers; -1 in format 1 files)
     /events                 spikes per sample, one row per epoch: for each layer and each part
                             of a sample (attrs: phases = free_quiet, free_window, nudged):
                             train_mean, train_std (E, L, 3) over the epoch's training
@@ -27,9 +32,13 @@ Layout (``format_version`` 1; every array is float64 unless said)::
                             of every change, trajectory_K (C+1, N) logged weights at the
                             epoch's start and after each of its C chunks, samples_K (C+1,)
 
-Beside it, ``RUN.latest.h5`` holds the state after the last finished chunk, the point a
-resumed run continues from: ``/checkpoints/latest`` with attrs epoch (0-based, in
-progress), chunk (chunks done in that epoch) and samples_seen.
+Beside it, ``RUN.latest.h5`` (a *sidecar*, attrs format="eqspike-run-latest") holds the
+state after the last finished chunk, the point a resumed run continues from:
+``/checkpoints/latest`` with attrs epoch (0-based, in progress), chunk (chunks done in that
+epoch) and samples_seen, and ``/progress`` with what the epoch's metrics have counted so
+far (attrs correct, seen, train_seconds; arrays events_n, events_total, events_squares),
+so that a resumed epoch reports what an uninterrupted one would. Commands that take run
+files skip sidecars (:func:`run_paths`), so ``runs/*.h5`` works.
 
 Weights are stored (n_pre, n_post): ``W_l_m[i, j]`` couples neuron i of layer l to neuron
 j of layer m (input layer 0).
@@ -57,14 +66,17 @@ import numpy as np
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
-           "write_latest", "finish_epoch", "set_status", "extend_epochs", "read_run",
-           "read_group", "versions",
-           "latest_path", "remove_stale_temporaries"]
+           "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",
+           "read_run", "read_group", "versions", "latest_path", "is_sidecar", "run_paths",
+           "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METRIC_FIELDS = ("epoch", "train_accuracy", "test_accuracy", "train_seconds", "eval_seconds",
-                 "train_samples")
+                 "train_samples", "test_images")
+#: Metric fields a format-1 file lacks, and what reading one fills them with.
+ADDED_METRICS = {"test_images": -1}
+INTEGER_METRICS = ("epoch", "train_samples", "test_images")
 EVENT_FIELDS = ("train_mean", "train_std", "eval_mean", "eval_std")
 
 
@@ -175,7 +187,7 @@ def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
         f.create_group("checkpoints")
         metrics = f.create_group("metrics")
         for name in METRIC_FIELDS:
-            dtype = "i8" if name in ("epoch", "train_samples") else "f8"
+            dtype = "i8" if name in INTEGER_METRICS else "f8"
             metrics.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype)
         events = f.create_group("events")
         events.attrs["phases"] = ",".join(EVENT_PHASES)
@@ -230,6 +242,12 @@ def latest_path(path) -> Path:
     return path.with_name(path.stem + ".latest" + path.suffix)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def _atomic(path, new: bool = False):
     """Open a copy of ``path`` (or a new file) for writing; on success, fsync it and rename
@@ -244,6 +262,7 @@ def _atomic(path, new: bool = False):
             shutil.copyfile(path, tmp)
         with _open(tmp, "a" if not new else "w") as f:
             yield f
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600; a file gets the umask's
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -265,15 +284,58 @@ def _write_group(group, weights, biases, attrs):
     group.attrs.update(attrs)
 
 
-def write_latest(path, weights, biases, **attrs) -> None:
-    """Write the ``latest`` checkpoint (the resume point) to ``RUN.latest.h5``, atomically.
+def write_latest(path, weights, biases, progress: dict | None = None, **attrs) -> None:
+    """Write the ``latest`` checkpoint (the resume point) to ``RUN.latest.h5``, atomically,
+    with ``progress`` ({name: scalar or array}: what the epoch's metrics counted so far).
 
     The run file's own checkpoints are written by :func:`create_run` (``initial``) and
     :func:`finish_epoch` (``epoch_EEEE``).
     """
     with _atomic(latest_path(path), new=True) as f:
         f.attrs["format"] = FORMAT + "-latest"
+        f.attrs["run"] = Path(path).name
         _write_group(f.create_group("checkpoints/latest"), weights, biases, attrs)
+        group = f.create_group("progress")
+        for name, value in (progress or {}).items():
+            if np.ndim(value) == 0:
+                group.attrs[name] = value
+            else:
+                group.create_dataset(name, data=np.asarray(value, dtype=float))
+
+
+def read_progress(path) -> dict:
+    """What :func:`write_latest` stored as the epoch's progress ({} if nothing)."""
+    sidecar = latest_path(path)
+    if not sidecar.exists():
+        return {}
+    group = read_group(sidecar, "progress") or {"attrs": {}}
+    out = dict(group.pop("attrs"))
+    out.update(group)
+    return out
+
+
+def is_sidecar(path) -> bool:
+    """Whether ``path`` is a run's latest-checkpoint sidecar (``RUN.latest.h5``), by its
+    format attribute, or by its name when it cannot be read."""
+    path = Path(path)
+    try:
+        with _open(path, "r") as f:
+            return f.attrs.get("format") == FORMAT + "-latest"
+    except RunFileError:
+        return path.name.endswith(".latest" + path.suffix)
+
+
+def run_paths(paths) -> tuple[list, list]:
+    """Split the paths a command was given (a shell glob such as ``runs/*.h5`` included)
+    into run files and the notes of the sidecars skipped."""
+    runs, notes = [], []
+    for path in map(Path, paths):
+        if path.exists() and is_sidecar(path):
+            notes.append(f"skipping {path}: the latest-checkpoint sidecar of a run, not a run "
+                         "file")
+        else:
+            runs.append(path)
+    return runs, notes
 
 
 def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
@@ -333,6 +395,10 @@ def read_run(path) -> Run:
     if not path.exists():
         raise RunFileError(f"{path}: no such run file")
     with _open(path, "r") as f:
+        if f.attrs.get("format") == FORMAT + "-latest":
+            raise RunFileError(f"{path}: the latest-checkpoint sidecar of "
+                               f"{f.attrs.get('run', 'a run')}, not a run file; give the "
+                               "run file itself")
         if f.attrs.get("format") != FORMAT:
             raise RunFileError(f"{path}: an HDF5 file, but not an eqspike run file "
                                "(no format='eqspike-run' attribute)")
@@ -340,7 +406,9 @@ def read_run(path) -> Run:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
             toml = f["network"].attrs["toml"]
             checkpoints = {name: _checkpoint(g) for name, g in f["checkpoints"].items()}
-            metrics = {name: f["metrics"][name][()] for name in METRIC_FIELDS}
+            metrics = {name: (f["metrics"][name][()] if name in f["metrics"]
+                              else np.full(f["metrics/epoch"].shape[0], ADDED_METRICS[name]))
+                       for name in METRIC_FIELDS}
             events = {name: f["events"][name][()] for name in EVENT_FIELDS}
         except KeyError as exc:
             raise RunFileError(f"{path}: eqspike run file lacks a field ({exc})") from None

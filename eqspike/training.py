@@ -70,8 +70,13 @@ def predict(readout: np.ndarray) -> np.ndarray:
 class EventStats:
     """Running mean and standard deviation of per-sample event counts (n, L, phases)."""
 
-    def __init__(self):
-        self.n, self.total, self.squares = 0, 0.0, 0.0
+    def __init__(self, n=0, total=0.0, squares=0.0):
+        self.n, self.total, self.squares = int(n), total, squares
+
+    def state(self) -> dict:
+        """What :meth:`__init__` takes back (to carry an epoch's counts over a resume)."""
+        return {"events_n": self.n, "events_total": self.total,
+                "events_squares": self.squares}
 
     def add(self, events: np.ndarray) -> None:
         self.n += len(events)
@@ -157,20 +162,22 @@ def _event_row(train_stats: EventStats, eval_stats: EventStats, shape) -> dict:
 
 
 def _resume_point(run: runfile.Run):
-    """Where an interrupted run continues: (weights, biases, epoch, chunk).
+    """Where an interrupted run continues: (weights, biases, epoch, chunk, progress).
 
-    The run file records finished epochs; ``RUN.latest.h5`` the last finished chunk. A
-    latest checkpoint older than the last finished epoch (killed between the two writes)
-    is ignored in favour of that epoch's checkpoint.
+    The run file records finished epochs; ``RUN.latest.h5`` the last finished chunk and what
+    the epoch's metrics counted until then (``progress``, {} at an epoch's start). A latest
+    checkpoint older than the last finished epoch (killed between the two writes) is
+    ignored in favour of that epoch's checkpoint.
     """
     done = len(run.metrics["epoch"])
     latest = run.checkpoints.get("latest")
     if latest is not None and int(latest.attrs.get("epoch", -1)) >= done:
         point, epoch, chunk = latest, int(latest.attrs["epoch"]), int(latest.attrs["chunk"])
+        progress = runfile.read_progress(run.path) if chunk else {}
     else:
         point = run.checkpoints[f"epoch_{done:04d}"] if done else run.checkpoints["initial"]
-        epoch, chunk = done, 0
-    return point.weights, point.biases, epoch, chunk
+        epoch, chunk, progress = done, 0, {}
+    return point.weights, point.biases, epoch, chunk, progress
 
 
 def _stdp_logger(spec, seed, log_synapses, log_max_events, stored=None):
@@ -191,13 +198,13 @@ def _stdp_logger(spec, seed, log_synapses, log_max_events, stored=None):
 def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone",
           resume: bool = False, test_samples: int | None = None, progress: bool = True,
           cache_dir=None, download: bool = True, log_synapses: int = 0,
-          log_max_events: int = 100_000, threads: int | None = None) -> TrainResult:
+          log_max_events: int = 100_000, threads: int | None = None,
+          run_attrs: dict | None = None) -> TrainResult:
     """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
 
     With ``resume=True`` the run continues from its last checkpoint (see
-    :func:`_resume_point`), with the network definition stored in the file. The running
-    training accuracy and event statistics of an epoch that was interrupted then cover the
-    chunks run after resuming; the weights are exactly those of an uninterrupted run.
+    :func:`_resume_point`), with the network definition stored in the file, to the weights
+    and metrics of an uninterrupted run (its seconds aside).
 
     ``log_synapses`` > 0 logs the weight changes of that many synapses per layer pair
     (:mod:`eqspike.plasticity.stdp_log`), keeping at most ``log_max_events`` of them per
@@ -205,44 +212,63 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     interrupted epoch covers the chunks run after resuming.
 
     ``threads``: OpenMP threads of the compiled simulation (None: the engine's default,
-    :func:`eqspike.engine.default_threads`).
+    :func:`eqspike.engine.default_threads`). ``run_attrs``: more attributes of a new run
+    file (a sweep's name and point).
+
+    What shapes the results or the metrics is fixed when the run starts and reused by a
+    resume: the network as run, the seed, the test-set size (``test_samples``, recorded in
+    the run file; a resume given another one refuses) and, through the sidecar, what the
+    interrupted epoch had counted (running accuracy, event statistics, training seconds of
+    every stretch). The data are read and checked before the run file is created.
     """
     run_path = Path(run_path)
     if spec is not None and spec.network.path != "spiking":
         raise ValueError(f"{spec.name} is a rate-reference network ([network] path = "
                          f"{spec.network.path!r}): train it with eqspike.reference.training")
     runfile.remove_stale_temporaries(run_path)
+    progress_state = {}
     if resume:
         run = runfile.read_run(run_path)
         spec, seed = run.spec, int(run.attrs["seed"])
-        weights, biases, start_epoch, start_chunk = _resume_point(run)
+        recorded = int(run.attrs.get("test_samples", 0)) or None
+        if test_samples is not None and test_samples != recorded:
+            raise ValueError(f"{run_path} evaluates on {recorded or 'all'} test images; a "
+                             "resumed run keeps the test set it was started with")
+        test_samples = recorded
+        weights, biases, start_epoch, start_chunk, progress_state = _resume_point(run)
         test_history = list(run.metrics["test_accuracy"])
         train_history = list(run.metrics["train_accuracy"])
-        logger = _stdp_logger(spec, seed, 0, 0, runfile.read_group(run_path, "plasticity"))
     else:
         seed = spec.training.seed
-        weights, biases = init_parameters(spec, seed)
         start_epoch, start_chunk = 0, 0
         test_history, train_history = [], []
-        logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
-        groups = None
-        if logger is not None:
-            groups = logger.selection_groups(rule_scales(spec, 0)[0])
-        runfile.create_run(run_path, spec, seed, weights, biases, groups=groups)
 
+    # the data are read and checked before a run file exists: a data error creates nothing
     cfg = spec.training
     train_set = load_dataset(spec.network.dataset, "train", data_dir, download)
     test_set = load_dataset(spec.network.dataset, "test", data_dir, download)
     n_train = min(cfg.train_samples, len(train_set))
     n_test = len(test_set) if test_samples is None else min(test_samples, len(test_set))
+    if train_set.images[0].size != spec.layers[0]:
+        raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
+                         f"{spec.network.dataset} images have {train_set.images[0].size} "
+                         "pixels")
     train_rates = rates_from_images(train_set.images[:n_train])
     train_labels = train_set.labels[:n_train].astype(int)
     test_rates = rates_from_images(test_set.images[:n_test])
     test_labels = test_set.labels[:n_test].astype(int)
     n_out = spec.layers[-1]
-    if train_rates.shape[1] != spec.layers[0]:
-        raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
-                         f"{spec.network.dataset} images have {train_rates.shape[1]} pixels")
+
+    if resume:
+        logger = _stdp_logger(spec, seed, 0, 0, runfile.read_group(run_path, "plasticity"))
+    else:
+        weights, biases = init_parameters(spec, seed)
+        logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
+        groups = None
+        if logger is not None:
+            groups = logger.selection_groups(rule_scales(spec, 0)[0])
+        extra = {"test_samples": int(test_samples or 0), **(run_attrs or {})}
+        runfile.create_run(run_path, spec, seed, weights, biases, groups=groups, extra=extra)
 
     t_start = time.time()
     engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir,
@@ -252,10 +278,12 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     for epoch in range(start_epoch, cfg.epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_train)
         bar = progress_bar(n_train, f"epoch {epoch + 1}/{cfg.epochs}", progress)
-        correct = seen = 0
-        train_stats = EventStats()
-        t_epoch = time.time()
         first = start_chunk if epoch == start_epoch else 0
+        carried = progress_state if first else {}    # what earlier stretches counted
+        correct, seen = int(carried.get("correct", 0)), int(carried.get("seen", 0))
+        train_stats = EventStats(carried.get("events_n", 0), carried.get("events_total", 0.0),
+                                 carried.get("events_squares", 0.0))
+        t_epoch = time.time() - float(carried.get("train_seconds", 0.0))
         if bar is not None and first:
             bar.update(chunks[first - 1][1])
         if logger is not None:
@@ -276,7 +304,11 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             correct += int(np.sum(predict(result.readout) == train_labels[idx]))
             seen += len(idx)
             train_stats.add(result.events)
-            runfile.write_latest(run_path, weights, biases, epoch=epoch, chunk=k + 1,
+            runfile.write_latest(run_path, weights, biases,
+                                 progress={"correct": correct, "seen": seen,
+                                           "train_seconds": time.time() - t_epoch,
+                                           **train_stats.state()},
+                                 epoch=epoch, chunk=k + 1,
                                  samples_seen=epoch * n_train + chunks[k][1])
             if bar is not None:
                 bar.update(len(idx))
@@ -295,7 +327,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
             run_path, epoch + 1, weights, biases,
             {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
              "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-             "train_samples": n_train},
+             "train_samples": n_train, "test_images": n_test},
             _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
             samples_seen=(epoch + 1) * n_train,
             groups=logger.epoch_groups(epoch + 1) if logger is not None else None)

@@ -56,9 +56,16 @@ def load_xy(spec, split, data_dir, download, limit=None):
 
 def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
                test_samples: int | None = None, progress: bool = True, download: bool = True,
-               method: str = "ep") -> TrainResult:
+               method: str = "ep", run_attrs: dict | None = None) -> TrainResult:
     """Train the rate reference of ``spec`` by EP (``method='bptt'``: by BPTT through the T1
-    free steps, the baseline) into ``run_path``."""
+    free steps, the baseline) into ``run_path``.
+
+    As for the spiking path, the data are read before a run file exists, and the test-set
+    size is recorded and reused by a resume. An interrupted epoch restarts from the last
+    finished one (its checkpoint holds the optimiser state), so its metrics are an
+    uninterrupted epoch's; its ``train_seconds`` are those of the stretch that finished it.
+    ``run_attrs``: more attributes of a new run file (a sweep's name and point).
+    """
     run_path = Path(run_path)
     runfile.remove_stale_temporaries(run_path)
     if resume:
@@ -66,6 +73,11 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
         if run.attrs.get("path") != "rate":
             raise runfile.RunFileError(f"{run_path}: not a rate-reference run")
         spec, seed = run.spec, int(run.attrs["seed"])
+        recorded = int(run.attrs.get("test_samples", 0)) or None
+        if test_samples is not None and test_samples != recorded:
+            raise ValueError(f"{run_path} evaluates on {recorded or 'all'} test images; a "
+                             "resumed run keeps the test set it was started with")
+        test_samples = recorded
         method = run.attrs.get("method", "ep")
         point = run.final
         params = {k: v for k, v in point.params.items() if not k.startswith(OPTIMIZER_PREFIX)}
@@ -78,15 +90,17 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
         seed = spec.training.seed
         params, state, start_epoch = init_parameters_checked(spec, seed), {}, 0
         test_history, train_history = [], []
+    cfg, ph = spec.training, spec.phases
+    x_train, y_train = load_xy(spec, "train", data_dir, download, cfg.train_samples)
+    x_test, y_test = load_xy(spec, "test", data_dir, download, test_samples)
+    if not resume:
         runfile.create_run(run_path, spec, seed, params, None, kind="rate",
-                           extra={"method": method})
+                           extra={"method": method, "test_samples": int(test_samples or 0),
+                                  **(run_attrs or {})})
     net = HopfieldNetwork(spec, params)
     optimizer = make_optimizer(spec)
     optimizer.load_state_arrays(state)
-    cfg, ph = spec.training, spec.phases
     batch = spec.reference.batch_size
-    x_train, y_train = load_xy(spec, "train", data_dir, download, cfg.train_samples)
-    x_test, y_test = load_xy(spec, "test", data_dir, download, test_samples)
     n_out = spec.layers[-1]
     events = {name: np.full((len(spec.layers), 3), np.nan) for name in runfile.EVENT_FIELDS}
     t_start = time.time()
@@ -125,7 +139,8 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
         runfile.finish_epoch(run_path, epoch + 1, saved, None,
                              {"epoch": epoch + 1, "train_accuracy": train_acc,
                               "test_accuracy": test_acc, "train_seconds": train_seconds,
-                              "eval_seconds": eval_seconds, "train_samples": len(x_train)},
+                              "eval_seconds": eval_seconds, "train_samples": len(x_train),
+                              "test_images": len(x_test)},
                              events, samples_seen=(epoch + 1) * len(x_train))
         test_history.append(test_acc)
         train_history.append(train_acc)

@@ -325,3 +325,23 @@ def test_continual_rule_telescopes_to_the_ep_update_within_its_sampling_error():
             assert np.all(np.abs(sampling) <= bound + 1e-12)
             got += value * rule
         np.testing.assert_allclose(total, lr_w[k] * got, rtol=1e-10, atol=1e-15)
+
+
+def test_symmetric_nudging_seeks_dt_within_each_timeline():
+    """With symmetric nudging the +β phase restarts from the free state: a change triggered
+    there takes its Δt from the free and +β spikes (in that timeline's time), never from the
+    −β phase's, and vice versa."""
+    from eqspike.plasticity.stdp_log import NO_SPIKE, _branch_neighbours
+
+    spec = small_spec(layers=(1, 1), free=4, nudge=3, readout=2).replace(
+        phases={"nudging": "symmetric"})
+    raster = np.zeros((1, 10, 1), dtype=bool)
+    raster[0, [2, 5, 8], 0] = True            # free step 2, −β step 5, +β step 8 (time 5)
+    last, nxt = (a[0, :, 0] for a in _branch_neighbours(spec, raster))
+    steps = np.arange(10)
+    # −β steps 4..6: free spike 2 and −β spike 5 only
+    assert list(last[4:7] - steps[4:7]) == [-2, -3, -1]
+    assert list(nxt[4:7] - steps[4:7]) == [1, 0, NO_SPIKE - 6]
+    # +β steps 7..9 (times 4..6): free spike at time 2 and +β spike at time 5 only
+    assert list(last[7:10] - steps[7:10]) == [-2, -3, -1]
+    assert list(nxt[7:9] - steps[7:9]) == [1, 0] and nxt[9] == NO_SPIKE

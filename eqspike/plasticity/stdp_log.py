@@ -22,6 +22,9 @@ as Δt = t_post − t_pre in steps:
 * ``dt_nearest``: to the other neuron's nearest spike in the sample, before, at or after the
   trigger (ties go to the earlier one): the Δt of an STDP experiment.
 
+Under symmetric nudging both are sought in the trigger's own timeline: the free phase and
+the −β phase, or the free phase and the +β phase that restarts from the free state.
+
 Memory stays bounded however long the run: a chunk's spikes are processed and dropped; per
 epoch the logger keeps (a) the binned window of *every* change (count, sum and sum of
 squares of ΔW per sign and Δt bin, ``|Δt| ≤ dt_range``, one overflow bin), (b) a uniform
@@ -186,10 +189,27 @@ class LayerSpikes:
     next: np.ndarray          # (n·S·m,) first spike at or after, NO_SPIKE: none
 
 
+def _branch_neighbours(spec, raster: np.ndarray):
+    """:func:`_neighbours` along the timeline each step belongs to. With symmetric nudging a
+    sample has two: the free phase then the −β phase, and the free phase then the +β phase
+    (which starts again from the free state), so a +β step's neighbours are sought among
+    the free and +β spikes, in that timeline's time; a −β step's among the free and −β
+    ones. The values are steps such that subtracting the trigger's step gives Δt."""
+    if spec.nudged_phases != 2:
+        return _neighbours(raster)
+    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+    last, nxt = _neighbours(raster[:, :t1 + t2])                      # free, then −β
+    plus = np.concatenate([raster[:, :t1], raster[:, t1 + t2:]], axis=1)
+    last_p, next_p = _neighbours(plus)                                # free, then +β
+    shift = lambda a, none: np.where(np.abs(a) == NO_SPIKE, none, a + t2)  # noqa: E731
+    return (np.concatenate([last, shift(last_p[:, t1:], -NO_SPIKE)], axis=1),
+            np.concatenate([nxt, shift(next_p[:, t1:], NO_SPIKE)], axis=1))
+
+
 def layer_spikes(spec, spikes, neurons, n_samples: int) -> LayerSpikes:
     """:class:`LayerSpikes` of (neuron ids, steps from the chunk's start) ``spikes``."""
     raster = _raster(spec, spikes, neurons, n_samples)
-    last, nxt = _neighbours(raster)
+    last, nxt = _branch_neighbours(spec, raster)
     reads = trace_reads(spec, raster)
     return LayerSpikes(neurons, raster, reads.ravel(), trace_changes(spec, reads).ravel(),
                        last.ravel(), nxt.ravel())

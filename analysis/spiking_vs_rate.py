@@ -8,7 +8,8 @@ images, it compares each neuron's spike rate over the readout window (the last
 same T1 free steps (:func:`eqspike.reference.network.spiking_twin`, same leak α = 1/tau_u), and
 evaluates the weights in the *other* path on the whole test set: a spiking run's weights in
 the rate model, a rate-reference run's weights (a dense layered network with the hard
-sigmoid and squared-error nudge) in the spiking network of ``networks/mnist.toml`` with the
+sigmoid and squared-error nudge) in the spiking network of ``--spiking-network`` (default
+``networks/mnist.toml``) with the
 run's layers (compiled, ``cpp_standalone``). Writes a scatter plot (PNG) and the per-layer
 numbers (CSV beside it).
 """
@@ -58,9 +59,9 @@ def rate_model(spec, weights, biases, rates):
     return model.rates(model.relax(rates, model.zero_states(len(rates)), spec.phases.free_steps))
 
 
-def spiking_spec_for(run):
+def spiking_spec_for(run, network: str = "mnist"):
     """The spiking network definition for a run's weights: its own (a spiking run), or
-    ``mnist`` with the run's layers (a rate-reference run whose couplings it can hold)."""
+    ``network`` with the run's layers (a rate-reference run whose couplings it can hold)."""
     from eqspike.spec import EdgeSpec, load_network
 
     spec = run.spec
@@ -71,7 +72,7 @@ def spiking_spec_for(run):
             or spec.reference.loss != "mse"):
         raise ValueError(f"{run.path}: only a dense layered rate network with the hard sigmoid "
                          "and the squared-error nudge has a spiking twin")
-    return load_network("mnist").replace(network={"layers": spec.layers,
+    return load_network(network).replace(network={"layers": spec.layers,
                                                   "dataset": spec.network.dataset})
 
 
@@ -85,10 +86,13 @@ def main(argv=None):
     parser.add_argument("--checkpoint")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="spiking_vs_rate.png")
+    parser.add_argument("--spiking-network", default="mnist",
+                        help="for a rate-reference run: the spiking network whose dynamics "
+                             "run its weights (default: mnist)")
     args = parser.parse_args(argv)
     try:
         run = read_run(args.run)
-        spec = spiking_spec_for(run)
+        spec = spiking_spec_for(run, args.spiking_network)
         if args.checkpoint and args.checkpoint not in run.checkpoints:
             raise RunFileError(f"{args.run}: no checkpoint {args.checkpoint!r}; valid: "
                                f"{', '.join(sorted(run.checkpoints))}")

@@ -9,7 +9,7 @@ training runs them: the logger reconstructs a chunk's changes in a worker thread
 next chunk simulates, and the timing ends when it has finished the last. Then writes one
 epoch's log of those chunks into a run file and reports its size per 1,000 logged synapses.
 
-    python benchmarks/bench_logging.py [--network mnist] [--samples 1000] [--chunks 3]
+    python benchmarks/bench_logging.py [--network mnist-rate-coded] [--samples 1000] [--chunks 3]
                                        [--repeats 3] [--log-synapses 1000]
                                        [--max-events 100000]
 """
@@ -26,7 +26,8 @@ import numpy as np
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--network", default="mnist")
+    parser.add_argument("--network", default="mnist-rate-coded",
+                        help="a network STDP logging can rebuild (rate-coded input, trace partner)")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--chunks", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)

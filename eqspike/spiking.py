@@ -211,9 +211,10 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
     also ``onset`` (1 at each sample's first step) and ``offset`` (1 at the step that follows
     a training sample); with ``logging`` also ``logging``; with ``[phases] nudge_anneal``
     = a < 1 also ``alpha_scale``, the step size's factor: 1 − (1 − a) n/(T2 − 1) at the
-    n-th step of each nudged phase of a training sample (n = 0..T2 − 1), 1 elsewhere. An evaluation sample is free for T1 steps, then idle (no nudge, no
-    learning); a padding sample is idle throughout (its spikes are not counted, it has no
-    readout).
+    n-th step of each nudged phase of a training sample (n = 0..T2 − 1), 1 elsewhere.
+
+    An evaluation sample is free for T1 steps, then idle (no nudge, no learning); a padding
+    sample is idle throughout (its spikes are not counted, it has no readout).
     """
     t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
     symmetric = spec.nudged_phases == 2

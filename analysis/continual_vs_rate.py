@@ -8,8 +8,8 @@ training samples (the first ``--samples`` of the training set, each starting fro
 weights), it runs one training sample of the spiking network with ``[learning] rule =
 "continual"`` (Brian2 runtime mode) and the same sample through rate C-EP
 (:func:`eqspike.reference.learning.continual_phases` on
-:func:`~eqspike.reference.network.spiking_twin`: the same layers, leak, T1, T2, β, nudging
-and learning rates), and records every weight at every step of the nudged phases. A graded
+:func:`~eqspike.reference.network.spiking_twin`: the same layers, leak and its annealing
+over the nudged phases, T1, T2, β, nudging and learning rates), and records every weight at every step of the nudged phases. A graded
 input pair's weights are written once, at the sample's end (nothing in the sample reads them
 before); its trajectory is the one per-step writes would have made, w + lr_w r_j H_i(t)
 with the recorded running signal H_i(t) of the hidden neuron.
@@ -80,10 +80,12 @@ def rate_trajectories(spec, weights, biases, rates, target):
     lr = dict(zip(names, spec.learning.rates))
     lr.update({f"b_{k + 1}": r for k, r in enumerate(spec.learning.bias_rates)})
     steps = []
-    continual_phases(net, SGD(), x, y, free, spec.phases.nudge_steps, spec.phases.beta,
+    t2 = spec.phases.nudge_steps
+    scale = np.linspace(1.0, spec.phases.nudge_anneal, t2) if t2 > 1 else None
+    continual_phases(net, SGD(), x, y, free, t2, spec.phases.beta,
                      "symmetric" if spec.nudged_phases == 2 else "one_sided", lr,
                      record=lambda sign, t, params: steps.append(
-                         [params[n].copy() for n in names]))
+                         [params[n].copy() for n in names]), step_scale=scale)
     return [np.stack([step[k] for step in steps]) for k in range(len(names))]
 
 
@@ -178,9 +180,16 @@ def plot(example, weights, totals, spec, out):
     for k in range(pairs):
         ax = axes[0, k]
         change = rte[k][-1] - weights[k]
-        flat = np.argsort(np.abs(change).ravel())[::-1][:4]
-        for c, index in enumerate(flat):
+        chosen, rows_used, cols_used = [], set(), set()
+        for index in np.argsort(np.abs(change).ravel())[::-1]:   # largest, distinct neurons
             i, j = np.unravel_index(index, change.shape)
+            if i not in rows_used and j not in cols_used:
+                chosen.append((i, j))
+                rows_used.add(i)
+                cols_used.add(j)
+            if len(chosen) == 4:
+                break
+        for c, (i, j) in enumerate(chosen):
             colour = f"C{c}"
             ax.plot(steps, rte[k][:, i, j] - weights[k][i, j], "-", color=colour,
                     label=f"W[{i},{j}] rate C-EP")
@@ -188,11 +197,13 @@ def plot(example, weights, totals, spec, out):
                     label=f"W[{i},{j}] spiking")
         if spec.nudged_phases == 2:
             ax.axvline(t2 + 0.5, color="grey", lw=0.8)
-            ax.text(t2 / 2, ax.get_ylim()[1], "−β phase", ha="center", va="top", fontsize=8)
-            ax.text(1.5 * t2, ax.get_ylim()[1], "+β phase", ha="center", va="top", fontsize=8)
+            for x, label in ((t2 / 2 + 0.5, "−β phase"), (1.5 * t2 + 0.5, "+β phase")):
+                ax.text(x, 0.02, label, ha="center", va="bottom", fontsize=8,
+                        transform=ax.get_xaxis_transform())
         ax.set_xlabel("nudged step")
         ax.set_ylabel("W(t) − W(start)")
-        ax.set_title(f"layer pair {k}-{k + 1}: the 4 largest changes, sample 1", fontsize=9)
+        ax.set_title(f"layer pair {k}-{k + 1}: 4 large changes (distinct neurons), sample 1",
+                     fontsize=9)
         ax.legend(fontsize=6, ncol=2)
         ax.grid(alpha=0.3)
         ax = axes[1, k]

@@ -195,7 +195,8 @@ def train_batch(net, optimizer, x, y, spec, rates: dict, rng) -> np.ndarray:
 
 
 def continual_phases(net, optimizer, x, y, free, steps: int, beta: float, estimator: str,
-                     rates: dict, rng=None, fixed=None, record=None) -> None:
+                     rates: dict, rng=None, fixed=None, record=None,
+                     step_scale=None) -> None:
     """C-EP's nudged phase(s) from the free states ``free`` (Ernoult et al. 2020).
 
     At every step t of a phase with nudge σβ (σ = ±1) the parameters move by the gradient
@@ -206,7 +207,9 @@ def continual_phases(net, optimizer, x, y, free, steps: int, beta: float, estima
     phase left, β_eff = 2β. The input drive ``fixed`` stays that of the parameters at the
     phase's start (the clamped input receives no feedback, and its drive is computed once,
     as a graded input delivers it once in the spiking network). ``record(sign, step,
-    params)``, if given, is called after every step.
+    params)``, if given, is called after every step. ``step_scale`` (``steps`` factors):
+    the leak of each nudged step is multiplied by it, as the spiking network's
+    ``[phases] nudge_anneal`` does (prototypical dynamics).
     """
     batch = len(x)
     fixed = net.input_drive(x) if fixed is None else fixed
@@ -221,7 +224,13 @@ def continual_phases(net, optimizer, x, y, free, steps: int, beta: float, estima
     for sign in signs:
         states, before = free, net.phi_grads(x, net.rates(free))
         for t in range(steps):
-            states = net.step(x, states, sign * beta, y, fixed)
+            leak = net.alpha
+            if step_scale is not None:
+                net.alpha = leak * step_scale[t]
+            try:
+                states = net.step(x, states, sign * beta, y, fixed)
+            finally:
+                net.alpha = leak
             after = net.phi_grads(x, net.rates(states))
             optimizer.step(net.params, _scale(_diff(after, before), -sign / (beta_eff * batch)),
                            rates)

@@ -163,11 +163,11 @@ def _train(args) -> int:
 
     if args.resume:
         if (args.out or args.train_samples or args.chunk_samples or args.seed is not None
-                or args.log_synapses or args.test_samples is not None):
+                or args.log_synapses):
             raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --train-samples, --chunk-samples, --seed, "
-                             "--test-samples or --log-synapses (--epochs N extends it to N "
-                             "epochs in all)")
+                             "--out, --train-samples, --chunk-samples, --seed or "
+                             "--log-synapses (--epochs N extends it to N epochs in all; "
+                             "--test-samples, if given, must be the recorded one)")
         path = Path(args.resume)
         spec = None
         if args.epochs:

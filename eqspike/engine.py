@@ -18,6 +18,7 @@ Both take and return plain NumPy arrays (:class:`ChunkResult`); they know nothin
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,8 +216,8 @@ class StandaloneEngine(Engine):
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
-        if StandaloneEngine._live is not None:   # retired: its build slot is free again
-            StandaloneEngine._live._lock.close()
+        if StandaloneEngine._live is not None:
+            StandaloneEngine._live._retire()
         variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
         variant += f"-t{self.threads}" if self.threads else ""
         self.directory, self._lock = self._claim(
@@ -224,6 +225,7 @@ class StandaloneEngine(Engine):
         b2.set_device("cpp_standalone", build_on_run=False)
         device = b2.get_device()
         device.reinit()
+        gc.collect()   # after reinit, which drops the device's references to a retired build
         device.activate(build_on_run=False)
         b2.prefs.devices.cpp_standalone.openmp_threads = self.threads
         b2.seed(self.seed)
@@ -234,6 +236,16 @@ class StandaloneEngine(Engine):
         device.build(directory=str(self.directory), run=False, with_output=False)
         self.device = device
         StandaloneEngine._live = self
+
+    def _retire(self):
+        """Free this engine's build slot and its Brian2 objects. Brian2 names implicit
+        objects (clocks, code objects) uniquely among the objects alive in the process: while
+        a retired network lived, the next build's names took suffixes (``layer0_clock_1``),
+        its generated code differed and ``make`` recompiled every file, on every second
+        build of a process (a sweep worker's points)."""
+        self._lock.close()
+        self.net = self.device = None
+        StandaloneEngine._live = None
 
     @staticmethod
     def _claim(directory: Path):

@@ -207,12 +207,19 @@ def test_standalone_same_seed_same_weights(tmp_path):
     args = (rng.uniform(0, 1, (n, 12)), np.eye(3)[rng.integers(0, 3, n)],
             np.full(n, SAMPLE_TRAIN), [rng.uniform(-0.3, 0.6, (12, 8)),
                                        rng.uniform(-0.5, 0.5, (8, 3))], [np.zeros(8), np.zeros(3)])
-    first = StandaloneEngine(spec, n, seed=7, cache_dir=tmp_path).run_chunk(*args)
+    engine = StandaloneEngine(spec, n, seed=7, cache_dir=tmp_path)
+    directory, code = engine.directory, (engine.directory / "objects.cpp").read_text()
+    first = engine.run_chunk(*args)
     second = StandaloneEngine(spec, n, seed=7, cache_dir=tmp_path).run_chunk(*args)
-    other = StandaloneEngine(spec, n, seed=8, cache_dir=tmp_path).run_chunk(*args)
+    engine = StandaloneEngine(spec, n, seed=8, cache_dir=tmp_path)
+    other = engine.run_chunk(*args)
     for a, b in zip(first.weights + first.biases, second.weights + second.biases):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first.weights[0], other.weights[0])
+    # later builds in the process reuse the slot with the same generated code (no implicit
+    # object renamed because a retired network was still alive), so make recompiles nothing
+    assert engine.directory == directory
+    assert (directory / "objects.cpp").read_text() == code
 
 
 @pytest.mark.standalone

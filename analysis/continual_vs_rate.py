@@ -212,6 +212,7 @@ def plot(example, weights, totals, spec, out):
         lim = np.abs(np.r_[a, b]).max()
         ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.6)
         got = agreement(a, b)
+        ax.ticklabel_format(style="sci", scilimits=(-2, 2))   # no overlapping tick labels
         ax.set_xlabel("rate C-EP: change over the sample")
         ax.set_ylabel("spiking continual rule: change over the sample")
         ax.set_title(f"pair {k}-{k + 1}, every synapse and sample: corr {got['correlation']:.2f}, "

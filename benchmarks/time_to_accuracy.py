@@ -150,13 +150,17 @@ def commit_python(rev: str) -> tuple[str, str]:
 def run_worker(python: str, network: str, args, label: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "points.json"
+        if Path(network).is_file():
+            network = str(Path(network).resolve())
         cmd = [python, str(Path(__file__).resolve()), "--worker", "--network", network,
                "--epochs", str(args.epochs), "--points", ",".join(map(str, args.points)),
                "--json", str(out)]
         if args.test_samples:
             cmd += ["--test-samples", str(args.test_samples)]
-        if args.data_dir:
-            cmd += ["--data-dir", str(args.data_dir)]
+        # the worker runs in a temporary directory: relative paths are resolved here
+        data_dir = args.data_dir or os.environ.get("EQSPIKE_DATA")
+        if data_dir:
+            cmd += ["--data-dir", str(Path(data_dir).resolve())]
         print(f"-- {label}: {network} ({python})", file=sys.stderr, flush=True)
         t = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=tempfile.gettempdir())

@@ -235,6 +235,9 @@ class StandaloneEngine(Engine):
         self.net.network.run(self.net.duration_steps * dt, namespace={})
         device.build(directory=str(self.directory), run=False, with_output=False)
         self.device = device
+        # only the signals some code reads exist in the build (the binary refuses the rest:
+        # e.g. ``phase``, read only by the event counters, in a build without them)
+        self._signals = {k: v for k, v in self.net.signals.items() if v in device.timed_arrays}
         StandaloneEngine._live = self
 
     def _retire(self):
@@ -273,9 +276,9 @@ class StandaloneEngine(Engine):
                                "build at a time")
         net = self.net
         steps = phase_signals(self.spec, kinds, logging=self.log_neurons is not None)
-        args = {net.signals["stimulus"]: padded_sample_signal(rates),
-                net.signals["target"]: padded_sample_signal(targets),
-                **{net.signals[k]: v for k, v in steps.items()}}
+        values = {"stimulus": padded_sample_signal(rates),
+                  "target": padded_sample_signal(targets), **steps}
+        args = {signal: values[k] for k, signal in self._signals.items()}
         for syn, w in zip(net.synapses, weights):
             args[syn.w] = np.asarray(w, dtype=float).ravel()
         for group, b in zip(net.layers[1:], biases):

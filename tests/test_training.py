@@ -183,6 +183,19 @@ def test_openmp_threads_give_the_same_results(tmp_path):
     np.testing.assert_array_equal(sequential.events, threaded.events)
 
 
+@pytest.mark.standalone
+def test_a_build_without_event_counters_learns_the_same(tmp_path):
+    """``count_events=False`` (what bench_counters compares against) runs and learns as the
+    counted build does; the signals that only the counters read are not passed to it."""
+    spec, args = _small("graded"), _chunk_args(9)
+    counted = StandaloneEngine(spec, 9, cache_dir=tmp_path).run_chunk(*args)
+    plain = StandaloneEngine(spec, 9, cache_dir=tmp_path, count_events=False).run_chunk(*args)
+    assert plain.events is None and counted.events is not None
+    for x, y in zip(counted.weights + counted.biases, plain.weights + plain.biases):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(counted.readout, plain.readout)
+
+
 def test_thread_count_from_the_environment(monkeypatch):
     from eqspike.engine import DEFAULT_THREADS, default_threads
 

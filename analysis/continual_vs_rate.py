@@ -17,8 +17,9 @@ with the recorded running signal H_i(t) of the hidden neuron.
 Prints, per layer pair, over all samples and synapses: for the change over the sample and
 for the change at every nudged step, the sign agreement (entries where the rate change is
 at least 10% of the largest), the Pearson correlation, and the least-squares ratio
-spiking/rate. Writes a figure (W(t) of a few synapses in both paths, and the per-sample
-changes of one path against the other) and the numbers (CSV beside it).
+spiking/rate; and the output error |y − ρ|₁ of both paths at the end of the free phase
+(the changes scale with it). Writes a figure (W(t) of a few synapses in both paths, and
+the per-sample changes of one path against the other) and the numbers (CSV beside it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 def spiking_trajectories(spec, weights, biases, rates, target):
     """One training sample of the spiking network: W(t) per layer pair over the nudged
-    steps, (steps, n_pre, n_post), and the learning rates of the rule."""
+    steps, (steps, n_pre, n_post), and the output error at the end of the free phase."""
     import brian2 as b2
 
     from eqspike.engine import RuntimeEngine
@@ -54,9 +55,11 @@ def spiking_trajectories(spec, weights, biases, rates, target):
                                             when="end"))
         else:
             monitors.append(b2.StateMonitor(syn, "w", record=True, when="end"))
-    net.network.add(*monitors)
+    output = b2.StateMonitor(net.layers[-1], "u", record=True, when="end")
+    net.network.add(*monitors, output)
     net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
     t1, s = spec.phases.free_steps, spec.steps_per_sample
+    error = output_error(np.asarray(output.u)[:, t1 - 1], target)
     out = []
     for k, (mon, w0) in enumerate(zip(monitors, weights)):
         if graded_pair(spec, k):
@@ -65,11 +68,18 @@ def spiking_trajectories(spec, weights, biases, rates, target):
         else:
             traj = np.asarray(mon.w)[:, t1:s].T.reshape(s - t1, *w0.shape)
         out.append(traj)
-    return out
+    return out, error
+
+
+def output_error(u_out, target) -> float:
+    """|y − ρ(u)|₁ of the output layer: what the nudge acts on, so what the changes scale
+    with (ρ the hard sigmoid, as everywhere in this network)."""
+    return float(np.abs(target - np.clip(u_out, 0.0, 1.0)).sum())
 
 
 def rate_trajectories(spec, weights, biases, rates, target):
-    """The same sample through rate C-EP: W(t) per layer pair over the nudged steps."""
+    """The same sample through rate C-EP: W(t) per layer pair over the nudged steps, and
+    the output error at the end of the free phase."""
     from eqspike.reference.learning import SGD, continual_phases
     from eqspike.reference.network import spiking_twin
 
@@ -86,7 +96,8 @@ def rate_trajectories(spec, weights, biases, rates, target):
                      "symmetric" if spec.nudged_phases == 2 else "one_sided", lr,
                      record=lambda sign, t, params: steps.append(
                          [params[n].copy() for n in names]), step_scale=scale)
-    return [np.stack([step[k] for step in steps]) for k in range(len(names))]
+    error = output_error(free[-1][0], target)
+    return [np.stack([step[k] for step in steps]) for k in range(len(names))], error
 
 
 def agreement(spiking, rate, threshold=0.1):
@@ -132,9 +143,11 @@ def main(argv=None):
     per_step = {k: ([], []) for k in range(pairs)}
     totals = {k: ([], []) for k in range(pairs)}
     example = None
+    errors = []
     for n in range(args.samples):
-        spk = spiking_trajectories(spec, weights, biases, images[n], targets[n])
-        rte = rate_trajectories(spec, weights, biases, images[n], targets[n])
+        spk, spk_error = spiking_trajectories(spec, weights, biases, images[n], targets[n])
+        rte, rte_error = rate_trajectories(spec, weights, biases, images[n], targets[n])
+        errors.append((spk_error, rte_error))
         for k in range(pairs):
             per_step[k][0].append(np.diff(np.concatenate([weights[k][None], spk[k]]), axis=0))
             per_step[k][1].append(np.diff(np.concatenate([weights[k][None], rte[k]]), axis=0))
@@ -157,6 +170,12 @@ def main(argv=None):
             rows.append({"pair": f"{k}-{k + 1}", "what": what, **got})
             print(f"{k}-{k + 1:<3d} {what:>16s} {got['sign_agreement']:15.3f} "
                   f"{got['correlation']:12.3f} {got['ratio']:8.3f} {got['entries']:9d}")
+    errors = np.array(errors)
+    settled = errors[:, 1] < 1e-9
+    print(f"output error |y - rho|_1 at the end of the free phase, mean over the samples: "
+          f"spiking {errors[:, 0].mean():.4f}, rate {errors[:, 1].mean():.4f}; samples the "
+          f"rate network has settled on the target: {settled.sum()}, of which the spiking "
+          f"one is off by more than 0.01: {int(np.sum(settled & (errors[:, 0] > 0.01)))}")
     out = Path(args.out)
     with open(out.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

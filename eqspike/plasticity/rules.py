@@ -235,6 +235,11 @@ w_max : 1 (shared)           # |w| <= w_max after every update
 #: event that closes a training sample (see *A graded input*).
 GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
 
+#: The graded input pair's pathway, the same for every rule: nothing during the sample, the
+#: factorised update at its end (each rule's H_i is what its neurons accumulate in hebb_b).
+GRADED_PATHWAY = Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
+                         on_sample_end=GRADED_APPLY)
+
 #: The continual rule at a spike: the weight moves at once by the other neuron's change.
 CONTINUAL_ON_PRE = "w = clip(w + lr_w * learn_post * dv_post, -w_max, w_max)"
 CONTINUAL_ON_POST = "w = clip(w + lr_w * learn_post * dv_pre, -w_max, w_max)"
@@ -248,8 +253,7 @@ RULES = {
             on_pre="hebb += learn_post * {partner}_post",
             on_post="hebb += learn_post * {partner}_pre",
             apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
-        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
-                       on_sample_end=GRADED_APPLY),
+        graded=GRADED_PATHWAY,
     ),
     "end_of_phase": Rule(
         name="end_of_phase",
@@ -257,8 +261,7 @@ RULES = {
             synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="",
             apply="w = clip(w + lr_w * (n_plus_pre * n_plus_post - n_minus_pre * n_minus_post),"
                   " -w_max, w_max)"),
-        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
-                       on_sample_end=GRADED_APPLY),
+        graded=GRADED_PATHWAY,
         neuron_model="n_minus : 1  # spikes in the negative window\n"
                      "n_plus : 1   # spikes in the positive window\n",
         on_spike="n_minus += int(learn < 0)\nn_plus += int(learn > 0)",
@@ -270,8 +273,7 @@ RULES = {
         name="continual",
         spiking=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre=CONTINUAL_ON_PRE,
                         on_post=CONTINUAL_ON_POST, apply=""),
-        graded=Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
-                       on_sample_end=GRADED_APPLY),
+        graded=GRADED_PATHWAY,
         neuron_model="v_prev : 1   # last step's value of what the synapses read\n"
                      "dv : 1       # its change over the last step\n",
         step="dv = {v} - v_prev\nv_prev = {v}",

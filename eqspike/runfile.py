@@ -67,7 +67,8 @@ from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
            "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",
-           "read_run", "read_group", "versions", "latest_path", "is_sidecar", "run_paths",
+           "read_run", "read_group", "versions", "latest_path", "resumed_test_samples",
+           "is_sidecar", "run_paths",
            "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
@@ -312,6 +313,17 @@ def read_progress(path) -> dict:
     out = dict(group.pop("attrs"))
     out.update(group)
     return out
+
+
+def resumed_test_samples(run: Run, requested: int | None) -> int | None:
+    """The test-set size a resumed ``run`` evaluates on: the one recorded when it started
+    (None: all images). ``requested`` (a caller's ``test_samples``) may repeat it; another
+    size raises, since a resumed run keeps the test set it was started with."""
+    recorded = int(run.attrs.get("test_samples", 0)) or None
+    if requested is not None and requested != recorded:
+        raise ValueError(f"{run.path} evaluates on {recorded or 'all'} test images; a "
+                         "resumed run keeps the test set it was started with")
+    return recorded
 
 
 def is_sidecar(path) -> bool:

@@ -230,11 +230,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     if resume:
         run = runfile.read_run(run_path)
         spec, seed = run.spec, int(run.attrs["seed"])
-        recorded = int(run.attrs.get("test_samples", 0)) or None
-        if test_samples is not None and test_samples != recorded:
-            raise ValueError(f"{run_path} evaluates on {recorded or 'all'} test images; a "
-                             "resumed run keeps the test set it was started with")
-        test_samples = recorded
+        test_samples = runfile.resumed_test_samples(run, test_samples)
         weights, biases, start_epoch, start_chunk, progress_state = _resume_point(run)
         test_history = list(run.metrics["test_accuracy"])
         train_history = list(run.metrics["train_accuracy"])

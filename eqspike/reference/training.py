@@ -73,11 +73,7 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
         if run.attrs.get("path") != "rate":
             raise runfile.RunFileError(f"{run_path}: not a rate-reference run")
         spec, seed = run.spec, int(run.attrs["seed"])
-        recorded = int(run.attrs.get("test_samples", 0)) or None
-        if test_samples is not None and test_samples != recorded:
-            raise ValueError(f"{run_path} evaluates on {recorded or 'all'} test images; a "
-                             "resumed run keeps the test set it was started with")
-        test_samples = recorded
+        test_samples = runfile.resumed_test_samples(run, test_samples)
         method = run.attrs.get("method", "ep")
         point = run.final
         params = {k: v for k, v in point.params.items() if not k.startswith(OPTIMIZER_PREFIX)}

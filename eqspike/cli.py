@@ -385,7 +385,7 @@ def _gdu(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweep import run_sweep, status_table
+    from .sweep import load_sweep, run_sweep, status_table, sweep_directory
 
     if args.status:
         if args.sweep:
@@ -398,7 +398,7 @@ def _sweep(args) -> int:
                      data_dir=args.data_dir, download=not args.no_download,
                      progress=not args.quiet, mode=args.mode)
     failed = [r for r in rows.values() if r["status"] == "failed"]
-    out = args.out or f"runs/sweep-{Path(args.sweep).stem}"
+    out = sweep_directory(load_sweep(args.sweep), args.out)
     print(f"{len(rows) - len(failed)} of {len(rows)} points complete; index {out}/index.csv, "
           f"figure {out}/sweep.png" + (f"; {len(failed)} failed (eqspike sweep --status "
                                         f"{out})" if failed else ""))

@@ -44,7 +44,6 @@ import json
 import os
 import re
 import sys
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,7 @@ import numpy as np
 from .spec import SpecError, load_network
 
 __all__ = ["SweepError", "Sweep", "Point", "load_sweep", "parse_sweep", "run_point",
-           "run_sweep", "read_index", "status_table", "INDEX_FIELDS"]
+           "run_sweep", "sweep_directory", "read_index", "status_table", "INDEX_FIELDS"]
 
 INDEX_FIELDS = ("point", "seed", "values", "status", "attempts", "run_file",
                 "final_test_accuracy", "best_test_accuracy", "test_images", "train_seconds",
@@ -210,19 +209,18 @@ def run_point(sweep_text: str, sweep_name: str, point: Point, run_path: str,
             status = None
     if status != "complete":
         resume = status == "running"
-        attrs = {"sweep": sweep.name, "sweep_point": point.name}
+        # a resumed point's file recorded the sweep's test_samples: passing it again is allowed
+        common = dict(data_dir=data_dir, resume=resume, test_samples=sweep.test_samples,
+                      progress=False, download=download,
+                      run_attrs={"sweep": sweep.name, "sweep_point": point.name})
         if spec.network.path == "rate":
             from .reference.training import train_rate
 
-            train_rate(spec, path, data_dir=data_dir, resume=resume, progress=False,
-                       test_samples=None if resume else sweep.test_samples, download=download,
-                       run_attrs=attrs)
+            train_rate(spec, path, **common)
         else:
             from .training import train
 
-            train(spec, path, data_dir=data_dir, mode=sweep.mode, resume=resume,
-                  test_samples=None if resume else sweep.test_samples, progress=False,
-                  download=download, run_attrs=attrs)
+            train(spec, path, mode=sweep.mode, **common)
     return summarise(path)
 
 
@@ -281,12 +279,17 @@ def _write_index(directory, rows: dict) -> None:
     os.replace(tmp, path)
 
 
+def _status_counts(rows: dict) -> dict:
+    """{status: number of points} of an index, for every status."""
+    return {s: sum(r["status"] == s for r in rows.values()) for s in STATUSES}
+
+
 def status_table(directory) -> str:
     """Where a sweep stands: counts per status and a line per point."""
     rows = read_index(directory)
     if not rows:
         raise SweepError(f"{directory}: no index.csv: not a sweep directory (or not started)")
-    counts = {s: sum(r["status"] == s for r in rows.values()) for s in STATUSES}
+    counts = _status_counts(rows)
     lines = [f"{directory}: {len(rows)} points: " + ", ".join(f"{n} {s}" for s, n in
                                                               counts.items())]
     for r in rows.values():
@@ -309,6 +312,11 @@ def _client(scheduler, workers):
     return Client(cluster), cluster
 
 
+def sweep_directory(sweep: "Sweep", out_dir=None) -> Path:
+    """Where a sweep's results go: ``out_dir``, else ``runs/sweep-NAME``."""
+    return Path(out_dir or f"runs/sweep-{sweep.name}")
+
+
 def run_sweep(sweep_path, out_dir=None, *, scheduler: str | None = None,
               workers: int | None = None, data_dir=None, download: bool = True,
               progress: bool = True, retries: int = 1, mode: str | None = None) -> dict:
@@ -321,7 +329,7 @@ def run_sweep(sweep_path, out_dir=None, *, scheduler: str | None = None,
     sweep = load_sweep(sweep_path)
     if mode:
         sweep.mode = mode
-    out = Path(out_dir or f"runs/sweep-{sweep.name}")
+    out = sweep_directory(sweep, out_dir)
     stored = out / "sweep.toml"
     if stored.exists() and stored.read_text() != sweep.text:
         raise SweepError(f"{out} holds another sweep (its sweep.toml differs from "
@@ -398,7 +406,7 @@ def _follow(client, futures: dict, rows: dict, out: Path, progress: bool) -> Non
                                                     else "pending")
         _write_index(out, rows)
         if bar is not None:
-            counts = {s: sum(r["status"] == s for r in rows.values()) for s in STATUSES}
+            counts = _status_counts(rows)
             bar.set_postfix(done=counts["complete"], running=counts["running"],
                             failed=counts["failed"])
     if bar is not None:

@@ -82,6 +82,7 @@ def rate_trajectories(spec, weights, biases, rates, target):
     the output error at the end of the free phase."""
     from eqspike.reference.learning import SGD, continual_phases
     from eqspike.reference.network import spiking_twin
+    from eqspike.spiking import nudge_step_scale
 
     net = spiking_twin(spec, [w.copy() for w in weights], [b.copy() for b in biases])
     x, y = rates[None], target[None]
@@ -91,7 +92,7 @@ def rate_trajectories(spec, weights, biases, rates, target):
     lr.update({f"b_{k + 1}": r for k, r in enumerate(spec.learning.bias_rates)})
     steps = []
     t2 = spec.phases.nudge_steps
-    scale = np.linspace(1.0, spec.phases.nudge_anneal, t2) if t2 > 1 else None
+    scale = nudge_step_scale(spec)       # the spiking network's annealed step size
     continual_phases(net, SGD(), x, y, free, t2, spec.phases.beta,
                      "symmetric" if spec.nudged_phases == 2 else "one_sided", lr,
                      record=lambda sign, t, params: steps.append(

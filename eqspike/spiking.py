@@ -70,7 +70,7 @@ from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
            "SAMPLE_PAD", "EVENT_PHASES", "SpikingNetwork", "build_network", "phase_signals",
-           "padded_sample_signal"]
+           "padded_sample_signal", "nudge_step_scale"]
 
 PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
 #: What a sample does: train (free, nudged, learn), evaluate (free only), or pad a chunk.
@@ -258,13 +258,19 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         out["offset"][steps::steps] = train[:, 0]
     if logging:
         out["logging"] = flat(train * np.ones(steps))
-    anneal = spec.phases.nudge_anneal
-    if anneal != 1.0:           # α falls linearly to anneal·α over each nudged phase
+    if spec.phases.nudge_anneal != 1.0:    # α falls linearly over each nudged phase
         scale = np.ones(steps)
         for start in range(t1, steps, t2):
-            scale[start:start + t2] = np.linspace(1.0, anneal, t2) if t2 > 1 else anneal
+            scale[start:start + t2] = nudge_step_scale(spec)
         out["alpha_scale"] = flat(np.where(train, scale, 1.0), 1.0)
     return out
+
+
+def nudge_step_scale(spec: NetworkSpec) -> np.ndarray:
+    """The step size's factor at the n-th step of a nudged phase, ``[phases] nudge_anneal``
+    = a: 1 − (1 − a) n/(T2 − 1), n = 0..T2 − 1 (a alone when T2 = 1)."""
+    t2, anneal = spec.phases.nudge_steps, spec.phases.nudge_anneal
+    return np.linspace(1.0, anneal, t2) if t2 > 1 else np.full(1, anneal)
 
 
 def padded_sample_signal(a: np.ndarray) -> np.ndarray:

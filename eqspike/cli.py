@@ -6,7 +6,9 @@
     eqspike train --resume RUN.h5 [--epochs N]
     eqspike evaluate RUN.h5 [--checkpoint NAME]
     eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per layer pair)
-    eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu] [--out energy.png]
+    eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu|FILE] [--out energy.png]
+    eqspike energy RUN.h5 --measure [--watts W] [--backend cupy] --levers [loihi]
+                          [--versus-steps 2,4,8,12,20]
     eqspike plasticity RUN.h5 [--out DIR] [--pairings 5] [--no-protocol]
     eqspike gdu [--network gdu] [--beta 1e-4 ...] [--t1 N] [--k N] [--batch N] [--out gdu.h5]
     eqspike networks
@@ -40,6 +42,11 @@ def _integer(minimum: int):
 
 
 _positive, _non_negative = _integer(1), _integer(0)
+
+
+def _batches(text: str) -> tuple:
+    """An argparse type: comma-separated integers >= 1, e.g. '1,50'."""
+    return tuple(_positive(part) for part in text.split(",") if part.strip())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="eqspike run files (a glob such as runs/*.h5: sidecars are skipped)")
     ev.add_argument("--checkpoint", help="checkpoint name (default: the last epoch's)")
 
-    en = sub.add_parser("energy", help="energy per inference and per training sample, "
+    en = sub.add_parser("energy", parents=[common], help="energy per inference and per training sample, "
                         "per device, from a run file's counted events")
     en.add_argument("runs", nargs="+", metavar="RUN.h5",
                     help="eqspike run files (a glob such as runs/*.h5: sidecars are skipped)")
@@ -97,10 +104,32 @@ def _parser() -> argparse.ArgumentParser:
                     help="a device preset (repeatable; default: all)")
     en.add_argument("--devices-file", help="TOML file of extra devices (see "
                     "eqspike/energy_devices.toml for the form)")
-    en.add_argument("--baseline", default="gpu", help="conventional device for the ratio "
-                    "(default: gpu)")
+    en.add_argument("--baseline", default="gpu", help="conventional preset for the ratio, "
+                    "or a measured baseline file RUN.baseline-NAME.h5 (default: gpu)")
     en.add_argument("--batch", type=_positive, default=50,
-                    help="batch size of the GPU baseline (default: 50)")
+                    help="batch size of the baseline (default: 50)")
+    ms = en.add_argument_group("measured baseline (the run's rate twin on this machine)")
+    ms.add_argument("--measure", action="store_true",
+                    help="measure this machine first (RAPL on a CPU, NVML on a GPU, else "
+                    "--watts), store RUN.baseline-NAME.h5 beside the run and use it as the "
+                    "baseline")
+    ms.add_argument("--watts", type=float, help="a stated power: energy = time x W, "
+                    "labelled as such (needed where no energy counter exists)")
+    ms.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                    help="numpy (this CPU) or cupy (the GPU; eqspike[gpu])")
+    ms.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ms.add_argument("--measure-samples", type=_positive, default=2000, metavar="N",
+                    help="samples per workload and batch size (default 2000)")
+    ms.add_argument("--measure-batches", type=_batches, default=(1, 50), metavar="B,B",
+                    help="batch sizes measured (default 1,50; --batch must be one)")
+    lv = en.add_argument_group("what it would take")
+    lv.add_argument("--levers", nargs="?", const="loihi", metavar="DEVICE",
+                    help="the ratio as one lever at a time moves, for a neuromorphic preset "
+                    "(default loihi): a table of what each lever must reach for 10^3 / 10^2, "
+                    "and RUN.levers.png")
+    lv.add_argument("--versus-steps", type=_batches, metavar="T,T,...",
+                    help="evaluate the test set with free phases of these lengths: accuracy "
+                    "and energy per inference for each (RUN.energy-vs-steps.h5 and .png)")
     en.add_argument("--breakdown", action="store_true",
                     help="also print the per-layer, per-part breakdown of every device")
     en.add_argument("--out", help="bar chart PNG (default: energy.png; with several runs "
@@ -280,10 +309,17 @@ def _energy(args) -> int:
                                       ("synop", "spike", "neuron_update", "synaptic_update",
                                        "mac", "byte")})
     runs = _runs(args.runs)
+    if args.measure and args.batch not in args.measure_batches:
+        raise ValueError(f"--batch {args.batch} is not among --measure-batches "
+                         f"{','.join(map(str, args.measure_batches))}")
+    if args.levers and args.levers not in energy.DEVICES:
+        raise energy.EnergyError(f"--levers: unknown device {args.levers!r}; valid: "
+                                 f"{', '.join(n for n, d in energy.DEVICES.items() if d.kind == 'neuromorphic')}")
     for path in runs:
         out = args.out or ("energy.png" if len(runs) == 1
                            else str(Path(path).with_name(Path(path).stem + "-energy.png")))
-        report = energy.energy_report(path, args.devices, args.baseline, args.batch)
+        baseline = _measure(path, args) if args.measure else args.baseline
+        report = energy.energy_report(path, args.devices, baseline, args.batch)
         print(f"{path}: network {report.network} {'-'.join(map(str, report.layers))}, "
               f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
         print(report.counts_table())
@@ -294,10 +330,70 @@ def _energy(args) -> int:
                     print(report.breakdown(name, workload))
         print("Assumptions: " + energy.ASSUMPTIONS)
         for name in report.energy:
-            print(f"  {name}: {energy.DEVICES[name].source}")
+            print(f"  {name}: {report.devices[name].source}")
         energy.plot_report(report, out)
         print(f"bar chart: {out}")
+        if args.levers:
+            _levers(path, report, args.levers)
+        if args.versus_steps:
+            _versus_steps(path, args, baseline)
     return 0
+
+
+def _measure(path, args) -> str:
+    """Measure the run's rate twin here; returns the baseline file's path."""
+    from .baseline import baseline_path, measure_baseline, save_baseline
+
+    def show(m):
+        if not args.quiet:
+            print(f"  measured {m.workload} at batch {m.batch}: "
+                  f"{1e3 * m.seconds_per_sample:.4f} ms/sample", file=sys.stderr)
+
+    result = measure_baseline(path, samples=args.measure_samples, batches=args.measure_batches,
+                              backend=args.backend, dtype=args.dtype, watts=args.watts,
+                              data_dir=args.data_dir, download=not args.no_download,
+                              progress=show)
+    target = save_baseline(result, baseline_path(path, result.name))
+    print(result.table())
+    print(f"baseline file: {target}")
+    return str(target)
+
+
+def _levers(path, report, device: str) -> None:
+    from .energy import DEVICES
+    from .energy_levers import Levers, assumptions_table, plot_levers
+    from .runfile import read_run
+
+    levers = Levers(read_run(path).spec, {w: c["spikes"] for w, c in report.counts.items()},
+                    DEVICES[device], report.devices[report.baseline], report.batch)
+    print(assumptions_table(levers))
+    out = Path(path).with_name(Path(path).stem + ".levers.png")
+    presets = {n: d.synop for n, d in DEVICES.items()
+               if d.kind == "neuromorphic" and 1e-15 <= d.synop <= 1e-9}
+    plot_levers(levers, out, presets=presets)
+    print(f"levers figure: {out}")
+
+
+def _versus_steps(path, args, baseline: str) -> None:
+    from .energy_vs_steps import curve_path, energy_accuracy_curve, plot_curve, save_curve
+    from .training import progress_bar
+
+    devices = [args.levers or "loihi"] + [d for d in (args.devices or [])
+                                           if d != (args.levers or "loihi")]
+    bar = progress_bar(len(args.versus_steps), "free-phase lengths", not args.quiet)
+    curve = energy_accuracy_curve(path, args.versus_steps, devices=devices, baseline=baseline,
+                                  batch=args.batch, data_dir=args.data_dir,
+                                  download=not args.no_download,
+                                  test_samples=args.test_samples, mode=args.mode,
+                                  threads=args.threads,
+                                  progress=lambda t, a: bar and bar.update(1))
+    if bar is not None:
+        bar.close()
+    print(curve.table())
+    target = save_curve(curve, curve_path(path))
+    png = target.with_suffix(".png")
+    plot_curve(curve, png)
+    print(f"energy-accuracy curve: {target}, {png}")
 
 
 def _plasticity(args) -> int:

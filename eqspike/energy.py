@@ -36,7 +36,11 @@ The GPU baseline runs the same network with the rate-based reference as dense ar
   (4 bytes per value), weight update read-modify-write once per batch.
 
 Energy = Σ counts × the device's per-event constants (``energy_devices.toml``, each with its
-source). **Not counted**, for any device: static (leakage) power and idle time, off-chip I/O
+source; a constant no source publishes is ``nan`` and leaves its category unpriced, the
+total then a lower bound). An ``in_memory`` device (an analog crossbar) prices the dense
+arithmetic per MAC with no weight traffic; a ``measured`` device is a baseline measured on
+a real machine (:mod:`eqspike.baseline`), and :mod:`eqspike.energy_levers` and
+:mod:`eqspike.energy_vs_steps` ask what it would take to reach EqSpike's ratios. **Not counted**, for any device: static (leakage) power and idle time, off-chip I/O
 (loading images, reading results), host control, routing beyond one hop, and the compile
 step. These omissions favour the neuromorphic side, whose static power dominates at low
 activity; the GPU's per-op constants (Degnan et al. 2015) include its memory system.
@@ -54,11 +58,13 @@ from .plasticity.rules import graded_pair, rule_for
 from .spiking import EVENT_PHASES
 
 __all__ = ["Device", "DEVICES", "EnergyError", "register_device", "load_devices",
-           "spiking_counts", "dense_counts", "device_energy", "EnergyReport",
-           "energy_report", "ASSUMPTIONS"]
+           "spiking_counts", "dense_counts", "device_energy", "unpriced", "EnergyReport",
+           "resolve_devices", "energy_report", "ASSUMPTIONS"]
 
 PRESETS_FILE = Path(__file__).with_name("energy_devices.toml")
-KINDS = ("neuromorphic", "conventional")
+KINDS = ("neuromorphic", "conventional", "in_memory", "measured")
+#: The constants a device may leave ``nan`` (not published).
+ENERGY_FIELDS = ("synop", "spike", "neuron_update", "synaptic_update", "mac", "byte")
 
 ASSUMPTIONS = (
     "Counted: spikes (in the simulation), synaptic events = spikes x fan-out in both "
@@ -76,7 +82,15 @@ class EnergyError(ValueError):
 
 @dataclass(frozen=True)
 class Device:
-    """Per-event energies in joules; ``kind`` says which of them apply."""
+    """Per-event energies in joules; ``kind`` says which of them apply.
+
+    ``neuromorphic``: synop, spike, neuron_update, synaptic_update on the counted events;
+    ``conventional``: mac and byte on the dense arithmetic of the rate reference;
+    ``in_memory``: mac on the same arithmetic done in an analog array; ``measured``: the
+    energy per inference and per training sample measured on a machine
+    (:mod:`eqspike.baseline`). A constant may be ``nan``: not published (its category is
+    left unpriced; a ``nan`` synaptic_update makes training "n/a").
+    """
 
     name: str
     kind: str
@@ -86,6 +100,8 @@ class Device:
     synaptic_update: float = 0.0
     mac: float = 0.0
     byte: float = 0.0
+    inference: float = float("nan")     # measured: J per inference
+    training: float = float("nan")      # measured: J per training sample
     source: str = ""
 
     def __post_init__(self):
@@ -94,9 +110,15 @@ class Device:
                               f"{', '.join(KINDS)}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "float" and (not np.isfinite(value) or value < 0):
+            if f.type == "float" and not (np.isnan(value) or (np.isfinite(value)
+                                                              and value >= 0)):
                 raise EnergyError(f"device {self.name!r}: {f.name} = {value!r} must be a "
-                                  "finite energy >= 0 (joules)")
+                                  "finite energy >= 0 (joules), or nan (not published)")
+
+    @property
+    def dense(self) -> bool:
+        """Whether it runs the rate reference's dense arithmetic."""
+        return self.kind in ("conventional", "in_memory")
 
 
 def load_devices(path) -> dict:
@@ -229,17 +251,44 @@ def dense_counts(spec, workload: str, batch: int = 50) -> dict:
     return {"macs": macs, "activations": activations, "bytes": weight_reads + state_traffic}
 
 
-def device_energy(device: Device, spiking: dict, dense: dict) -> dict:
-    """Energy (J) per category, each an array (units, parts); see the module docstring."""
+def _priced_terms(device: Device, spiking: dict, dense: dict, workload: str) -> dict:
+    """category -> (count array, constant) of what ``device`` is charged for."""
+    if device.kind == "measured":
+        return {"measured": (np.ones((1, 1)), getattr(device, workload))}
     if device.kind == "neuromorphic":
-        return {"synaptic_events": spiking["synaptic_events"] * device.synop,
-                "spikes": spiking["spikes"] * device.spike,
-                "neuron_updates": spiking["neuron_updates"] * device.neuron_update,
-                "plasticity": (spiking["plasticity_events"] + spiking["weight_writes"])
-                * device.synaptic_update}
-    return {"macs": (dense["macs"]) * device.mac,
-            "activations": dense["activations"] * device.mac,
-            "memory": dense["bytes"] * device.byte}
+        return {"synaptic_events": (spiking["synaptic_events"], device.synop),
+                "spikes": (spiking["spikes"], device.spike),
+                "neuron_updates": (spiking["neuron_updates"], device.neuron_update),
+                "plasticity": (spiking["plasticity_events"] + spiking["weight_writes"],
+                               device.synaptic_update)}
+    return {"macs": (dense["macs"], device.mac),
+            "activations": (dense["activations"], device.mac),
+            "memory": (dense["bytes"], device.byte)}
+
+
+def device_energy(device: Device, spiking: dict, dense: dict,
+                  workload: str = "inference") -> dict:
+    """Energy (J) per category, each an array (units, parts); see the module docstring.
+
+    A category whose constant is ``nan`` (not published) is left out, except learning in a
+    training sample: with no published learning energy the whole sample is ``nan`` (n/a),
+    as is a measured device's workload that was not measured.
+    """
+    out = {}
+    for category, (count, constant) in _priced_terms(device, spiking, dense,
+                                                     workload).items():
+        if not np.isnan(constant):
+            out[category] = count * constant
+        elif category in ("plasticity", "measured") and np.any(count):
+            out[category] = np.full_like(count, np.nan, dtype=float)
+    return out
+
+
+def unpriced(device: Device, spiking: dict, dense: dict, workload: str) -> list:
+    """The categories with events but no published constant (the total is a lower bound)."""
+    return [category for category, (count, constant)
+            in _priced_terms(device, spiking, dense, workload).items()
+            if np.isnan(constant) and np.any(count) and category != "plasticity"]
 
 
 @dataclass
@@ -256,6 +305,8 @@ class EnergyReport:
     counts: dict = field(default_factory=dict)   # workload -> spiking counts
     dense: dict = field(default_factory=dict)    # workload -> dense counts
     spike_std: dict = field(default_factory=dict)  # workload -> (L, 3) per-sample spread
+    devices: dict = field(default_factory=dict)  # name -> Device
+    unpriced: dict = field(default_factory=dict)  # device -> workload -> categories
 
     def counts_table(self) -> str:
         """The counted and derived events per sample (spikes: mean ± s.d. over samples)."""
@@ -276,6 +327,8 @@ class EnergyReport:
         return "\n".join(lines)
 
     def total(self, device: str, workload: str) -> float:
+        """J per sample; nan where it is not available (no published learning energy);
+        a lower bound where :attr:`unpriced` names categories."""
         return float(sum(np.sum(v) for v in self.energy[device][workload].values()))
 
     def per_epoch(self, device: str) -> float:
@@ -285,17 +338,36 @@ class EnergyReport:
         """Baseline energy / this device's energy (> 1: the device uses less)."""
         return self.total(self.baseline, workload) / self.total(device, workload)
 
+    def _cell(self, device: str, workload: str, value: float, width: int) -> str:
+        if np.isnan(value):
+            return f"{'n/a':>{width}s}"
+        bound = ">=" if self.unpriced.get(device, {}).get(workload) else ""
+        return f"{bound + f'{value:.3e}':>{width}s}"
+
     def table(self) -> str:
-        head = (f"{'device':12s} {'kind':13s} {'J/inference':>12s} {'J/train sample':>15s} "
-                f"{'J/epoch':>10s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
+        head = (f"{'device':16s} {'kind':12s} {'J/inference':>12s} {'J/train sample':>15s} "
+                f"{'J/epoch':>11s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
         lines = [head, "-" * len(head)]
         for name in self.energy:
-            ri, rt = self.ratio(name, "inference"), self.ratio(name, "training")
+            cells = []
+            for workload in ("inference", "training"):
+                r = self.ratio(name, workload)
+                # a lower bound on energy is an upper bound on the ratio
+                bound = "<=" if self.unpriced.get(name, {}).get(workload) else ""
+                cells.append("n/a" if np.isnan(r) else
+                             f"{bound}{r:.3g}x (10^{np.log10(r):+.1f})")
             lines.append(
-                f"{name:12s} {DEVICES[name].kind:13s} {self.total(name, 'inference'):12.3e} "
-                f"{self.total(name, 'training'):15.3e} {self.per_epoch(name):10.3e}  "
-                f"{ri:10.3g}x (10^{np.log10(ri):+.1f}), {rt:8.3g}x (10^{np.log10(rt):+.1f})")
-        return "\n".join(lines)
+                f"{name:16s} {self.devices[name].kind:12s} "
+                f"{self._cell(name, 'inference', self.total(name, 'inference'), 12)} "
+                f"{self._cell(name, 'training', self.total(name, 'training'), 15)} "
+                f"{self._cell(name, 'training', self.per_epoch(name), 11)}  "
+                f"{cells[0]:>17s}, {cells[1]:>17s}")
+        notes = [f"  {name}: {workload} leaves out {', '.join(categories)} (no published "
+                 "constant): its energy is a lower bound"
+                 for name, by_workload in self.unpriced.items()
+                 for workload, categories in by_workload.items()
+                 if categories and not np.isnan(self.total(name, workload))]
+        return "\n".join(lines + notes)
 
     def breakdown(self, device: str, workload: str) -> str:
         """Energy per category and unit (layer or layer pair), split by part of the sample."""
@@ -312,38 +384,68 @@ class EnergyReport:
         return "\n".join(lines)
 
 
+def resolve_devices(names=None, baseline: str = "gpu", batch: int = 50) -> tuple:
+    """(devices by name, the baseline's name) for a report.
+
+    ``names``: presets (default: all); ``baseline``: a conventional preset, or the path of a
+    measured baseline file (:mod:`eqspike.baseline`), whose every measured batch size is
+    added as a device and whose measurement at ``batch`` is the baseline.
+    """
+    names = list(names) if names else list(DEVICES)
+    unknown = [n for n in names if n not in DEVICES]
+    if unknown:
+        raise EnergyError(f"unknown device(s) {', '.join(unknown)}; valid: "
+                          f"{', '.join(DEVICES)} (or register one with --devices-file)")
+    devices = {n: DEVICES[n] for n in names}
+    if baseline in DEVICES:
+        if DEVICES[baseline].kind != "conventional":
+            raise EnergyError(f"the baseline {baseline!r} must be a conventional device or a "
+                              "measured baseline file")
+        devices.setdefault(baseline, DEVICES[baseline])
+        return devices, baseline
+    if not Path(baseline).suffix == ".h5":
+        raise EnergyError(f"unknown baseline {baseline!r}: give a conventional preset "
+                          f"({', '.join(n for n, d in DEVICES.items() if d.kind == 'conventional')})"
+                          " or a measured baseline file (eqspike energy --measure)")
+    from .baseline import load_baseline
+
+    measured = load_baseline(baseline)
+    by_batch = {int(d.name.rsplit("-b", 1)[1]): d for d in measured}
+    if batch not in by_batch:
+        raise EnergyError(f"{baseline}: measured at batch {', '.join(map(str, by_batch))}, "
+                          f"not at --batch {batch}")
+    devices.update({d.name: d for d in measured})
+    return devices, by_batch[batch].name
+
+
 def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> EnergyReport:
     """Energy per inference and per training sample of a run's last epoch, per device.
 
-    ``run``: a :class:`eqspike.runfile.Run` or a path to one.
+    ``run``: a :class:`eqspike.runfile.Run` or a path to one. ``baseline``: see
+    :func:`resolve_devices`.
     """
     from .runfile import read_run
 
     if not hasattr(run, "events"):
         run = read_run(run)
-    names = list(devices) if devices else list(DEVICES)
-    if baseline not in names:
-        names.append(baseline)
-    unknown = [n for n in names if n not in DEVICES]
-    if unknown:
-        raise EnergyError(f"unknown device(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(DEVICES)} (or register one with --devices-file)")
-    if DEVICES[baseline].kind != "conventional":
-        raise EnergyError(f"the baseline {baseline!r} must be a conventional device")
+    chosen, baseline = resolve_devices(devices, baseline, batch)
     if len(run.events["train_mean"]) == 0:
         raise EnergyError(f"{run.path}: no finished epoch, so no event counts")
     spec = run.spec
     report = EnergyReport(spec.name, spec.layers, int(run.metrics["epoch"][-1]),
-                          int(run.metrics["train_samples"][-1]), baseline, batch)
+                          int(run.metrics["train_samples"][-1]), baseline, batch,
+                          devices=chosen)
     sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}
     report.spike_std = {"inference": run.events["eval_std"][-1],
                         "training": run.events["train_std"][-1]}
     for workload, spikes in sources.items():
         report.counts[workload] = spiking_counts(spec, spikes, workload)
         report.dense[workload] = dense_counts(spec, workload, batch)
-    for name in names:
-        report.energy[name] = {w: device_energy(DEVICES[name], report.counts[w], report.dense[w])
+    for name, device in chosen.items():
+        report.energy[name] = {w: device_energy(device, report.counts[w], report.dense[w], w)
                                for w in sources}
+        report.unpriced[name] = {w: unpriced(device, report.counts[w], report.dense[w], w)
+                                 for w in sources}
     return report
 
 
@@ -356,18 +458,23 @@ def plot_report(report: EnergyReport, path) -> None:
 
     names = list(report.energy)
     x = np.arange(len(names))
+    hatch = {n: "//" for n, u in report.unpriced.items() if any(u.values())}
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for offset, workload, colour in ((-0.2, "inference", "tab:blue"),
                                      (0.2, "training", "tab:orange")):
-        values = [report.total(n, workload) for n in names]
-        ax.bar(x + offset, values, width=0.4, color=colour, label=f"per {workload} sample"
-               if workload == "training" else "per inference")
+        values = [report.total(n, workload) for n in names]      # nan (n/a): no bar
+        bars = ax.bar(x + offset, values, width=0.4, color=colour,
+                      label=f"per {workload} sample" if workload == "training"
+                      else "per inference")
+        for bar, name in zip(bars, names):
+            bar.set_hatch(hatch.get(name, ""))
     ax.set_yscale("log")
     ax.set_xticks(x, names, rotation=20)
     ax.set_ylabel("energy per sample (J)")
     ax.set_title(f"{report.network} {'-'.join(map(str, report.layers))}, epoch {report.epoch}: "
                  f"counted events x device constants\n(baseline {report.baseline}, batch "
-                 f"{report.batch}; static power and off-chip I/O not counted)", fontsize=9)
+                 f"{report.batch}; static power and off-chip I/O not counted; hatched: lower bound, "
+                 f"some constants unpublished)", fontsize=9)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

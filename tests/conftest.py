@@ -34,13 +34,23 @@ bias_rates = {rates}
     return spec_from_toml(text, name="test")
 
 
-@pytest.fixture
-def data_dir():
-    """The real datasets: $EQSPIKE_DATA, else ../shared/data beside the repository."""
+def _find_data_dir():
     for candidate in (os.environ.get("EQSPIKE_DATA"), ROOT.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "mnist").is_dir():
             return Path(candidate)
-    pytest.skip("the MNIST files are not available (set EQSPIKE_DATA)")
+    return None
+
+
+#: The real datasets: $EQSPIKE_DATA, else ../shared/data beside the repository (or None).
+DATA_DIR = _find_data_dir()
+
+
+@pytest.fixture
+def data_dir():
+    """The real datasets (skips the test where they are not available)."""
+    if DATA_DIR is None:
+        pytest.skip("the MNIST files are not available (set EQSPIKE_DATA)")
+    return DATA_DIR
 
 
 @pytest.fixture(autouse=True)

@@ -147,7 +147,10 @@ class HopfieldNetwork:
 
     # -- states -----------------------------------------------------------------------
     def zero_states(self, batch: int) -> list:
-        return [np.zeros((batch, n)) for n in self.sizes[1:]]
+        """u = 0 for every non-input layer, of the parameters' array type and dtype (NumPy,
+        or CuPy through ``like=``: the rest of the code dispatches on its arguments)."""
+        ref = next(iter(self.params.values()))
+        return [np.zeros((batch, n), dtype=ref.dtype, like=ref) for n in self.sizes[1:]]
 
     def rates(self, states) -> list:
         """s = ρ(u) per non-input layer."""

@@ -236,3 +236,28 @@ def test_bptt_baseline_and_continual_ep_train(tmp_path, data_dir):
                             progress=False, method=method)
         assert result.test_accuracy[-1] > 0.2, name          # chance: 0.1
         assert runfile.read_run(tmp_path / f"{name}.h5").attrs["method"] == method
+
+
+@pytest.mark.parametrize("pre, post, options", [
+    ((1, 28, 28), (8, 14, 14), dict(kernel=3, padding=1, pool=2)),     # fmnist-conv
+    ((8, 14, 14), (16, 7, 7), dict(kernel=3, padding=1, pool=2)),      # fmnist-conv
+    ((2, 9, 9), (3, 5, 5), dict(kernel=3, stride=2, padding=1)),
+    ((2, 10, 10), (3, 2, 2), dict(kernel=3, stride=2, pool=2)),
+    ((3, 9, 9), (2, 4, 4), dict(kernel=2, pool=2)),
+    ((2, 12, 12), (3, 2, 2), dict(kernel=3, padding=1, pool=6))])
+def test_conv_edge_equals_the_im2col_oracle(pre, post, options):
+    """The folded strided convolution equals the first implementation (im2col and a sparse
+    col2im) to 1e-12 relative, in all three products."""
+    from eqspike.reference.edges_im2col import Im2colConvEdge
+
+    fast, oracle = ConvEdge(pre, post, **options), Im2colConvEdge(pre, post, **options)
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=fast.weight_shape)
+    x = rng.uniform(0, 1, (5, int(np.prod(pre))))
+    g = rng.normal(size=(5, int(np.prod(post))))
+    for got, expected in ((fast.forward(w, x), oracle.forward(w, x)),
+                          (fast.backward(w, g), oracle.backward(w, g)),
+                          (fast.grad(x, g), oracle.grad(x, g))):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-12,
+                                   atol=1e-12 * np.abs(expected).max())

@@ -12,9 +12,19 @@ Because Φ is bilinear in each edge, these three define the dynamics, EP's updat
 difference of ``grad`` between two states) and BPTT's reverse pass (``forward`` and
 ``backward`` are each other's transposes). :class:`DenseEdge`: A(W) s = s W with W
 (n_pre, n_post). :class:`ConvEdge`: a 2-D convolution (cross-correlation, stride, zero
-padding) followed by an optional average pooling, with W (C_out, C_in, k, k), written with
-an im2col index so that every operation is one matrix product (BLAS). Average pooling keeps
-Φ bilinear, so the edge stays an exact linear operator (max pooling would not).
+padding) followed by an optional average pooling, with W (C_out, C_in, k, k). Average
+pooling keeps Φ bilinear, so the edge stays an exact linear operator (max pooling would
+not), and it folds into the convolution: a k×k convolution with stride s followed by p×p
+average pooling is one convolution with stride s·p and the kernel of size k + s(p − 1)
+
+    W_eff[u, v] = (1/p²) Σ_{a, b < p} W[u − s a, v − s b],
+
+with p² fewer output positions to compute. Each product is then one BLAS product over the
+windows of a strided view of the padded input (``sliding_window_view``), the transpose adds
+the windows back with K² strided slices, and ``grad`` maps the effective kernel's gradient
+back through the adjoint of the fold. :mod:`eqspike.reference.edges_im2col` keeps the first
+implementation (an im2col index and a sparse col2im), the oracle this one equals to 1e-12
+and is measured against (``benchmarks/bench_conv.py``).
 """
 
 from __future__ import annotations
@@ -82,22 +92,9 @@ class ConvEdge:
             raise ValueError(f"a convolution from {tuple(self.pre_shape)} (kernel {k}, stride "
                              f"{s}, padding {p}, pool {self.pool}) gives shape {expected}, "
                              f"but the layer has shape {tuple(self.post_shape)}")
-        # im2col: for each output position and each (c_in, dy, dx), the flat index of the
-        # padded input (or of the appended zero when it falls in the padding)
-        padded = np.full((c_in, h + 2 * p, w + 2 * p), c_in * h * w, dtype=np.int64)
-        padded[:, p:p + h, p:p + w] = np.arange(c_in * h * w).reshape(c_in, h, w)
-        oy, ox = np.meshgrid(np.arange(self.conv_h) * s, np.arange(self.conv_w) * s,
-                             indexing="ij")
-        dy, dx = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-        rows = oy.reshape(-1, 1, 1, 1) + dy.reshape(1, 1, k, k)
-        cols = ox.reshape(-1, 1, 1, 1) + dx.reshape(1, 1, k, k)
-        chans = np.arange(c_in).reshape(1, c_in, 1, 1)
-        self._index = padded[chans, rows, cols].reshape(self.conv_h * self.conv_w, c_in * k * k)
-        from scipy.sparse import csr_matrix
-
-        flat = self._index.ravel()
-        self._scatter = csr_matrix((np.ones(len(flat)), (flat, np.arange(len(flat)))),
-                                   shape=(c_in * h * w + 1, len(flat)))   # col2im as a matrix
+        self.out_h, self.out_w = self.conv_h // self.pool, self.conv_w // self.pool
+        self.eff_kernel = k + s * (self.pool - 1)          # the folded kernel's size
+        self.eff_stride = s * self.pool
 
     @property
     def weight_shape(self) -> tuple:
@@ -107,42 +104,69 @@ class ConvEdge:
     def fan_in(self) -> int:
         return self.pre_shape[0] * self.kernel ** 2
 
-    def _columns(self, s_pre):
-        """(B, positions, C_in k k) patches of the presynaptic states."""
-        padded = np.concatenate([s_pre, np.zeros((len(s_pre), 1), s_pre.dtype)], axis=1)
-        return padded[:, self._index]
+    def _fold(self, w):
+        """W (C_out, C_in, k, k) → W_eff (C_out, C_in, K, K): the kernel with the pooling."""
+        p, s, k = self.pool, self.stride, self.kernel
+        if p == 1:
+            return w
+        out = np.zeros(w.shape[:2] + (self.eff_kernel, self.eff_kernel), dtype=w.dtype)
+        for a in range(p):
+            for b in range(p):
+                out[:, :, s * a:s * a + k, s * b:s * b + k] += w
+        return out / (p * p)
 
-    def _pool(self, y):
-        """(B, C, H, W) → average over pool × pool blocks → (B, C·H/p·W/p)."""
-        b, c, h, w = y.shape
-        p = self.pool
-        if p > 1:
-            y = y.reshape(b, c, h // p, p, w // p, p).mean(axis=(3, 5))
-        return y.reshape(b, -1)
+    def _unfold(self, g_eff):
+        """The adjoint of :meth:`_fold`: ∂/∂W of ⟨g_eff, W_eff(W)⟩."""
+        p, s, k = self.pool, self.stride, self.kernel
+        if p == 1:
+            return g_eff
+        out = np.zeros(g_eff.shape[:2] + (k, k), dtype=g_eff.dtype)
+        for a in range(p):
+            for b in range(p):
+                out += g_eff[:, :, s * a:s * a + k, s * b:s * b + k]
+        return out / (p * p)
 
-    def _unpool(self, g):
-        """The transpose of :meth:`_pool`: (B, C·H/p·W/p) → (B, C, H, W)."""
-        c, p = self.post_shape[0], self.pool
-        g = g.reshape(len(g), c, self.conv_h // p, self.conv_w // p)
-        if p > 1:
-            g = np.repeat(np.repeat(g, p, axis=2), p, axis=3) / (p * p)
-        return g
+    def _windows(self, s_pre):
+        """(B·H_out·W_out, C_in·K·K): every output position's input window, copied once from
+        a strided view of the zero-padded input."""
+        c, h, w = self.pre_shape
+        pad, big, step = self.padding, self.eff_kernel, self.eff_stride
+        x = s_pre.reshape(len(s_pre), c, h, w)
+        if pad:
+            x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        view = np.lib.stride_tricks.sliding_window_view(x, (big, big), axis=(2, 3))
+        view = view[:, :, ::step, ::step][:, :, :self.out_h, :self.out_w]  # (B, C, Ho, Wo, K, K)
+        return view.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * big * big)
+
+    def _positions(self, s_post):
+        """Flat (B, C_out·H_out·W_out) → (B·H_out·W_out, C_out)."""
+        c = self.post_shape[0]
+        return s_post.reshape(len(s_post), c, -1).transpose(0, 2, 1).reshape(-1, c)
 
     def forward(self, w, s_pre):
-        y = self._columns(s_pre) @ w.reshape(len(w), -1).T          # (B, positions, C_out)
-        y = y.transpose(0, 2, 1).reshape(len(s_pre), -1, self.conv_h, self.conv_w)
-        return self._pool(y)
+        w_eff = self._fold(w)
+        y = self._windows(s_pre) @ w_eff.reshape(len(w), -1).T          # (B·P, C_out)
+        y = y.reshape(len(s_pre), -1, len(w)).transpose(0, 2, 1)
+        return y.reshape(len(s_pre), -1)
 
     def backward(self, w, s_post):
-        g = self._unpool(s_post).reshape(len(s_post), self.post_shape[0], -1)
-        cols = g.transpose(0, 2, 1) @ w.reshape(len(w), -1)           # (B, positions, CKK)
-        out = self._scatter @ cols.reshape(len(s_post), -1).T        # col2im: (n_pre + 1, B)
-        return np.ascontiguousarray(out[:-1].T)
+        c, h, wd = self.pre_shape
+        pad, big, step = self.padding, self.eff_kernel, self.eff_stride
+        batch, ho, wo = len(s_post), self.out_h, self.out_w
+        w_eff = self._fold(w)
+        cols = self._positions(s_post) @ w_eff.reshape(len(w), -1)      # (B·P, C_in·K·K)
+        cols = cols.reshape(batch, ho, wo, c, big, big).transpose(0, 3, 4, 5, 1, 2)
+        out = np.zeros((batch, c, h + 2 * pad, wd + 2 * pad), dtype=cols.dtype)
+        for u in range(big):            # col2im: each window's column added back in place
+            for v in range(big):
+                out[:, :, u:u + step * (ho - 1) + 1:step,
+                    v:v + step * (wo - 1) + 1:step] += cols[:, :, u, v]
+        return np.ascontiguousarray(out[:, :, pad:pad + h, pad:pad + wd]).reshape(batch, -1)
 
     def grad(self, s_pre, s_post):
-        g = self._unpool(s_post).reshape(len(s_post), self.post_shape[0], -1)   # (B, C, P)
-        cols = self._columns(s_pre)                                              # (B, P, CKK)
-        return np.einsum("bcp,bpk->ck", g, cols, optimize=True).reshape(self.weight_shape)
+        big = self.eff_kernel
+        g_eff = self._positions(s_post).T @ self._windows(s_pre)          # (C_out, C_in·K·K)
+        return self._unfold(g_eff.reshape(self.post_shape[0], self.pre_shape[0], big, big))
 
 
 def make_edge(kind: str, pre_shape, post_shape, **options):

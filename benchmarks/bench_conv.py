@@ -1,0 +1,75 @@
+"""Benchmark: the conv edge products of the rate reference, the first implementation
+(im2col index + sparse col2im, :mod:`eqspike.reference.edges_im2col`) against the current one
+(pooling folded into a strided convolution, :class:`eqspike.reference.edges.ConvEdge`), on
+the shapes of a network's conv edges (default ``fmnist-conv``), in one run, alternating
+(A B A B ...) so that both see the same machine load. Prints the median milliseconds per
+call of forward, backward (the transpose) and grad, their ratios, and the largest
+difference between the two (float64).
+
+    python benchmarks/bench_conv.py [--network fmnist-conv] [--batch 50] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _time(f, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        f()
+    return (time.perf_counter() - t0) / calls
+
+
+def main(argv=None):
+    from eqspike.reference.edges import ConvEdge
+    from eqspike.reference.edges_im2col import Im2colConvEdge
+    from eqspike.spec import load_network
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", default="fmnist-conv")
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=20)
+    args = parser.parse_args(argv)
+    spec = load_network(args.network)
+    shapes = spec.reference_shapes
+    rng = np.random.default_rng(0)
+    totals = {"old": 0.0, "new": 0.0}
+    for e in spec.reference_edges:
+        if e.kind != "conv":
+            continue
+        options = dict(kernel=e.kernel, stride=e.stride, padding=e.padding, pool=e.pool)
+        new = ConvEdge(tuple(shapes[e.pre]), tuple(shapes[e.post]), **options)
+        old = Im2colConvEdge(tuple(shapes[e.pre]), tuple(shapes[e.post]), **options)
+        w = rng.normal(size=new.weight_shape)
+        x = rng.uniform(0, 1, (args.batch, int(np.prod(shapes[e.pre]))))
+        g = rng.uniform(0, 1, (args.batch, int(np.prod(shapes[e.post]))))
+        diff = max(np.abs(new.forward(w, x) - old.forward(w, x)).max(),
+                   np.abs(new.backward(w, g) - old.backward(w, g)).max(),
+                   np.abs(new.grad(x, g) - old.grad(x, g)).max())
+        print(f"edge {e.pre}->{e.post} {tuple(shapes[e.pre])} -> {tuple(shapes[e.post])} "
+              f"(kernel {e.kernel}, pool {e.pool}), batch {args.batch}; largest |new - old| "
+              f"{diff:.2e}")
+        for op in ("forward", "backward", "grad"):
+            calls = {"old": [], "new": []}
+            for _ in range(args.rounds):
+                for name, edge in (("old", old), ("new", new)):
+                    f = {"forward": lambda: edge.forward(w, x),
+                         "backward": lambda: edge.backward(w, g),
+                         "grad": lambda: edge.grad(x, g)}[op]
+                    calls[name].append(_time(f, args.calls))
+            o, n = np.median(calls["old"]), np.median(calls["new"])
+            if op != "grad":
+                totals["old"] += o
+                totals["new"] += n
+            print(f"  {op:8s} old {1e3 * o:7.3f} ms  new {1e3 * n:7.3f} ms  ratio {o / n:5.2f}x")
+    print(f"forward + backward over the conv edges: old {1e3 * totals['old']:.3f} ms, new "
+          f"{1e3 * totals['new']:.3f} ms, ratio {totals['old'] / totals['new']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -459,7 +459,7 @@ def plot_report(report: EnergyReport, path) -> None:
     names = list(report.energy)
     x = np.arange(len(names))
     hatch = {n: "//" for n, u in report.unpriced.items() if any(u.values())}
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(names) + 2), 4.6))
     for offset, workload, colour in ((-0.2, "inference", "tab:blue"),
                                      (0.2, "training", "tab:orange")):
         values = [report.total(n, workload) for n in names]      # nan (n/a): no bar
@@ -469,12 +469,13 @@ def plot_report(report: EnergyReport, path) -> None:
         for bar, name in zip(bars, names):
             bar.set_hatch(hatch.get(name, ""))
     ax.set_yscale("log")
-    ax.set_xticks(x, names, rotation=20)
+    ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("energy per sample (J)")
     ax.set_title(f"{report.network} {'-'.join(map(str, report.layers))}, epoch {report.epoch}: "
                  f"counted events x device constants\n(baseline {report.baseline}, batch "
-                 f"{report.batch}; static power and off-chip I/O not counted; hatched: lower bound, "
-                 f"some constants unpublished)", fontsize=9)
+                 f"{report.batch}; static power and off-chip I/O not counted)\nhatched: a lower bound "
+                 f"(some constants unpublished); no bar: n/a (no published learning energy)",
+                 fontsize=9)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

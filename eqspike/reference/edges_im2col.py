@@ -7,44 +7,22 @@ Kept as the oracle that :class:`eqspike.reference.edges.ConvEdge` is checked aga
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from .edges import ConvEdge
 
 __all__ = ["Im2colConvEdge"]
 
 
-@dataclass
-class Im2colConvEdge:
-    """Convolution C_in → C_out (kernel k, stride, zero padding), then average pooling.
-
-    States are flat (B, C·H·W) arrays in channel-major order; the shapes say how to read
-    them. The postsynaptic shape must be (C_out, H_out / pool, W_out / pool).
-    """
-
-    pre_shape: tuple
-    post_shape: tuple
-    kernel: int = 3
-    stride: int = 1
-    padding: int = 0
-    pool: int = 1
+class Im2colConvEdge(ConvEdge):
+    """:class:`~eqspike.reference.edges.ConvEdge`'s shapes and checks, its three products
+    computed the first way: an im2col index gathers the windows, a sparse matrix adds them
+    back (col2im), pooling applied after the convolution."""
 
     def __post_init__(self):
+        super().__post_init__()
         c_in, h, w = self.pre_shape
         k, s, p = self.kernel, self.stride, self.padding
-        self.conv_h = (h + 2 * p - k) // s + 1
-        self.conv_w = (w + 2 * p - k) // s + 1
-        if self.conv_h < 1 or self.conv_w < 1:
-            raise ValueError(f"a {k}x{k} kernel with stride {s} and padding {p} does not fit "
-                             f"an input of shape {self.pre_shape}")
-        if self.conv_h % self.pool or self.conv_w % self.pool:
-            raise ValueError(f"pooling {self.pool} does not divide the convolution's output "
-                             f"{self.conv_h}x{self.conv_w}")
-        expected = (self.post_shape[0], self.conv_h // self.pool, self.conv_w // self.pool)
-        if tuple(self.post_shape) != expected:
-            raise ValueError(f"a convolution from {tuple(self.pre_shape)} (kernel {k}, stride "
-                             f"{s}, padding {p}, pool {self.pool}) gives shape {expected}, "
-                             f"but the layer has shape {tuple(self.post_shape)}")
         # im2col: for each output position and each (c_in, dy, dx), the flat index of the
         # padded input (or of the appended zero when it falls in the padding)
         padded = np.full((c_in, h + 2 * p, w + 2 * p), c_in * h * w, dtype=np.int64)
@@ -61,14 +39,6 @@ class Im2colConvEdge:
         flat = self._index.ravel()
         self._scatter = csr_matrix((np.ones(len(flat)), (flat, np.arange(len(flat)))),
                                    shape=(c_in * h * w + 1, len(flat)))   # col2im as a matrix
-
-    @property
-    def weight_shape(self) -> tuple:
-        return (self.post_shape[0], self.pre_shape[0], self.kernel, self.kernel)
-
-    @property
-    def fan_in(self) -> int:
-        return self.pre_shape[0] * self.kernel ** 2
 
     def _columns(self, s_pre):
         """(B, positions, C_in k k) patches of the presynaptic states."""

@@ -312,9 +312,9 @@ def _energy(args) -> int:
     if args.measure and args.batch not in args.measure_batches:
         raise ValueError(f"--batch {args.batch} is not among --measure-batches "
                          f"{','.join(map(str, args.measure_batches))}")
-    if args.levers and args.levers not in energy.DEVICES:
-        raise energy.EnergyError(f"--levers: unknown device {args.levers!r}; valid: "
-                                 f"{', '.join(n for n, d in energy.DEVICES.items() if d.kind == 'neuromorphic')}")
+    if args.levers and getattr(energy.DEVICES.get(args.levers), "kind", None) != "neuromorphic":
+        raise energy.EnergyError(f"--levers: {args.levers!r} is not a neuromorphic preset; "
+                                 f"valid: {', '.join(n for n, d in energy.DEVICES.items() if d.kind == 'neuromorphic')}")
     for path in runs:
         out = args.out or ("energy.png" if len(runs) == 1
                            else str(Path(path).with_name(Path(path).stem + "-energy.png")))
@@ -364,8 +364,7 @@ def _levers(path, report, device: str) -> None:
     from .energy_levers import Levers, assumptions_table, plot_levers
     from .runfile import read_run
 
-    levers = Levers(read_run(path).spec, {w: c["spikes"] for w, c in report.counts.items()},
-                    DEVICES[device], report.devices[report.baseline], report.batch)
+    levers = Levers.from_report(report, read_run(path).spec, device)
     print(assumptions_table(levers))
     out = Path(path).with_name(Path(path).stem + ".levers.png")
     presets = {n: d.synop for n, d in DEVICES.items()

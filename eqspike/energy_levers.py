@@ -30,7 +30,7 @@ import numpy as np
 
 from .energy import EnergyError, dense_counts, device_energy, spiking_counts
 
-__all__ = ["with_free_steps", "Levers", "ratio_at", "baseline_total", "threshold", "assumptions_table",
+__all__ = ["with_free_steps", "Levers", "ratio_at", "energy_per_sample", "threshold", "assumptions_table",
            "plot_levers", "TARGETS"]
 
 #: EqSpike's published ratios against a GPU (Martin et al. 2021).
@@ -58,11 +58,18 @@ class Levers:
 
     @classmethod
     def from_report(cls, report, run_spec, device: str):
-        if report.devices[device].kind != "neuromorphic":
+        """The levers of ``report``'s run for ``device`` (one of the report's devices, or
+        any preset), against the report's baseline."""
+        from .energy import DEVICES
+
+        chosen = report.devices.get(device) or DEVICES.get(device)
+        if chosen is None:
+            raise EnergyError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+        if chosen.kind != "neuromorphic":
             raise EnergyError(f"the levers move a neuromorphic device's constants; "
-                              f"{device!r} is {report.devices[device].kind}")
+                              f"{device!r} is {chosen.kind}")
         return cls(run_spec, {w: c["spikes"] for w, c in report.counts.items()},
-                   report.devices[device], report.devices[report.baseline], report.batch)
+                   chosen, report.devices[report.baseline], report.batch)
 
 
 def _scaled_spikes(spec, spikes, input_scale: float, steps: int | None):
@@ -102,22 +109,21 @@ def ratio_at(levers: Levers, workload: str, *, synop=None, neuron_update=None,
     counts = spiking_counts(spec, spikes, workload)
     dense = dense_counts(spec, workload, levers.batch)
     mine = _total(device_energy(device, counts, dense, workload))
-    theirs = baseline_total(levers.baseline, levers.spec, spec, counts, dense, workload,
-                            levers.batch)
-    return theirs / mine
+    theirs = energy_per_sample(levers.baseline, levers.spec, spec, counts, dense, workload,
+                               levers.batch)
+    return theirs / mine if mine > 0 else float("inf")   # nothing priced left: unbounded
 
 
-def baseline_total(baseline, measured_spec, spec, counts: dict, dense: dict, workload: str,
-                   batch: int) -> float:
-    """The baseline's J per sample for the network ``spec``: priced from the dense counts,
-    or, for a measured baseline (measured on ``measured_spec``), the measurement scaled by
-    the dense operations ``spec`` does against ``measured_spec`` (its time is proportional
-    to them)."""
-    if baseline.kind != "measured":
-        return _total(device_energy(baseline, counts, dense, workload))
+def energy_per_sample(device, measured_spec, spec, counts: dict, dense: dict, workload: str,
+                      batch: int) -> float:
+    """``device``'s J per sample for the network ``spec``: priced from the counts, or, for
+    a measured device (measured on ``measured_spec``), the measurement scaled by the dense
+    operations ``spec`` does against ``measured_spec`` (its time is proportional to them)."""
+    if device.kind != "measured":
+        return _total(device_energy(device, counts, dense, workload))
     ref = dense_counts(measured_spec, workload, batch)
     ops = dense["macs"].sum() + dense["activations"].sum()
-    return getattr(baseline, workload) * ops / (ref["macs"].sum() + ref["activations"].sum())
+    return getattr(device, workload) * ops / (ref["macs"].sum() + ref["activations"].sum())
 
 
 def threshold(levers: Levers, workload: str, lever: str, target: float):

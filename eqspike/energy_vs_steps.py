@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .energy import dense_counts, device_energy, resolve_devices, spiking_counts
-from .energy_levers import baseline_total, with_free_steps
+from .energy import dense_counts, resolve_devices, spiking_counts
+from .energy_levers import energy_per_sample, with_free_steps
 
 __all__ = ["EnergyCurve", "energy_accuracy_curve", "save_curve", "plot_curve", "curve_path"]
 
@@ -97,12 +97,8 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
         counts = spiking_counts(short, spikes, "inference")
         dense = dense_counts(short, "inference", batch)
         for name, device in chosen.items():
-            if device.kind == "measured":
-                value = baseline_total(device, spec, short, counts, dense, "inference", batch)
-            else:
-                value = float(sum(np.sum(v) for v in
-                                  device_energy(device, counts, dense, "inference").values()))
-            curve.energy[name].append(value)
+            curve.energy[name].append(energy_per_sample(device, spec, short, counts, dense,
+                                                        "inference", batch))
         curve.steps.append(t)
         curve.accuracy.append(accuracy)
         curve.spikes.append(spikes)

@@ -1,10 +1,12 @@
 """Benchmark: the conv edge products of the rate reference, the first implementation
 (im2col index + sparse col2im, :mod:`eqspike.reference.edges_im2col`) against the current one
-(pooling folded into a strided convolution, :class:`eqspike.reference.edges.ConvEdge`), on
+(channels-last, a k x k strided convolution of the box-summed input, reused scratch arrays:
+:class:`eqspike.reference.edges.ConvEdge`), on
 the shapes of a network's conv edges (default ``fmnist-conv``), in one run, alternating
-(A B A B ...) so that both see the same machine load. Prints the median milliseconds per
-call of forward, backward (the transpose) and grad, their ratios, and the largest
-difference between the two (float64).
+(A B A B ...) so that both see the same machine load. Prints, for forward, backward (the
+transpose) and grad, the milliseconds per call (median of the rounds, and the best round,
+which is what the code costs when nothing else interrupts it), their ratios, and the
+largest difference between the two (float64).
 
     python benchmarks/bench_conv.py [--network fmnist-conv] [--batch 50] [--rounds 7]
 """
@@ -63,11 +65,14 @@ def main(argv=None):
                          "grad": lambda: edge.grad(x, g)}[op]
                     calls[name].append(_time(f, args.calls))
             o, n = np.median(calls["old"]), np.median(calls["new"])
+            best_o, best_n = min(calls["old"]), min(calls["new"])
             if op != "grad":
                 totals["old"] += o
                 totals["new"] += n
-            print(f"  {op:8s} old {1e3 * o:7.3f} ms  new {1e3 * n:7.3f} ms  ratio {o / n:5.2f}x")
-    print(f"forward + backward over the conv edges: old {1e3 * totals['old']:.3f} ms, new "
+            print(f"  {op:8s} median: old {1e3 * o:7.3f} ms  new {1e3 * n:7.3f} ms  ratio "
+                  f"{o / n:5.2f}x | best: old {1e3 * best_o:7.3f} new {1e3 * best_n:7.3f} "
+                  f"ratio {best_o / best_n:5.2f}x")
+    print(f"forward + backward over the conv edges (medians): old {1e3 * totals['old']:.3f} ms, new "
           f"{1e3 * totals['new']:.3f} ms, ratio {totals['old'] / totals['new']:.2f}x")
 
 

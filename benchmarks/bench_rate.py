@@ -30,7 +30,7 @@ def main(argv=None):
     spec = load_network(args.network)
     x, labels = load_xy(spec, "train", args.data_dir, True, args.train_samples)
     x_test, y_test = load_xy(spec, "test", args.data_dir, True)
-    y = np.eye(spec.layers[-1])[labels]
+    y = np.eye(spec.layers[-1], dtype=x.dtype)[labels]
     net = HopfieldNetwork(spec, init_params(spec, spec.training.seed))
     optimizer, rates = make_optimizer(spec), learning_rates(net, spec)
     rng = np.random.default_rng(0)

@@ -448,8 +448,10 @@ def _gdu(args) -> int:
         raise ValueError(f"{spec.name} is not a rate-reference network ([network] path = "
                          "\"rate\"); the GDU check runs on the rate reference")
     params = params or init_parameters_checked(spec, spec.training.seed)
-    net = HopfieldNetwork(spec, params)
+    # the check compares two gradients to ~1e-10: float64 whatever [reference] precision says
+    net = HopfieldNetwork(spec, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
     x, labels = load_xy(spec, "train", args.data_dir, not args.no_download, args.batch)
+    x = x.astype(np.float64)
     y = np.eye(spec.layers[-1])[labels]
     t1, k = args.t1 or spec.phases.free_steps, args.k or spec.phases.nudge_steps
     out = Path(args.out)

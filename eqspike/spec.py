@@ -225,6 +225,10 @@ class ReferenceSection:
     momentum: float = _f(0.0, lo=0.0, hi=0.999)
     weight_decay: float = _f(0.0, lo=0.0, hi=1.0)
     batch_size: int = _f(50, lo=1)
+    precision: str = _f("float64", choices=("float64", "float32"),
+                        doc="dtype of the states, parameters, inputs and updates; float32 "
+                            "halves the memory traffic and the cost of each product, float64 "
+                            "is what the GDU and finite-difference checks are exact in")
 
 
 _SECTIONS = {

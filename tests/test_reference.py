@@ -244,10 +244,13 @@ def test_bptt_baseline_and_continual_ep_train(tmp_path, data_dir):
     ((2, 9, 9), (3, 5, 5), dict(kernel=3, stride=2, padding=1)),
     ((2, 10, 10), (3, 2, 2), dict(kernel=3, stride=2, pool=2)),
     ((3, 9, 9), (2, 4, 4), dict(kernel=2, pool=2)),
-    ((2, 12, 12), (3, 2, 2), dict(kernel=3, padding=1, pool=6))])
+    ((2, 12, 12), (3, 2, 2), dict(kernel=3, padding=1, pool=6)),
+    ((2, 14, 14), (3, 2, 2), dict(kernel=3, stride=2, pool=3)),
+    ((3, 11, 11), (4, 5, 5), dict(kernel=3, stride=2))])
 def test_conv_edge_equals_the_im2col_oracle(pre, post, options):
-    """The folded strided convolution equals the first implementation (im2col and a sparse
-    col2im) to 1e-12 relative, in all three products."""
+    """The box-sum convolution equals the first implementation (im2col and a sparse col2im,
+    pooling after the convolution) to 1e-12 relative, in all three products, and its reused
+    scratch arrays carry nothing from one call, or one batch size, to the next."""
     from eqspike.reference.edges_im2col import Im2colConvEdge
 
     fast, oracle = ConvEdge(pre, post, **options), Im2colConvEdge(pre, post, **options)
@@ -261,3 +264,26 @@ def test_conv_edge_equals_the_im2col_oracle(pre, post, options):
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, rtol=1e-12,
                                    atol=1e-12 * np.abs(expected).max())
+    before = fast.forward(w, x), fast.backward(w, g), fast.grad(x, g)
+    fast.forward(w, 2 * x[:3]), fast.backward(w, 2 * g[:3]), fast.grad(2 * x[:3], g[:3])
+    for again, first in zip((fast.forward(w, x), fast.backward(w, g), fast.grad(x, g)), before):
+        np.testing.assert_array_equal(again, first)
+
+
+def test_float32_precision_follows_float64():
+    """[reference] precision = "float32": parameters, inputs, states and updates stay float32
+    (nothing silently promotes them), and EP's gradient agrees with float64's to float32's
+    precision, from the same seed's (rounded) weights."""
+    grads = {}
+    for precision in ("float64", "float32"):
+        spec = rate_spec(RESNET + f'precision = "{precision}"', activation="clipped_relu")
+        net = HopfieldNetwork(spec, init_params(spec, 1))
+        x, y = _batch(net)
+        x, y = x.astype(precision), y.astype(precision)
+        g, free = ep_gradients(net, x, y, 12, 4, 0.5, estimator="symmetric")
+        assert {v.dtype for v in net.params.values()} == {np.dtype(precision)}
+        assert {u.dtype for u in free} | {v.dtype for v in g.values()} == {np.dtype(precision)}
+        grads[precision] = g
+    for name, g64 in grads["float64"].items():
+        np.testing.assert_allclose(grads["float32"][name], g64, rtol=0,
+                                   atol=1e-4 * np.abs(g64).max() + 1e-6)

@@ -77,7 +77,8 @@ def _softmax(z):
 def init_params(spec, seed: int) -> dict:
     """Initial parameters: every W_e ~ U(±g/√fan_in) and b_l ~ U(±g/√fan_in of its first
     edge) (PyTorch's default for nn.Linear / nn.Conv2d, scaled by ``[learning] init_gain``);
-    with the cross-entropy loss also the read-out W_out, b_out."""
+    with the cross-entropy loss also the read-out W_out, b_out. Drawn in float64, then
+    rounded to ``[reference] precision`` (the same seed gives the same weights in both)."""
     rng = np.random.default_rng(seed)
     gain = spec.learning.init_gain
     net = HopfieldNetwork(spec, None)
@@ -93,7 +94,7 @@ def init_params(spec, seed: int) -> dict:
         bound = gain / np.sqrt(n_last)
         params["W_out"] = rng.uniform(-bound, bound, size=(n_last, n_out))
         params["b_out"] = rng.uniform(-bound, bound, size=n_out)
-    return params
+    return {k: v.astype(spec.reference.precision) for k, v in params.items()}
 
 
 def spiking_twin(spec, weights, biases) -> "HopfieldNetwork":

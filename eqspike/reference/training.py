@@ -47,7 +47,7 @@ def evaluate_rate(net, x, labels, steps: int, batch: int = 500) -> float:
 def load_xy(spec, split, data_dir, download, limit=None):
     data = load_dataset(spec.network.dataset, split, data_dir, download)
     n = len(data) if limit is None else min(limit, len(data))
-    x = rates_from_images(data.images[:n]).astype(float)
+    x = rates_from_images(data.images[:n]).astype(spec.reference.precision)
     if x.shape[1] != spec.layers[0]:
         raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
                          f"{spec.network.dataset} images have {x.shape[1]} pixels")
@@ -108,7 +108,7 @@ def train_rate(spec, run_path, *, data_dir=None, resume: bool = False,
         t_epoch, correct = time.time(), 0
         for start in range(0, len(x_train), batch):
             idx = order[start:start + batch]
-            x, y = x_train[idx], np.eye(n_out)[y_train[idx]]
+            x, y = x_train[idx], np.eye(n_out, dtype=x_train.dtype)[y_train[idx]]
             if method == "bptt":
                 grads, _ = bptt(net, x, y, ph.free_steps)
                 prediction = net.predict(x, ph.free_steps)

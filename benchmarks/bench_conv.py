@@ -8,7 +8,7 @@ transpose) and grad, the milliseconds per call (median of the rounds, and the be
 which is what the code costs when nothing else interrupts it), their ratios, and the
 largest difference between the two (float64).
 
-    python benchmarks/bench_conv.py [--network fmnist-conv] [--batch 50] [--rounds 7]
+    python benchmarks/bench_conv.py [--network fmnist-conv] [--batch 50] [--rounds 7] [--kernel K]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--kernel", type=int, help="replace every conv edge's kernel by this "
+                        "one, with padding kernel // 2 (e.g. 3: fmnist-conv's first shapes)")
     args = parser.parse_args(argv)
     spec = load_network(args.network)
     shapes = spec.reference_shapes
@@ -45,6 +47,8 @@ def main(argv=None):
         if e.kind != "conv":
             continue
         options = dict(kernel=e.kernel, stride=e.stride, padding=e.padding, pool=e.pool)
+        if args.kernel:
+            options.update(kernel=args.kernel, padding=args.kernel // 2)
         new = ConvEdge(tuple(shapes[e.pre]), tuple(shapes[e.post]), **options)
         old = Im2colConvEdge(tuple(shapes[e.pre]), tuple(shapes[e.post]), **options)
         w = rng.normal(size=new.weight_shape)
@@ -54,8 +58,8 @@ def main(argv=None):
                    np.abs(new.backward(w, g) - old.backward(w, g)).max(),
                    np.abs(new.grad(x, g) - old.grad(x, g)).max())
         print(f"edge {e.pre}->{e.post} {tuple(shapes[e.pre])} -> {tuple(shapes[e.post])} "
-              f"(kernel {e.kernel}, pool {e.pool}), batch {args.batch}; largest |new - old| "
-              f"{diff:.2e}")
+              f"(kernel {options['kernel']}, pool {e.pool}), batch {args.batch}; largest "
+              f"|new - old| {diff:.2e}")
         for op in ("forward", "backward", "grad"):
             calls = {"old": [], "new": []}
             for _ in range(args.rounds):

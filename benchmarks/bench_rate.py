@@ -6,6 +6,7 @@ and prints the wall-clock seconds, samples per second and the test accuracy afte
 on an idle machine; BLAS uses every core it finds.
 
     python benchmarks/bench_rate.py [--network mnist-rate] [--train-samples 60000]
+                                    [--precision float32]
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="mnist-rate")
     parser.add_argument("--train-samples", type=int, default=60000)
+    parser.add_argument("--precision", choices=["float64", "float32"],
+                        help="override [reference] precision")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
     spec = load_network(args.network)
+    if args.precision:
+        spec = spec.replace(reference={"precision": args.precision})
     x, labels = load_xy(spec, "train", args.data_dir, True, args.train_samples)
     x_test, y_test = load_xy(spec, "test", args.data_dir, True)
     y = np.eye(spec.layers[-1], dtype=x.dtype)[labels]
@@ -44,7 +49,8 @@ def main(argv=None):
     accuracy = evaluate_rate(net, x_test, y_test, spec.phases.free_steps)
     ph = spec.phases
     print(f"{spec.name} {'-'.join(map(str, spec.layers))}, T1={ph.free_steps} T2={ph.nudge_steps}"
-          f", batch {batch}, {spec.reference.estimator} EP: one epoch of {len(x)} samples in "
+          f", batch {batch}, {spec.reference.estimator} EP, {spec.reference.precision}: one epoch "
+          f"of {len(x)} samples in "
           f"{seconds:.1f} s ({len(x) / seconds:.0f} samples/s); test accuracy {accuracy:.4f}")
 
 

@@ -7,7 +7,7 @@ and settings: as it is, and with a skip coupling from every hidden layer l to la
 (each with the rate of the plain coupling into that layer). Each run is a normal run file;
 the learning curves go side by side into one PNG (and CSV) via analysis/learning_curve.py.
 
-    python benchmarks/depth_experiment.py [--network deep] [--epochs 5] [--train-samples 10000]
+    python benchmarks/depth_experiment.py [--network deep] [--epochs 15] [--train-samples 60000]
                                           [--out-dir runs/depth]
 """
 

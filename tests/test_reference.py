@@ -239,8 +239,10 @@ def test_bptt_baseline_and_continual_ep_train(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("pre, post, options", [
-    ((1, 28, 28), (8, 14, 14), dict(kernel=3, padding=1, pool=2)),     # fmnist-conv
-    ((8, 14, 14), (16, 7, 7), dict(kernel=3, padding=1, pool=2)),      # fmnist-conv
+    ((1, 28, 28), (8, 14, 14), dict(kernel=5, padding=2, pool=2)),     # fmnist-conv
+    ((8, 14, 14), (16, 7, 7), dict(kernel=5, padding=2, pool=2)),      # fmnist-conv
+    ((1, 28, 28), (8, 14, 14), dict(kernel=3, padding=1, pool=2)),     # its first kernels
+    ((8, 14, 14), (16, 7, 7), dict(kernel=3, padding=1, pool=2)),
     ((2, 9, 9), (3, 5, 5), dict(kernel=3, stride=2, padding=1)),
     ((2, 10, 10), (3, 2, 2), dict(kernel=3, stride=2, pool=2)),
     ((3, 9, 9), (2, 4, 4), dict(kernel=2, pool=2)),

@@ -44,15 +44,15 @@ def ep_gradients(net, x, y, free_steps: int, nudge_steps: int, beta: float,
     if estimator == "symmetric":
         plus = net.relax(x, free, nudge_steps, beta, y, fixed=fixed)
         minus = net.relax(x, free, nudge_steps, -beta, y, fixed=fixed)
-        grads = _scale(_diff(net.phi_grads(x, net.rates(plus)),
-                             net.phi_grads(x, net.rates(minus))), -1.0 / (2 * beta * batch))
+        grads = _scale(net.phi_grads_difference(x, net.rates(plus), net.rates(minus)),
+                       -1.0 / (2 * beta * batch))
     elif estimator in ("one_sided", "random_sign"):
         b = beta
         if estimator == "random_sign":
             b = beta * (1.0 if (rng or np.random.default_rng()).random() < 0.5 else -1.0)
         nudged = net.relax(x, free, nudge_steps, b, y, fixed=fixed)
-        grads = _scale(_diff(net.phi_grads(x, net.rates(nudged)),
-                             net.phi_grads(x, net.rates(free))), -1.0 / (b * batch))
+        grads = _scale(net.phi_grads_difference(x, net.rates(nudged), net.rates(free)),
+                       -1.0 / (b * batch))
     else:
         raise ValueError(f"unknown estimator {estimator!r}; valid: one_sided, random_sign, "
                          "symmetric")

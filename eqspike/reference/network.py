@@ -181,13 +181,19 @@ class HopfieldNetwork:
         """D_l = ∂Φ/∂s_l for l = 1..L (``rates``: s_1..s_L; ``fixed``: :meth:`input_drive`)."""
         layers = [x] + list(rates)
         fixed = self.input_drive(x) if fixed is None else fixed
-        out = [np.broadcast_to(self.params[f"b_{l}"], r.shape).copy()
-               for l, r in enumerate(rates, start=1)]
+        out = [None] * len(rates)
+
+        def add(layer, term):           # the first term plus the bias makes a new array
+            if out[layer] is None:
+                out[layer] = term + self.params[f"b_{layer + 1}"]
+            else:
+                np.add(out[layer], term, out=out[layer])
+
         for k, (spec, edge) in enumerate(zip(self.specs, self.edges)):
             w = self.params[self.edge_names[k]]
-            out[spec.post - 1] += fixed[k] if spec.pre == 0 else edge.forward(w, layers[spec.pre])
+            add(spec.post - 1, fixed[k] if spec.pre == 0 else edge.forward(w, layers[spec.pre]))
             if spec.pre > 0:
-                out[spec.pre - 1] += edge.backward(w, layers[spec.post])
+                add(spec.pre - 1, edge.backward(w, layers[spec.post]))
         return out
 
     def phi(self, x, rates) -> np.ndarray:
@@ -207,6 +213,21 @@ class HopfieldNetwork:
         out.update({f"b_{l}": r.sum(axis=0) for l, r in enumerate(rates, start=1)})
         return out
 
+    def phi_grads_difference(self, x, rates, other) -> dict:
+        """:meth:`phi_grads` at ``rates`` minus at ``other`` (EP's update). An edge from the
+        clamped input is linear in its postsynaptic state, so its difference is one product,
+        grad_e(x, s_post − s'_post), not two."""
+        a, b = [x] + list(rates), [x] + list(other)
+        out = {}
+        for name, s, edge in zip(self.edge_names, self.specs, self.edges):
+            if s.pre == 0:
+                out[name] = edge.grad(x, a[s.post] - b[s.post])
+            else:
+                out[name] = edge.grad(a[s.pre], a[s.post]) - edge.grad(b[s.pre], b[s.post])
+        out.update({f"b_{l}": (r - q).sum(axis=0)
+                    for l, (r, q) in enumerate(zip(rates, other), start=1)})
+        return out
+
     def nudge(self, states, beta: float, target) -> np.ndarray:
         """ν on the last layer: −β ∂L/∂s_L."""
         if self.cross_entropy:
@@ -223,6 +244,8 @@ class HopfieldNetwork:
             eps = self.epsilon
             return [(1 - eps) * u + eps * self.rho1(u) * d for u, d in zip(states, drive)]
         a = self.alpha
+        if a == 1:                       # no leak: u_{t+1} = D, the step it reduces to
+            return drive
         return [u + a * (d - u) for u, d in zip(states, drive)]
 
     def relax(self, x, states, steps: int, beta: float = 0.0, target=None,

@@ -17,14 +17,17 @@ pooling keeps Φ bilinear, so the edge stays an exact linear operator (max pooli
 not), and it moves onto the input: pooling the convolution z[i, j] = Σ_{u,v} W[u, v]
 x[s i + u, s j + v] gives
 
-    y[I, J] = (1/p²) Σ_{a,b<p} z[p I + a, p J + b] = (1/p²) Σ_{u,v} W[u, v] box[s p I + u, s p J + v],
+    y[I, J] = (1/p²) Σ_{a,b<p} z[p I + a, p J + b]
+            = (1/p²) Σ_{u,v} W[u, v] box[s p I + u, s p J + v],
     box[m, n] = Σ_{a,b<p} x[m + s a, n + s b],
 
-a k×k convolution with stride s·p of the input's box sum: p² fewer output positions than
-convolving then pooling, and a k×k (not (k + s(p − 1))²) window per position. Each product
-is then one BLAS product over the windows of a strided view of the box sum; the transpose
-adds the windows back with k² strided slices and spreads them through the box sum's
-adjoint, and ``grad`` needs no adjoint at all (W is the kernel on the box sum).
+a k×k convolution with stride S = s·p of the input's box sum: p² fewer output positions than
+convolving then pooling, and a k×k (not (k + s(p − 1))²) window per position. Forward and
+``grad`` are then one BLAS product each over the windows of a strided view of the box sum
+(``grad`` needs no adjoint: W is the kernel on the box sum). The transpose is a convolution
+too: cut the padded input into S×S blocks; block (i, j) receives Σ_{a,b<q} of the folded
+kernel's block (a, b) times y[i − a, j − b], where the folded kernel W_fold (size
+k + s(p − 1), padded to q·S) is W with the pooling folded in. So no product scatters.
 :mod:`eqspike.reference.edges_im2col` keeps the first implementation (an im2col index and a
 sparse col2im, pooling after the convolution), the oracle this one equals to 1e-12 and is
 measured against (``benchmarks/bench_conv.py``).

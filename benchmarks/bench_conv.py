@@ -76,8 +76,8 @@ def main(argv=None):
             print(f"  {op:8s} median: old {1e3 * o:7.3f} ms  new {1e3 * n:7.3f} ms  ratio "
                   f"{o / n:5.2f}x | best: old {1e3 * best_o:7.3f} new {1e3 * best_n:7.3f} "
                   f"ratio {best_o / best_n:5.2f}x")
-    print(f"forward + backward over the conv edges (medians): old {1e3 * totals['old']:.3f} ms, new "
-          f"{1e3 * totals['new']:.3f} ms, ratio {totals['old'] / totals['new']:.2f}x")
+    print(f"forward + backward over the conv edges (medians): old {1e3 * totals['old']:.3f} "
+          f"ms, new {1e3 * totals['new']:.3f} ms, ratio {totals['old'] / totals['new']:.2f}x")
 
 
 if __name__ == "__main__":

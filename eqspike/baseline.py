@@ -351,10 +351,10 @@ def baseline_path(run_path, name: str) -> Path:
 
 def save_baseline(baseline: Baseline, path) -> Path:
     """Write ``baseline`` to ``path`` in one atomic write."""
-    from .runfile import _atomic
+    from .runfile import atomic_write
 
     path = Path(path)
-    with _atomic(path, new=True) as f:
+    with atomic_write(path, new=True) as f:
         f.attrs["format"] = FORMAT
         for key in ("name", "platform", "backend", "dtype", "threads", "method",
                     "method_label", "network", "estimator"):

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import EqspikeError, UsageError
+
 __all__ = ["main"]
 
 
@@ -44,17 +46,41 @@ def _integer(minimum: int):
 _positive, _non_negative = _integer(1), _integer(0)
 
 
+def _finite(minimum: float, exclusive: bool = False):
+    """An argparse type: a finite number >= ``minimum`` (> with ``exclusive``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value == value and abs(value) != float("inf")) or value < minimum or (
+                exclusive and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number {'>' if exclusive else '>='} {minimum:g}, got "
+                f"{text!r}")
+        return value
+    return parse
+
+
 def _batches(text: str) -> tuple:
     """An argparse type: comma-separated integers >= 1, e.g. '1,50'."""
     return tuple(_positive(part) for part in text.split(",") if part.strip())
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (and exit status 2), like every other
+    expected failure of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eqspike", description=(
+    parser = _Parser(prog="eqspike", description=(
         "Spiking Equilibrium Propagation (EqSpike) in Brian2."))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--data-dir", help="dataset directory (default: $EQSPIKE_DATA, "
                         "else ~/.cache/eqspike/data, downloading the official files)")
     common.add_argument("--no-download", action="store_true",
@@ -65,8 +91,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="evaluate on the first N test images (default: all)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_argument("--threads", type=_non_negative, metavar="N",
-                        help="OpenMP threads of the compiled simulation (0: none; default: "
-                             "$EQSPIKE_THREADS, else 0, which measured fastest; see README)")
+                        help="the run's threads: OpenMP threads of the compiled simulation "
+                             "(0: none) and max(N, 1) threads of the numerical libraries; "
+                             "recorded in the run file and kept by --resume (default: "
+                             "$EQSPIKE_THREADS, else 0)")
 
     tr = sub.add_parser("train", parents=[common], help="train a spiking network")
     tr.add_argument("--network", default="mnist",
@@ -77,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=_non_negative, help="override [training] seed")
     tr.add_argument("--chunk-samples", type=_positive,
                     help="override [training] chunk_samples (samples per compiled run)")
-    tr.add_argument("--out", help="run file to write (default: runs/NETWORK-seedS-TIME.h5)")
+    tr.add_argument("--out", help="run file to write (default: runs/NETWORK-seedS-TIME.h5); "
+                    "an existing file is refused unless --overwrite")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the run file --out names if it exists")
     tr.add_argument("--resume", metavar="RUN.h5",
                     help="continue this run file from its last checkpoint")
     tr.add_argument("--method", choices=("ep", "bptt"), default="ep",
@@ -113,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="measure this machine first (RAPL on a CPU, NVML on a GPU, else "
                     "--watts), store RUN.baseline-NAME.h5 beside the run and use it as the "
                     "baseline")
-    ms.add_argument("--watts", type=float, help="a stated power: energy = time x W, "
+    ms.add_argument("--watts", type=_finite(0.0, exclusive=True), help="a stated power: energy = time x W, "
                     "labelled as such (needed where no energy counter exists)")
     ms.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                     help="numpy (this CPU) or cupy (the GPU; eqspike[gpu])")
@@ -156,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="a rate-reference network (default: gdu, the theorem's setting)")
     gd.add_argument("--run", help="take the parameters of this run file's last checkpoint "
                     "(default: the network's initial parameters)")
-    gd.add_argument("--beta", type=float, action="append", dest="betas",
+    gd.add_argument("--beta", type=_finite(0.0, exclusive=True), action="append", dest="betas",
                     help="nudging strength (repeatable; default: 1e-4, 0.1 and 0.5)")
     gd.add_argument("--t1", type=_positive, help="free steps (default: [phases] free_steps)")
     gd.add_argument("--k", type=_positive, help="nudged steps compared (default: [phases] "
@@ -187,22 +218,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
+    from .runfile import check_new_run
     from .spec import load_network
     from .training import train
 
     if args.resume:
         if (args.out or args.train_samples or args.chunk_samples or args.seed is not None
-                or args.log_synapses):
-            raise ValueError("--resume continues a run as it was defined; it takes no "
-                             "--out, --train-samples, --chunk-samples, --seed or "
+                or args.log_synapses or args.overwrite):
+            raise UsageError("--resume continues a run as it was defined; it takes no "
+                             "--out, --overwrite, --train-samples, --chunk-samples, --seed or "
                              "--log-synapses (--epochs N extends it to N epochs in all; "
-                             "--test-samples, if given, must be the recorded one)")
+                             "--test-samples and --threads, if given, must be the recorded "
+                             "ones)")
         path = Path(args.resume)
         spec = None
-        if args.epochs:
-            from .runfile import extend_epochs
-
-            extend_epochs(path, args.epochs)
     else:
         spec = load_network(args.network)
         overrides = {k: v for k, v in (("epochs", args.epochs),
@@ -213,6 +242,7 @@ def _train(args) -> int:
             spec = spec.replace(training=overrides)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(args.out or f"runs/{spec.name}-seed{spec.training.seed}-{stamp}.h5")
+        check_new_run(path, args.overwrite)
         print(f"training {spec.name} ({'-'.join(map(str, spec.layers))}, "
               f"{spec.training.epochs} epoch(s) of {spec.training.train_samples} samples, "
               f"seed {spec.training.seed}) -> {path}", flush=True)
@@ -220,16 +250,19 @@ def _train(args) -> int:
         from .reference.training import train_rate
 
         if args.log_synapses:
-            raise ValueError("--log-synapses logs spikes: the rate reference has none")
+            raise UsageError("--log-synapses logs spikes: the rate reference has none")
         result = train_rate(spec, path, data_dir=args.data_dir, resume=bool(args.resume),
                             test_samples=args.test_samples, progress=not args.quiet,
-                            download=not args.no_download, method=args.method)
+                            download=not args.no_download, method=args.method,
+                            threads=args.threads, overwrite=args.overwrite,
+                            epochs=args.epochs if args.resume else None)
     else:
         result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
                        resume=bool(args.resume), test_samples=args.test_samples,
                        progress=not args.quiet, download=not args.no_download,
                        log_synapses=args.log_synapses, log_max_events=args.log_max_events,
-                       threads=args.threads)
+                       threads=args.threads, overwrite=args.overwrite,
+                       epochs=args.epochs if args.resume else None)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
@@ -249,10 +282,11 @@ def _runs(paths) -> list:
     from .runfile import RunFileError, run_paths
 
     runs, notes = run_paths(paths)
+    if not runs:
+        raise RunFileError("no run file among " + ", ".join(map(str, paths)) + " ("
+                           + "; ".join(notes) + ")")
     for note in notes:
         print(f"eqspike: {note}", file=sys.stderr)
-    if not runs:
-        raise RunFileError("no run file among " + ", ".join(map(str, paths)))
     return runs
 
 
@@ -265,18 +299,13 @@ def _evaluate(args) -> int:
 def _evaluate_one(path, args) -> None:
     from .data import load_dataset, rates_from_images
     from .engine import make_engine
-    from .runfile import RunFileError, read_run
+    from .runfile import read_run
     from .training import evaluate, progress_bar
 
     run = read_run(path)
     spec = run.spec
-    if args.checkpoint:
-        if args.checkpoint not in run.checkpoints:
-            raise RunFileError(f"{path}: no checkpoint {args.checkpoint!r}; valid: "
-                               f"{', '.join(sorted(run.checkpoints))}")
-        checkpoint, name = run.checkpoints[args.checkpoint], args.checkpoint
-    else:
-        checkpoint, name = run.final, run.final_name
+    name = args.checkpoint or run.final_name
+    checkpoint = run.checkpoint(name)
     test = load_dataset(spec.network.dataset, "test", args.data_dir, not args.no_download)
     n = len(test) if args.test_samples is None else min(args.test_samples, len(test))
     if run.attrs.get("path") == "rate":
@@ -303,14 +332,10 @@ def _energy(args) -> int:
     from . import energy
 
     if args.devices_file:
-        for device in energy.load_devices(args.devices_file).values():
-            energy.register_device(device.name, device.kind, device.source,
-                                   **{k: getattr(device, k) for k in
-                                      ("synop", "spike", "neuron_update", "synaptic_update",
-                                       "mac", "byte")})
+        energy.DEVICES.update(energy.load_devices(args.devices_file))
     runs = _runs(args.runs)
     if args.measure and args.batch not in args.measure_batches:
-        raise ValueError(f"--batch {args.batch} is not among --measure-batches "
+        raise UsageError(f"--batch {args.batch} is not among --measure-batches "
                          f"{','.join(map(str, args.measure_batches))}")
     if args.levers and getattr(energy.DEVICES.get(args.levers), "kind", None) != "neuromorphic":
         raise energy.EnergyError(f"--levers: {args.levers!r} is not a neuromorphic preset; "
@@ -396,19 +421,17 @@ def _versus_steps(path, args, baseline: str) -> None:
 
 
 def _plasticity(args) -> int:
-    from .plasticity.window import plasticity_report
+    from .plasticity.window import describe_fit, plasticity_report
 
     report = plasticity_report(args.run, args.out, protocol=not args.no_protocol,
                                pairings=args.pairings, dt_kind=args.dt)
     print(f"{args.run}: {report['n_events']} logged weight changes per layer pair; "
           f"reconstruction checked against the weights to {report['max_mismatch']:.1e}")
-    print("exponential fits  ΔW = A+ exp(-Δt/τ+) (Δt > 0),  A- exp(Δt/τ-) (Δt < 0):")
+    print("exponential fits  ΔW = A+ exp(-Δt/τ+) (Δt > 0),  A- exp(Δt/τ-) (Δt < 0); a branch "
+          "the model does not describe is printed as not fitted, with its measured values:")
     for name, fit in report["fits"].items():
-        plus, minus = fit["plus"], fit["minus"]
-        print(f"  {name:10s} A+ {plus['A']:+.3e} ± {plus['A_err']:.1e}  "
-              f"τ+ {plus['tau']:6.2f} ± {plus['tau_err']:.2f}   "
-              f"A- {minus['A']:+.3e} ± {minus['A_err']:.1e}  "
-              f"τ- {minus['tau']:6.2f} ± {minus['tau_err']:.2f}")
+        print(f"  {name:10s} {describe_fit(fit['plus'], '+')}")
+        print(f"  {'':10s} {describe_fit(fit['minus'], '-')}")
     print(f"figures and tables: {report['out_dir']}/ (stdp_window, stdp_fits, "
           "weight_changes, weight_trajectories)")
     if args.compare:
@@ -421,9 +444,8 @@ def _plasticity(args) -> int:
               "anti-causal):")
         for run, by_source in fits.items():
             for name, fit in by_source.items():
-                plus, minus = fit["plus"], fit["minus"]
-                print(f"  {Path(run).stem:24s} {name:18s} A+ {plus['A']:+.2e} ± "
-                      f"{plus['A_err']:.1e}  A- {minus['A']:+.2e} ± {minus['A_err']:.1e}")
+                print(f"  {Path(run).stem:24s} {name:18s} {describe_fit(fit['plus'], '+')}")
+                print(f"  {'':24s} {'':18s} {describe_fit(fit['minus'], '-')}")
         print(f"comparison figure: {figure} (numbers: {figure.with_suffix('.csv')})")
     return 0
 
@@ -445,7 +467,7 @@ def _gdu(args) -> int:
         spec = load_network(args.network)
         params = None
     if spec.network.path != "rate":
-        raise ValueError(f"{spec.name} is not a rate-reference network ([network] path = "
+        raise UsageError(f"{spec.name} is not a rate-reference network ([network] path = "
                          "\"rate\"); the GDU check runs on the rate reference")
     params = params or init_parameters_checked(spec, spec.training.seed)
     # the check compares two gradients to ~1e-10: float64 whatever [reference] precision says
@@ -486,11 +508,11 @@ def _sweep(args) -> int:
 
     if args.status:
         if args.sweep:
-            raise ValueError("eqspike sweep takes a sweep file or --status DIR, not both")
+            raise UsageError("eqspike sweep takes a sweep file or --status DIR, not both")
         print(status_table(args.status))
         return 0
     if not args.sweep:
-        raise ValueError("eqspike sweep needs a sweep file (or --status DIR)")
+        raise UsageError("eqspike sweep needs a sweep file (or --status DIR)")
     rows = run_sweep(args.sweep, args.out, scheduler=args.scheduler, workers=args.workers,
                      data_dir=args.data_dir, download=not args.no_download,
                      progress=not args.quiet, mode=args.mode)
@@ -512,21 +534,14 @@ def _networks(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .data import DataError
-    from .energy import EnergyError
-    from .runfile import RunFileError
-    from .spec import SpecError
-    from .training import TrainingDiverged
-
-    # SweepError is a ValueError: caught below with the others
     args = _parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
                "plasticity": _plasticity, "gdu": _gdu, "sweep": _sweep,
                "networks": _networks}[args.command]
     try:
         return command(args)
-    except (DataError, SpecError, RunFileError, TrainingDiverged, EnergyError,
-            ValueError) as exc:
+    except EqspikeError as exc:
+        # an expected failure (eqspike.errors): one line; anything else keeps its traceback
         print(f"eqspike: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

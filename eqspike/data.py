@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EqspikeError
+
 __all__ = [
     "DATASETS",
     "DataError",
@@ -67,7 +69,7 @@ _SPLIT_FILES = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(EqspikeError, RuntimeError):
     """A dataset file is missing, truncated, corrupt or of the wrong kind.
 
     The message names the file and says what to do; the CLI prints it as one line.

@@ -49,11 +49,12 @@ activity; the GPU's per-op constants (Degnan et al. 2015) include its memory sys
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
+from .errors import EqspikeError
 from .plasticity.rules import graded_pair, rule_for
 from .spiking import EVENT_PHASES
 
@@ -76,7 +77,7 @@ ASSUMPTIONS = (
 )
 
 
-class EnergyError(ValueError):
+class EnergyError(EqspikeError, ValueError):
     """An unknown device, a bad device file, or a run file without event counts."""
 
 
@@ -90,6 +91,11 @@ class Device:
     energy per inference and per training sample measured on a machine
     (:mod:`eqspike.baseline`). A constant may be ``nan``: not published (its category is
     left unpriced; a ``nan`` synaptic_update makes training "n/a").
+
+    ``alternatives``: other published figures for some constants, each ``(field, value,
+    source)``, where sources disagree (e.g. SpiNNaker 2's 450 pJ per synaptic event in
+    Höppner et al. 2019 against 10 pJ per SOp in Tang et al. 2023). The device is priced
+    with its own constants; :meth:`bounds` gives the band every figure implies.
     """
 
     name: str
@@ -103,6 +109,7 @@ class Device:
     inference: float = float("nan")     # measured: J per inference
     training: float = float("nan")      # measured: J per training sample
     source: str = ""
+    alternatives: tuple = ()            # ((field, value, source), ...)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -114,6 +121,25 @@ class Device:
                                                               and value >= 0)):
                 raise EnergyError(f"device {self.name!r}: {f.name} = {value!r} must be a "
                                   "finite energy >= 0 (joules), or nan (not published)")
+        for alternative in self.alternatives:
+            if (len(alternative) != 3 or alternative[0] not in ENERGY_FIELDS
+                    or not isinstance(alternative[1], (int, float))
+                    or not np.isfinite(alternative[1]) or alternative[1] < 0):
+                raise EnergyError(f"device {self.name!r}: alternative {alternative!r} must be "
+                                  f"(field, value, source) with field one of "
+                                  f"{', '.join(ENERGY_FIELDS)} and a finite energy >= 0")
+
+    def bounds(self) -> tuple:
+        """(low, high): this device with every constant at the lowest, and at the highest,
+        of its published figures (its own and :attr:`alternatives`); energy grows with
+        each constant, so the two bound every combination of the figures."""
+        figures = {name: [getattr(self, name)] for name in ENERGY_FIELDS}
+        for name, value, _ in self.alternatives:
+            figures[name].append(float(value))
+        pick = {name: (min(v), max(v)) for name, v in figures.items()
+                if len(v) > 1 and not np.isnan(v[0])}
+        return tuple(replace(self, alternatives=(), **{k: v[i] for k, v in pick.items()})
+                     for i in (0, 1))
 
     @property
     def dense(self) -> bool:
@@ -137,10 +163,14 @@ def load_devices(path) -> dict:
             raise EnergyError(f"{path}: [{name}] has unknown field(s) "
                               f"{', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
         try:
-            devices[name] = Device(name=name, **{k: (float(v) if k not in ("kind", "source")
-                                                     else v) for k, v in table.items()})
-        except (TypeError, ValueError) as exc:
-            raise EnergyError(f"{path}: [{name}]: {exc}") from None
+            alternatives = tuple((a["field"], float(a["value"]), str(a["source"]))
+                                 for a in table.pop("alternatives", ()))
+            devices[name] = Device(name=name, alternatives=alternatives,
+                                   **{k: (float(v) if k not in ("kind", "source") else v)
+                                      for k, v in table.items()})
+        except (TypeError, ValueError, KeyError) as exc:
+            raise EnergyError(f"{path}: [{name}]: {exc!r}; an alternative is "
+                              "{field = ..., value = ..., source = ...}") from None
     return devices
 
 
@@ -307,6 +337,7 @@ class EnergyReport:
     spike_std: dict = field(default_factory=dict)  # workload -> (L, 3) per-sample spread
     devices: dict = field(default_factory=dict)  # name -> Device
     unpriced: dict = field(default_factory=dict)  # device -> workload -> categories
+    bands: dict = field(default_factory=dict)     # device -> workload -> (low J, high J)
 
     def counts_table(self) -> str:
         """The counted and derived events per sample (spikes: mean ± s.d. over samples)."""
@@ -338,35 +369,54 @@ class EnergyReport:
         """Baseline energy / this device's energy (> 1: the device uses less)."""
         return self.total(self.baseline, workload) / self.total(device, workload)
 
-    def _cell(self, device: str, workload: str, value: float, width: int) -> str:
+    def band(self, device: str, workload: str) -> tuple | None:
+        """(low, high) J per sample where the device's sources disagree, else None."""
+        return self.bands.get(device, {}).get(workload)
+
+    def _cell(self, device: str, workload: str, value: float, width: int,
+              scale: float = 1.0) -> str:
         if np.isnan(value):
             return f"{'n/a':>{width}s}"
         bound = ">=" if self.unpriced.get(device, {}).get(workload) else ""
+        band = self.band(device, workload)
+        if band is not None:
+            return f"{bound + f'{band[0] * scale:.2e}-{band[1] * scale:.2e}':>{width}s}"
         return f"{bound + f'{value:.3e}':>{width}s}"
 
+    def _ratio_cell(self, device: str, workload: str) -> str:
+        r = self.ratio(device, workload)
+        # a lower bound on energy is an upper bound on the ratio
+        bound = "<=" if self.unpriced.get(device, {}).get(workload) else ""
+        if np.isnan(r):
+            return "n/a"
+        band = self.band(device, workload)
+        if band is not None:
+            base = self.total(self.baseline, workload)
+            return f"{bound}{base / band[1]:.3g}-{base / band[0]:.3g}x"
+        return f"{bound}{r:.3g}x (10^{np.log10(r):+.1f})"
+
     def table(self) -> str:
-        head = (f"{'device':16s} {'kind':12s} {'J/inference':>12s} {'J/train sample':>15s} "
-                f"{'J/epoch':>11s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
+        head = (f"{'device':16s} {'kind':12s} {'J/inference':>17s} {'J/train sample':>17s} "
+                f"{'J/epoch':>17s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
         lines = [head, "-" * len(head)]
         for name in self.energy:
-            cells = []
-            for workload in ("inference", "training"):
-                r = self.ratio(name, workload)
-                # a lower bound on energy is an upper bound on the ratio
-                bound = "<=" if self.unpriced.get(name, {}).get(workload) else ""
-                cells.append("n/a" if np.isnan(r) else
-                             f"{bound}{r:.3g}x (10^{np.log10(r):+.1f})")
+            cells = [self._ratio_cell(name, w) for w in ("inference", "training")]
             lines.append(
                 f"{name:16s} {self.devices[name].kind:12s} "
-                f"{self._cell(name, 'inference', self.total(name, 'inference'), 12)} "
-                f"{self._cell(name, 'training', self.total(name, 'training'), 15)} "
-                f"{self._cell(name, 'training', self.per_epoch(name), 11)}  "
-                f"{cells[0]:>17s}, {cells[1]:>17s}")
+                f"{self._cell(name, 'inference', self.total(name, 'inference'), 17)} "
+                f"{self._cell(name, 'training', self.total(name, 'training'), 17)} "
+                f"{self._cell(name, 'training', self.per_epoch(name), 17, self.train_samples)}"
+                f"  {cells[0]:>17s}, {cells[1]:>17s}")
         notes = [f"  {name}: {workload} leaves out {', '.join(categories)} (no published "
                  "constant): its energy is a lower bound"
                  for name, by_workload in self.unpriced.items()
                  for workload, categories in by_workload.items()
                  if categories and not np.isnan(self.total(name, workload))]
+        for name in self.bands:
+            device = self.devices[name]
+            figures = "; ".join(f"{f} {getattr(device, f):.3g} J (its source) or {v:.3g} J "
+                                f"({src})" for f, v, src in device.alternatives)
+            notes.append(f"  {name}: sources disagree, hence a band low-high: {figures}")
         return "\n".join(lines + notes)
 
     def breakdown(self, device: str, workload: str) -> str:
@@ -431,6 +481,7 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
     chosen, baseline = resolve_devices(devices, baseline, batch)
     if len(run.events["train_mean"]) == 0:
         raise EnergyError(f"{run.path}: no finished epoch, so no event counts")
+    run.checkpoint()       # counts of weights that went non-finite price nothing: refuse
     spec = run.spec
     report = EnergyReport(spec.name, spec.layers, int(run.metrics["epoch"][-1]),
                           int(run.metrics["train_samples"][-1]), baseline, batch,
@@ -446,6 +497,10 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
                                for w in sources}
         report.unpriced[name] = {w: unpriced(device, report.counts[w], report.dense[w], w)
                                  for w in sources}
+        if device.alternatives:
+            report.bands[name] = {w: tuple(float(sum(np.sum(v) for v in device_energy(
+                bound, report.counts[w], report.dense[w], w).values()))
+                for bound in device.bounds()) for w in sources}
     return report
 
 
@@ -468,13 +523,19 @@ def plot_report(report: EnergyReport, path) -> None:
                       else "per inference")
         for bar, name in zip(bars, names):
             bar.set_hatch(hatch.get(name, ""))
+            band = report.band(name, workload)
+            if band is not None:                  # sources disagree: the band they imply
+                centre = bar.get_x() + bar.get_width() / 2
+                ax.plot([centre, centre], band, color="black", lw=1.2)
+                ax.plot([centre] * 2, band, "k_", ms=8)
     ax.set_yscale("log")
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("energy per sample (J)")
     ax.set_title(f"{report.network} {'-'.join(map(str, report.layers))}, epoch {report.epoch}: "
                  f"counted events x device constants\n(baseline {report.baseline}, batch "
                  f"{report.batch}; static power and off-chip I/O not counted)\nhatched: a lower bound "
-                 f"(some constants unpublished); no bar: n/a (no published learning energy)",
+                 f"(some constants unpublished); no bar: n/a (no published learning energy); "
+                 f"whisker: the band of disagreeing sources",
                  fontsize=9)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .energy import dense_counts, resolve_devices, spiking_counts
+from .energy import EnergyError, dense_counts, resolve_devices, spiking_counts
 from .energy_levers import energy_per_sample, with_free_steps
 
 __all__ = ["EnergyCurve", "energy_accuracy_curve", "save_curve", "plot_curve", "curve_path"]
@@ -73,11 +73,11 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
     if not hasattr(run, "final"):
         run = read_run(run)
     if run.attrs.get("path") == "rate":
-        raise ValueError(f"{run.path}: a rate-reference run has no spikes to count; the "
+        raise EnergyError(f"{run.path}: a rate-reference run has no spikes to count; the "
                          "energy-accuracy curve needs a spiking run")
     steps = sorted({int(t) for t in steps})
     if not steps or steps[0] < 1:
-        raise ValueError(f"free-phase lengths must be >= 1, got {steps}")
+        raise EnergyError(f"free-phase lengths must be >= 1, got {steps}")
     chosen, baseline = resolve_devices(devices, baseline, batch)
     spec = run.spec
     test = load_dataset(spec.network.dataset, "test", data_dir, download)
@@ -109,10 +109,10 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
 
 def save_curve(curve: EnergyCurve, path) -> Path:
     """Write the curve to ``path`` in one atomic write."""
-    from .runfile import _atomic
+    from .runfile import atomic_write
 
     path = Path(path)
-    with _atomic(path, new=True) as f:
+    with atomic_write(path, new=True) as f:
         f.attrs["format"] = "eqspike-energy-vs-steps-1"
         f.attrs["network"] = curve.network
         f.attrs["dt_ms"] = curve.dt_ms

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plasticity
+from .threads import DEFAULT_THREADS, resolve_threads
 from .spec import NetworkSpec
 from .spiking import EVENT_PHASES, SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
 
@@ -51,24 +52,10 @@ class ChunkResult:
     logged_spikes: list | None = None
 
 
-#: OpenMP threads of a standalone build when neither the caller nor ``EQSPIKE_THREADS`` says
-#: (0: Brian2's plain single-threaded code). Measured fastest on this network: see README,
-#: "Using both cores".
-DEFAULT_THREADS = 0
-
-
 def default_threads() -> int:
-    """``$EQSPIKE_THREADS`` if set (an integer >= 0), else :data:`DEFAULT_THREADS`."""
-    env = os.environ.get("EQSPIKE_THREADS", "").strip()
-    if not env:
-        return DEFAULT_THREADS
-    try:
-        value = int(env)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"EQSPIKE_THREADS={env!r}: expected an integer >= 0 (0: no OpenMP)")
-    return value
+    """The OpenMP threads of a build when the caller does not say: see
+    :func:`eqspike.threads.resolve_threads`."""
+    return resolve_threads(None)
 
 
 def default_build_cache() -> Path:
@@ -211,9 +198,7 @@ class StandaloneEngine(Engine):
         super().__init__(spec, chunk_samples, seed, count_events, log_neurons)
         import brian2 as b2
 
-        self.threads = default_threads() if threads is None else int(threads)
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        self.threads = resolve_threads(threads)
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
         if StandaloneEngine._live is not None:

@@ -63,16 +63,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EqspikeError, UsageError
 from .spiking import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
            "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",
            "read_run", "read_group", "versions", "latest_path", "resumed_test_samples",
-           "is_sidecar", "run_paths",
+           "is_sidecar", "run_paths", "check_new_run", "atomic_write",
            "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 METRIC_FIELDS = ("epoch", "train_accuracy", "test_accuracy", "train_seconds", "eval_seconds",
                  "train_samples", "test_images")
 #: Metric fields a format-1 file lacks, and what reading one fills them with.
@@ -81,8 +82,9 @@ INTEGER_METRICS = ("epoch", "train_samples", "test_images")
 EVENT_FIELDS = ("train_mean", "train_std", "eval_mean", "eval_std")
 
 
-class RunFileError(RuntimeError):
-    """A run file is missing, not HDF5, not an eqspike run file, or lacks a field."""
+class RunFileError(EqspikeError, RuntimeError):
+    """A run file is missing, not HDF5, not an eqspike run file, lacks a field, is damaged
+    (a checksum fails), holds non-finite parameters, or cannot be written."""
 
 
 @dataclass
@@ -110,6 +112,17 @@ class Checkpoint:
             out.append(self.params[f"b_{k}"])
             k += 1
         return out
+
+    def require_finite(self, where: str) -> "Checkpoint":
+        """This checkpoint, or :class:`RunFileError` naming ``where`` (the file and the
+        checkpoint) and the first parameter holding a NaN or an infinity."""
+        for name, value in self.params.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                bad = int(np.size(value) - np.isfinite(value).sum())
+                raise RunFileError(f"{where}: {name} holds {bad} non-finite value(s) "
+                                   "(NaN or inf); this checkpoint cannot be used")
+        return self
 
 
 @dataclass
@@ -140,6 +153,15 @@ class Run:
         """The last finished epoch's checkpoint (else the initial one)."""
         return self.checkpoints[self.final_name]
 
+    def checkpoint(self, name: str | None = None) -> Checkpoint:
+        """Checkpoint ``name`` (default: :attr:`final_name`) for use: :class:`RunFileError`
+        if the file has none of that name or if it holds a NaN or an infinity."""
+        name = name or self.final_name
+        if name not in self.checkpoints:
+            raise RunFileError(f"{self.path}: no checkpoint {name!r}; valid: "
+                               f"{', '.join(sorted(self.checkpoints))}")
+        return self.checkpoints[name].require_finite(f"{self.path} [checkpoint {name}]")
+
 
 def versions() -> dict:
     """Versions of what produced a run (stored in every run file)."""
@@ -169,35 +191,86 @@ def _open(path, mode):
         raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
+#: Every dataset eqspike writes carries an HDF5 Fletcher-32 checksum, verified on each read,
+#: so that a damaged byte fails the read instead of changing a weight.
+CHECKSUM = {"fletcher32": True}
+
+
+def _dataset(group, name, data=None, **kwargs):
+    """``group.create_dataset`` with a checksum (a scalar cannot be chunked: it has none)."""
+    shape = kwargs.get("shape", np.shape(data))
+    checksum = CHECKSUM if len(shape) and (np.prod(shape) or "maxshape" in kwargs) else {}
+    return group.create_dataset(name, data=data, **checksum, **kwargs)
+
+
+def _toml_digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_new_run(path, overwrite: bool = False) -> Path:
+    """Refuse, before anything is created, a path a new run cannot be written to: a
+    directory, an existing file (unless ``overwrite``; a run is continued with ``--resume``),
+    or a folder that cannot take a file (read-only, missing and not creatable). Returns
+    ``path``. Nothing is created: the nearest existing folder is probed with a temporary
+    file, removed at once."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunFileError(f"{path}: is a directory; name a run file (e.g. {path}/run.h5)")
+    if path.exists() and not overwrite:
+        raise RunFileError(f"{path}: exists; give --overwrite to replace it, --resume to "
+                           "continue it, or another --out")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise RunFileError(f"{path}: cannot create it, {folder} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".eqspike-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
+    return path
+
+
 def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
                extra: dict | None = None, groups: dict | None = None) -> None:
     """Create a new run file for ``spec`` with its ``initial`` checkpoint, in one atomic
     write (overwrites ``path``, removes an old ``RUN.latest.h5``). ``groups``: more
     groups to write, see :func:`_write_groups`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    latest_path(path).unlink(missing_ok=True)
-    with _atomic(path, new=True) as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFileError(f"cannot create {path.parent}: {exc.strerror}") from None
+    with atomic_write(path, new=True) as f:
         f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "path": kind,
                         "network": spec.name, "seed": int(seed), "status": "running",
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "versions": json.dumps(versions())})
         for key, value in (extra or {}).items():
             f.attrs[key] = value
-        f.create_group("network").attrs["toml"] = spec.to_toml()
+        toml = spec.to_toml()
+        network = f.create_group("network")
+        network.attrs["toml"] = toml
+        network.attrs["toml_sha256"] = _toml_digest(toml)
         f.create_group("checkpoints")
         metrics = f.create_group("metrics")
         for name in METRIC_FIELDS:
             dtype = "i8" if name in INTEGER_METRICS else "f8"
-            metrics.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype)
+            _dataset(metrics, name, shape=(0,), maxshape=(None,), dtype=dtype)
         events = f.create_group("events")
         events.attrs["phases"] = ",".join(EVENT_PHASES)
         shape = (len(spec.layers), len(EVENT_PHASES))
         for name in EVENT_FIELDS:
-            events.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
+            _dataset(events, name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
         _write_group(f["checkpoints"].create_group("initial"), weights, biases,
                      {"epoch": 0, "samples_seen": 0})
         _write_groups(f, groups)
+    # an older run's sidecar goes only once the new file is in place (--overwrite)
+    latest_path(path).unlink(missing_ok=True)
 
 
 def _write_groups(f, groups: dict | None) -> None:
@@ -208,7 +281,7 @@ def _write_groups(f, groups: dict | None) -> None:
             if key == "attrs":
                 group.attrs.update(value)
             else:
-                group.create_dataset(key, data=value)
+                _dataset(group, key, data=value)
 
 
 def read_group(path, name: str) -> dict | None:
@@ -250,13 +323,16 @@ def _umask() -> int:
 
 
 @contextmanager
-def _atomic(path, new: bool = False):
+def atomic_write(path, new: bool = False):
     """Open a copy of ``path`` (or a new file) for writing; on success, fsync it and rename
-    it over ``path``. On any error the copy is removed and ``path`` is untouched."""
+    it over ``path``. On any error the copy is removed and ``path`` is untouched; a
+    filesystem error (read-only folder, full disk, a directory in the way) is raised as
+    :class:`RunFileError` naming ``path``. Every eqspike HDF5 file is written through it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         if not new:
             if not path.exists():
                 raise RunFileError(f"{path}: no such run file")
@@ -267,8 +343,11 @@ def _atomic(path, new: bool = False):
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        state = " (it keeps its last complete state)" if path.exists() else ""
+        raise RunFileError(f"cannot write {path}: {exc.strerror or exc}{state}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -281,7 +360,9 @@ def _write_group(group, weights, biases, attrs):
         named = {f"W_{k}_{k + 1}": w for k, w in enumerate(weights)}
         named.update({f"b_{k + 1}": b for k, b in enumerate(biases)})
     for name, value in named.items():
-        group.create_dataset(name, data=np.asarray(value, dtype=float))
+        value = np.asarray(value)
+        # a float array keeps its dtype (a float32 run resumes in float32, bit for bit)
+        _dataset(group, name, data=value if value.dtype.kind == "f" else value.astype(float))
     group.attrs.update(attrs)
 
 
@@ -292,7 +373,7 @@ def write_latest(path, weights, biases, progress: dict | None = None, **attrs) -
     The run file's own checkpoints are written by :func:`create_run` (``initial``) and
     :func:`finish_epoch` (``epoch_EEEE``).
     """
-    with _atomic(latest_path(path), new=True) as f:
+    with atomic_write(latest_path(path), new=True) as f:
         f.attrs["format"] = FORMAT + "-latest"
         f.attrs["run"] = Path(path).name
         _write_group(f.create_group("checkpoints/latest"), weights, biases, attrs)
@@ -301,7 +382,7 @@ def write_latest(path, weights, biases, progress: dict | None = None, **attrs) -
             if np.ndim(value) == 0:
                 group.attrs[name] = value
             else:
-                group.create_dataset(name, data=np.asarray(value, dtype=float))
+                _dataset(group, name, data=np.asarray(value, dtype=float))
 
 
 def read_progress(path) -> dict:
@@ -321,30 +402,47 @@ def resumed_test_samples(run: Run, requested: int | None) -> int | None:
     size raises, since a resumed run keeps the test set it was started with."""
     recorded = int(run.attrs.get("test_samples", 0)) or None
     if requested is not None and requested != recorded:
-        raise ValueError(f"{run.path} evaluates on {recorded or 'all'} test images; a "
+        raise UsageError(f"{run.path} evaluates on {recorded or 'all'} test images; a "
                          "resumed run keeps the test set it was started with")
     return recorded
 
 
-def is_sidecar(path) -> bool:
-    """Whether ``path`` is a run's latest-checkpoint sidecar (``RUN.latest.h5``), by its
-    format attribute, or by its name when it cannot be read."""
+#: What eqspike writes beside a run (format attribute prefix -> what it is, file-name
+#: ending that tells it when the file cannot be read).
+COMPANIONS = {FORMAT + "-latest": ("the latest-checkpoint sidecar of a run", ".latest.h5"),
+              "eqspike-baseline": ("a measured baseline", None),
+              "eqspike-energy-vs-steps": ("an energy-accuracy curve", ".energy-vs-steps.h5")}
+
+
+def companion_kind(path) -> str | None:
+    """What eqspike file beside a run ``path`` is (a sidecar, a measured baseline, an
+    energy-accuracy curve), by its format attribute, or by its name when it cannot be
+    read; None for anything else (a run file, or not an eqspike file)."""
     path = Path(path)
     try:
         with _open(path, "r") as f:
-            return f.attrs.get("format") == FORMAT + "-latest"
+            form = str(f.attrs.get("format", ""))
     except RunFileError:
-        return path.name.endswith(".latest" + path.suffix)
+        return next((what for what, ending in COMPANIONS.values()
+                     if ending and path.name.endswith(ending)), None)
+    return next((what for prefix, (what, _) in COMPANIONS.items()
+                 if form.startswith(prefix)), None)
+
+
+def is_sidecar(path) -> bool:
+    """Whether ``path`` is a run's latest-checkpoint sidecar (``RUN.latest.h5``)."""
+    return companion_kind(path) == COMPANIONS[FORMAT + "-latest"][0]
 
 
 def run_paths(paths) -> tuple[list, list]:
     """Split the paths a command was given (a shell glob such as ``runs/*.h5`` included)
-    into run files and the notes of the sidecars skipped."""
+    into run files and the notes of the companion files skipped (sidecars, measured
+    baselines, energy-accuracy curves: :data:`COMPANIONS`)."""
     runs, notes = [], []
     for path in map(Path, paths):
-        if path.exists() and is_sidecar(path):
-            notes.append(f"skipping {path}: the latest-checkpoint sidecar of a run, not a run "
-                         "file")
+        kind = companion_kind(path) if path.is_file() else None
+        if kind:
+            notes.append(f"skipping {path}: {kind}, not a run file")
         else:
             runs.append(path)
     return runs, notes
@@ -356,7 +454,7 @@ def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
     row of metrics and event statistics, and ``groups`` (see :func:`_write_groups`; the
     epoch's STDP log). Writing an epoch that is already recorded replaces nothing and
     raises, so a resumed run can never duplicate a row."""
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         recorded = f["metrics/epoch"].shape[0]
         if recorded != epoch - 1:
             raise RunFileError(f"{path}: epoch {epoch} follows {recorded} recorded epoch(s)")
@@ -384,13 +482,15 @@ def extend_epochs(path, epochs: int) -> None:
         raise RunFileError(f"{path}: has {done} finished epochs; --epochs {epochs} would drop "
                            "some")
     spec = run.spec.replace(training={"epochs": int(epochs)})
-    with _atomic(path) as f:
-        f["network"].attrs["toml"] = spec.to_toml()
+    toml = spec.to_toml()
+    with atomic_write(path) as f:
+        f["network"].attrs["toml"] = toml
+        f["network"].attrs["toml_sha256"] = _toml_digest(toml)
         f.attrs["status"] = "running"
 
 
 def set_status(path, status: str) -> None:
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         f.attrs["status"] = status
 
 
@@ -417,6 +517,7 @@ def read_run(path) -> Run:
         try:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
             toml = f["network"].attrs["toml"]
+            digest = f["network"].attrs.get("toml_sha256")
             checkpoints = {name: _checkpoint(g) for name, g in f["checkpoints"].items()}
             metrics = {name: (f["metrics"][name][()] if name in f["metrics"]
                               else np.full(f["metrics/epoch"].shape[0], ADDED_METRICS[name]))
@@ -424,6 +525,12 @@ def read_run(path) -> Run:
             events = {name: f["events"][name][()] for name in EVENT_FIELDS}
         except KeyError as exc:
             raise RunFileError(f"{path}: eqspike run file lacks a field ({exc})") from None
+        except OSError as exc:
+            raise RunFileError(f"{path}: damaged, a dataset fails to read or its checksum "
+                               f"does not match ({exc})") from None
+    if digest is not None and _toml_digest(toml) != digest:
+        raise RunFileError(f"{path}: damaged, the stored network definition does not match "
+                           "its checksum")
     if "initial" not in checkpoints:
         raise RunFileError(f"{path}: eqspike run file has no initial checkpoint")
     sidecar = latest_path(path)
@@ -433,4 +540,7 @@ def read_run(path) -> Run:
                 checkpoints["latest"] = _checkpoint(f["checkpoints/latest"])
             except KeyError:
                 raise RunFileError(f"{sidecar}: not an eqspike checkpoint file") from None
+            except OSError as exc:
+                raise RunFileError(f"{sidecar}: damaged, a dataset fails to read or its "
+                                   f"checksum does not match ({exc})") from None
     return Run(path, attrs, toml, checkpoints, metrics, events)

@@ -21,10 +21,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .errors import EqspikeError
 
 __all__ = [
     "SpecError",
@@ -40,7 +43,7 @@ __all__ = [
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 
 
-class SpecError(ValueError):
+class SpecError(EqspikeError, ValueError):
     """A network definition is unknown or invalid; the message names the field."""
 
 
@@ -411,6 +414,8 @@ def _check_scalar(where: str, kind: type, meta: dict, value: Any) -> Any:
         value = int(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise SpecError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise SpecError(f"{where}: expected a finite number, got {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise SpecError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")
     if meta.get("lo") is not None and value < meta["lo"]:

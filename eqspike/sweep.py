@@ -19,9 +19,13 @@ reference's) writing its own run file. A sweep file says which::
     "training.train_samples" = 2000
 
 A sweep directory (``--out``, default ``runs/sweep-NAME``) holds ``sweep.toml`` (the file as
-started), ``index.csv`` (a row per point: the varied values, seed, status, attempts, run
-file, final and best test accuracy, test images, training seconds, error), ``runs/POINT.h5``
-and ``sweep.png`` (final test accuracy against each varied field, mean ± s.d. over seeds).
+started), ``index.csv`` (a row per point: the varied values, seed, status, attempts (every
+try of the point: the first, Dask's retries after an exception and its reschedules after a
+worker died, over every invocation of the sweep; one line each in ``runs/POINT.attempts``),
+run file, final and best test accuracy, test images, training seconds (the sum of the run
+file's per-epoch ``train_seconds``: the training that produced the weights, see
+:func:`eqspike.training.train`), error), ``runs/POINT.h5`` and ``sweep.png`` (final test
+accuracy against each varied field, mean ± s.d. over seeds).
 
 Execution is Dask distributed: a :class:`~distributed.LocalCluster` by default (one worker
 process per core, one thread each) or any scheduler (``--scheduler ADDRESS``, e.g. one that
@@ -44,12 +48,14 @@ import json
 import os
 import re
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .errors import EqspikeError
 from .spec import SpecError, load_network
 
 __all__ = ["SweepError", "Sweep", "Point", "load_sweep", "parse_sweep", "run_point",
@@ -61,7 +67,7 @@ INDEX_FIELDS = ("point", "seed", "values", "status", "attempts", "run_file",
 STATUSES = ("pending", "running", "complete", "failed")
 
 
-class SweepError(ValueError):
+class SweepError(EqspikeError, ValueError):
     """A sweep file or directory that cannot be used; the message says why."""
 
 
@@ -201,6 +207,7 @@ def run_point(sweep_text: str, sweep_name: str, point: Point, run_path: str,
     sweep = parse_sweep(sweep_text, sweep_name)
     spec = sweep.spec_for(point)
     path = Path(run_path)
+    record_attempt(path)
     status = None
     if path.exists():
         try:
@@ -209,9 +216,10 @@ def run_point(sweep_text: str, sweep_name: str, point: Point, run_path: str,
             status = None
     if status != "complete":
         resume = status == "running"
-        # a resumed point's file recorded the sweep's test_samples: passing it again is allowed
+        # a resumed point's file recorded the sweep's test_samples: passing it again is
+        # allowed; a file that cannot be read (not a run) is the sweep's own: replaced
         common = dict(data_dir=data_dir, resume=resume, test_samples=sweep.test_samples,
-                      progress=False, download=download,
+                      progress=False, download=download, overwrite=not resume,
                       run_attrs={"sweep": sweep.name, "sweep_point": point.name})
         if spec.network.path == "rate":
             from .reference.training import train_rate
@@ -222,6 +230,27 @@ def run_point(sweep_text: str, sweep_name: str, point: Point, run_path: str,
 
             train(spec, path, mode=sweep.mode, **common)
     return summarise(path)
+
+
+def attempts_path(run_path) -> Path:
+    """``runs/POINT.attempts`` beside a point's run file: a line per try of the point."""
+    return Path(run_path).with_suffix(".attempts")
+
+
+def record_attempt(run_path) -> None:
+    """Append a line for this try of a point (its process and time). Every try starts here,
+    whether the sweep started it, Dask retried it after an exception or rescheduled it after
+    its worker died, so the lines count them all."""
+    with open(attempts_path(run_path), "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}\n")
+
+
+def count_attempts(run_path) -> int:
+    """How many times a point was tried (:func:`record_attempt`), over every invocation."""
+    try:
+        return len(attempts_path(run_path).read_text().splitlines())
+    except FileNotFoundError:
+        return 0
 
 
 def _import_brian2_in_a_thread() -> None:
@@ -392,7 +421,7 @@ def _follow(client, futures: dict, rows: dict, out: Path, progress: bool) -> Non
         for future in done:
             p = futures[future]
             row = rows[p.name]
-            row["attempts"] = int(row.get("attempts") or 0) + 1
+            row["attempts"] = count_attempts(out / row["run_file"])
             if future.status == "finished":
                 row.update(future.result(), error="")
             else:

@@ -21,10 +21,12 @@ import numpy as np
 
 from . import runfile
 from .data import load_dataset, rates_from_images
+from .errors import EqspikeError, UsageError
 from .plasticity.rules import rule_scales, schedule_position
 from .plasticity.stdp_log import STDPLogger, select_synapses
 from .engine import Engine, make_engine
-from .spec import NetworkSpec
+from .spec import NetworkSpec, SpecError
+from .threads import numerical_threads, resolve_threads, resumed_threads
 from .spiking import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
 
 __all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning", "init_parameters",
@@ -32,7 +34,7 @@ __all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning", "init_para
            "check_finite", "TrainResult", "progress_bar"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(EqspikeError, RuntimeError):
     """Weights or biases became non-finite; the last good checkpoint is kept."""
 
 
@@ -173,9 +175,10 @@ def _resume_point(run: runfile.Run):
     latest = run.checkpoints.get("latest")
     if latest is not None and int(latest.attrs.get("epoch", -1)) >= done:
         point, epoch, chunk = latest, int(latest.attrs["epoch"]), int(latest.attrs["chunk"])
+        point.require_finite(f"{runfile.latest_path(run.path)} [checkpoint latest]")
         progress = runfile.read_progress(run.path) if chunk else {}
     else:
-        point = run.checkpoints[f"epoch_{done:04d}"] if done else run.checkpoints["initial"]
+        point = run.checkpoint(f"epoch_{done:04d}" if done else "initial")
         epoch, chunk, progress = done, 0, {}
     return point.weights, point.biases, epoch, chunk, progress
 
@@ -199,7 +202,8 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
           resume: bool = False, test_samples: int | None = None, progress: bool = True,
           cache_dir=None, download: bool = True, log_synapses: int = 0,
           log_max_events: int = 100_000, threads: int | None = None,
-          run_attrs: dict | None = None) -> TrainResult:
+          run_attrs: dict | None = None, overwrite: bool = False,
+          epochs: int | None = None) -> TrainResult:
     """Train ``spec`` (its ``[training]`` table says how long) into run file ``run_path``.
 
     With ``resume=True`` the run continues from its last checkpoint (see
@@ -211,30 +215,44 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     layer pair and epoch; a resumed run logs the synapses its file names. The log of an
     interrupted epoch covers the chunks run after resuming.
 
-    ``threads``: OpenMP threads of the compiled simulation (None: the engine's default,
-    :func:`eqspike.engine.default_threads`). ``run_attrs``: more attributes of a new run
-    file (a sweep's name and point).
+    ``threads``: the run's thread count (:mod:`eqspike.threads`: OpenMP threads of the
+    compiled simulation, and at least one thread of the numerical libraries; None:
+    ``$EQSPIKE_THREADS`` or 0). ``run_attrs``: more attributes of a new run file (a sweep's
+    name and point). An existing ``run_path`` is refused unless ``overwrite``. ``epochs``,
+    with ``resume``: go on to that many epochs in all (:func:`eqspike.runfile.extend_epochs`,
+    done once every check has passed).
 
     What shapes the results or the metrics is fixed when the run starts and reused by a
-    resume: the network as run, the seed, the test-set size (``test_samples``, recorded in
-    the run file; a resume given another one refuses) and, through the sidecar, what the
-    interrupted epoch had counted (running accuracy, event statistics, training seconds of
-    every stretch). The data are read and checked before the run file is created.
+    resume: the network as run, the seed, the thread count, the test-set size
+    (``test_samples``, recorded in the run file; a resume given another one refuses) and,
+    through the sidecar, what the interrupted epoch had counted (running accuracy, event
+    statistics, training seconds). ``train_seconds`` counts the training that produced the
+    weights: the wall time of the chunks whose results were kept, each stretch's start-up
+    (data, compilation) and a killed stretch's unfinished chunk left out, so a resumed run
+    records about what an uninterrupted one does. The output path, the thread count, the
+    data and the compiled build are all checked before the run file is created: a failure
+    there creates nothing.
     """
     run_path = Path(run_path)
     if spec is not None and spec.network.path != "spiking":
-        raise ValueError(f"{spec.name} is a rate-reference network ([network] path = "
+        raise UsageError(f"{spec.name} is a rate-reference network ([network] path = "
                          f"{spec.network.path!r}): train it with eqspike.reference.training")
-    runfile.remove_stale_temporaries(run_path)
     progress_state = {}
     if resume:
+        runfile.remove_stale_temporaries(run_path)
         run = runfile.read_run(run_path)
         spec, seed = run.spec, int(run.attrs["seed"])
         test_samples = runfile.resumed_test_samples(run, test_samples)
+        threads = resumed_threads(run.attrs.get("threads"), threads)
         weights, biases, start_epoch, start_chunk, progress_state = _resume_point(run)
         test_history = list(run.metrics["test_accuracy"])
         train_history = list(run.metrics["train_accuracy"])
+        if epochs is not None:
+            runfile.extend_epochs(run_path, epochs)
+            spec = runfile.read_run(run_path).spec
     else:
+        runfile.check_new_run(run_path, overwrite)
+        threads = resolve_threads(threads)
         seed = spec.training.seed
         start_epoch, start_chunk = 0, 0
         test_history, train_history = [], []
@@ -246,7 +264,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     n_train = min(cfg.train_samples, len(train_set))
     n_test = len(test_set) if test_samples is None else min(test_samples, len(test_set))
     if train_set.images[0].size != spec.layers[0]:
-        raise ValueError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
+        raise SpecError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
                          f"{spec.network.dataset} images have {train_set.images[0].size} "
                          "pixels")
     train_rates = rates_from_images(train_set.images[:n_train])
@@ -260,78 +278,85 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     else:
         weights, biases = init_parameters(spec, seed)
         logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
-        groups = None
-        if logger is not None:
-            groups = logger.selection_groups(rule_scales(spec, 0)[0])
-        extra = {"test_samples": int(test_samples or 0), **(run_attrs or {})}
-        runfile.create_run(run_path, spec, seed, weights, biases, groups=groups, extra=extra)
 
     t_start = time.time()
     engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir,
                          log_neurons=logger.neurons if logger is not None else None,
                          threads=threads)
-    chunks = _chunks(n_train, cfg.chunk_samples)
-    for epoch in range(start_epoch, cfg.epochs):
-        order = np.random.default_rng([seed, epoch]).permutation(n_train)
-        bar = progress_bar(n_train, f"epoch {epoch + 1}/{cfg.epochs}", progress)
-        first = start_chunk if epoch == start_epoch else 0
-        carried = progress_state if first else {}    # what earlier stretches counted
-        correct, seen = int(carried.get("correct", 0)), int(carried.get("seen", 0))
-        train_stats = EventStats(carried.get("events_n", 0), carried.get("events_total", 0.0),
-                                 carried.get("events_squares", 0.0))
-        t_epoch = time.time() - float(carried.get("train_seconds", 0.0))
-        if bar is not None and first:
-            bar.update(chunks[first - 1][1])
+    if not resume:
+        groups = None
         if logger is not None:
-            logger.start_epoch(weights, epoch * n_train + (chunks[first - 1][1] if first else 0))
-        for k in range(first, len(chunks)):
-            idx = order[chunks[k][0]:chunks[k][1]]
-            position = schedule_position(spec, epoch, chunks[k][0], n_train)
-            result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
-                                      np.full(len(idx), SAMPLE_TRAIN), weights, biases,
-                                      epoch=position)
-            check_finite(result.weights, result.biases,
-                         f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint kept "
-                         f"in {run_path})")
-            weights, biases = result.weights, result.biases
+            groups = logger.selection_groups(rule_scales(spec, 0)[0])
+        extra = {"test_samples": int(test_samples or 0), "threads": threads,
+                 **(run_attrs or {})}
+        runfile.create_run(run_path, spec, seed, weights, biases, groups=groups, extra=extra)
+    with numerical_threads(threads):
+        chunks = _chunks(n_train, cfg.chunk_samples)
+        for epoch in range(start_epoch, cfg.epochs):
+            order = np.random.default_rng([seed, epoch]).permutation(n_train)
+            bar = progress_bar(n_train, f"epoch {epoch + 1}/{cfg.epochs}", progress)
+            first = start_chunk if epoch == start_epoch else 0
+            carried = progress_state if first else {}    # what earlier stretches counted
+            correct, seen = int(carried.get("correct", 0)), int(carried.get("seen", 0))
+            train_stats = EventStats(carried.get("events_n", 0), carried.get("events_total", 0.0),
+                                     carried.get("events_squares", 0.0))
+            # the wall time of the chunks whose results are kept, earlier stretches' included
+            train_seconds = float(carried.get("train_seconds", 0.0))
+            if bar is not None and first:
+                bar.update(chunks[first - 1][1])
             if logger is not None:
-                logger.add_chunk(result.logged_spikes, engine.learning_rates(position)[0], weights,
-                                 chunks[k][0], len(idx), epoch * n_train + chunks[k][1])
-            correct += int(np.sum(predict(result.readout) == train_labels[idx]))
-            seen += len(idx)
-            train_stats.add(result.events)
-            runfile.write_latest(run_path, weights, biases,
-                                 progress={"correct": correct, "seen": seen,
-                                           "train_seconds": time.time() - t_epoch,
-                                           **train_stats.state()},
-                                 epoch=epoch, chunk=k + 1,
-                                 samples_seen=epoch * n_train + chunks[k][1])
+                logger.start_epoch(weights,
+                                   epoch * n_train + (chunks[first - 1][1] if first else 0))
+            for k in range(first, len(chunks)):
+                t_chunk = time.time()
+                idx = order[chunks[k][0]:chunks[k][1]]
+                position = schedule_position(spec, epoch, chunks[k][0], n_train)
+                result = engine.run_chunk(train_rates[idx], np.eye(n_out)[train_labels[idx]],
+                                          np.full(len(idx), SAMPLE_TRAIN), weights, biases,
+                                          epoch=position)
+                check_finite(result.weights, result.biases,
+                             f"after chunk {k + 1} of epoch {epoch + 1} (last good checkpoint "
+                             f"kept in {run_path})")
+                weights, biases = result.weights, result.biases
+                if logger is not None:
+                    logger.add_chunk(result.logged_spikes, engine.learning_rates(position)[0],
+                                     weights, chunks[k][0], len(idx),
+                                     epoch * n_train + chunks[k][1])
+                correct += int(np.sum(predict(result.readout) == train_labels[idx]))
+                seen += len(idx)
+                train_stats.add(result.events)
+                train_seconds += time.time() - t_chunk
+                runfile.write_latest(run_path, weights, biases,
+                                     progress={"correct": correct, "seen": seen,
+                                               "train_seconds": train_seconds,
+                                               **train_stats.state()},
+                                     epoch=epoch, chunk=k + 1,
+                                     samples_seen=epoch * n_train + chunks[k][1])
+                if bar is not None:
+                    bar.update(len(idx))
+                    bar.set_postfix(train_acc=f"{correct / seen:.3f}")
             if bar is not None:
-                bar.update(len(idx))
-                bar.set_postfix(train_acc=f"{correct / seen:.3f}")
-        if bar is not None:
-            bar.close()
-        train_seconds = time.time() - t_epoch
-        t_eval = time.time()
-        bar = progress_bar(n_test, "  test", progress)
-        test_acc, eval_stats = evaluate(engine, weights, biases, test_rates, test_labels, bar)
-        if bar is not None:
-            bar.close()
-        eval_seconds = time.time() - t_eval
-        train_acc = correct / seen if seen else float("nan")
-        runfile.finish_epoch(
-            run_path, epoch + 1, weights, biases,
-            {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
-             "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-             "train_samples": n_train, "test_images": n_test},
-            _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
-            samples_seen=(epoch + 1) * n_train,
-            groups=logger.epoch_groups(epoch + 1) if logger is not None else None)
-        runfile.write_latest(run_path, weights, biases, epoch=epoch + 1, chunk=0,
-                             samples_seen=(epoch + 1) * n_train)
-        test_history.append(test_acc)
-        train_history.append(train_acc)
-        report_epoch(epoch, train_acc, test_history, n_test, train_seconds, eval_seconds,
-                     run_path, progress)
-    runfile.set_status(run_path, "complete")
-    return TrainResult(run_path, test_history, train_history, time.time() - t_start)
+                bar.close()
+            t_eval = time.time()
+            bar = progress_bar(n_test, "  test", progress)
+            test_acc, eval_stats = evaluate(engine, weights, biases, test_rates, test_labels, bar)
+            if bar is not None:
+                bar.close()
+            eval_seconds = time.time() - t_eval
+            train_acc = correct / seen if seen else float("nan")
+            runfile.finish_epoch(
+                run_path, epoch + 1, weights, biases,
+                {"epoch": epoch + 1, "train_accuracy": train_acc, "test_accuracy": test_acc,
+                 "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+                 "train_samples": n_train, "test_images": n_test},
+                _event_row(train_stats, eval_stats, (len(spec.layers), len(EVENT_PHASES))),
+                samples_seen=(epoch + 1) * n_train,
+                groups=logger.epoch_groups(epoch + 1) if logger is not None else None)
+            runfile.write_latest(run_path, weights, biases, epoch=epoch + 1, chunk=0,
+                                 samples_seen=(epoch + 1) * n_train)
+            test_history.append(test_acc)
+            train_history.append(train_acc)
+            report_epoch(epoch, train_acc, test_history, n_test, train_seconds, eval_seconds,
+                         run_path, progress)
+        runfile.set_status(run_path, "complete")
+        return TrainResult(run_path, test_history, train_history, time.time() - t_start)

@@ -114,12 +114,66 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(tmp_path, data_d
         run = runfile.read_run(out / row["run_file"])
         assert list(run.metrics["epoch"]) == [1, 2]           # each epoch recorded once
         assert run.attrs["sweep_point"] == name and run.attrs["sweep"] == "tiny"
+        # the killed point was tried twice (Dask rescheduled it), the others once
+        assert int(row["attempts"]) == (2 if name == victim.stem else 1), (name, row)
+    assert int(read_index(out)[victim.stem]["attempts"]) == 2
     # the killed point equals the same point run alone, in this process
     point = next(p for p in load_sweep(sweep_path).points() if p.name == victim.stem)
     alone = tmp_path / "alone.h5"
     run_point(sweep_path.read_text(), "tiny", point, str(alone), data_dir)
     _same_run(victim, alone)
     assert read_index(out)[victim.stem]["status"] == "complete"
+
+
+@pytest.fixture
+def thread_cluster():
+    """A cluster whose worker runs tasks in this process (so a test can patch what they
+    call)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=":0")
+    client = Client(cluster)
+    yield cluster
+    client.close()
+    cluster.close()
+
+
+ONE_POINT = SWEEP.replace("seeds = [1, 2]", "seeds = [1]").replace("[0.5, 1.0]", "[0.5]")
+
+
+@pytest.mark.parametrize("failures, status, attempts", [(1, "complete", 2),
+                                                        (99, "failed", 2)])
+def test_attempts_count_every_try_and_the_last_error_is_recorded(
+        tmp_path, data_dir, thread_cluster, monkeypatch, failures, status, attempts):
+    """A point whose training raises ``failures`` times: Dask retries it once (run_sweep's
+    ``retries=1``). Failing once then succeeding completes it in 2 attempts; failing every
+    time records it as failed, with its error, after 2 attempts."""
+    from eqspike import training
+
+    real, calls = training.train, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise RuntimeError(f"injected failure {len(calls)}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", flaky)
+    sweep_path, out = _sweep_file(tmp_path, ONE_POINT), tmp_path / "sweep"
+    rows = run_sweep(sweep_path, out, scheduler=thread_cluster.scheduler_address,
+                     data_dir=data_dir, progress=False)
+    (row,) = rows.values()
+    assert row["status"] == status and int(row["attempts"]) == attempts
+    assert len(calls) == attempts
+    stored = read_index(out)[row["point"]]
+    assert stored["status"] == status and int(stored["attempts"]) == attempts
+    if status == "failed":
+        assert "RuntimeError: injected failure 2" in stored["error"]
+        assert main(["sweep", "--status", str(out)]) == 0
+    else:
+        assert stored["error"] == "" and runfile.read_run(out / row["run_file"]).attrs[
+            "status"] == "complete"
 
 
 def test_a_killed_sweep_resumes_where_it_stopped(tmp_path, data_dir):

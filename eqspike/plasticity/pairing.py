@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
 from .rules import UNBOUNDED, graded_pair, rule_for, rule_scales
 
 __all__ = ["pairing_window"]
@@ -48,16 +49,16 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     from ..spiking import TRACE_STEP
 
     if post_change not in ("increase", "decrease"):
-        raise ValueError(f"post_change must be 'increase' or 'decrease', got {post_change!r}")
+        raise UsageError(f"post_change must be 'increase' or 'decrease', got {post_change!r}")
     offsets = np.asarray(list(offsets), dtype=int)
     reach = int(np.max(np.abs(offsets), initial=0))
     window = window or 2 * reach + 20
     centre = window // 2
     if centre + reach >= window or centre - reach < 0:
-        raise ValueError(f"a window of {window} steps cannot hold offsets up to ±{reach}")
+        raise UsageError(f"a window of {window} steps cannot hold offsets up to ±{reach}")
     rule = rule_for(spec)
     if graded_pair(spec, layer_pair % (len(spec.layers) - 1)):
-        raise ValueError(f"layer pair {layer_pair} has a graded input: its pre neuron does not "
+        raise UsageError(f"layer pair {layer_pair} has a graded input: its pre neuron does not "
                          "spike, so there is no pre spike to pair with")
     n, episode = len(offsets), 2 * window
     steps = pairings * episode + 1
@@ -95,7 +96,7 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
             group.run_regularly(rule.reset, dt=episode * dt, when="start", order=2)
         groups.append(group)
     if spec.learning.partner != "trace":
-        raise ValueError("the pairing protocol imposes spike times, so it runs the rule on "
+        raise UsageError("the pairing protocol imposes spike times, so it runs the rule on "
                          "spike traces ([learning] partner = \"trace\")")
     path = rule.pathway(graded=False, partner="trace")
     pathways = {k: v for k, v in (("on_pre", path.on_pre), ("on_post", path.on_post)) if v}

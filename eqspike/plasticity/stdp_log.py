@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from .rules import rule_for
 
 __all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "check_loggable", "select_synapses",
@@ -64,7 +65,7 @@ def select_synapses(spec, per_pair: int, seed: int = 0) -> list:
     cover many synapses.
     """
     if per_pair < 1:
-        raise ValueError(f"log at least one synapse per layer pair, got {per_pair}")
+        raise UsageError(f"log at least one synapse per layer pair, got {per_pair}")
     rng = np.random.default_rng([seed, 4])
     out = []
     for n_pre, n_post in zip(spec.layers[:-1], spec.layers[1:]):
@@ -265,10 +266,10 @@ def check_loggable(spec) -> None:
     """Raise ValueError unless every change of the rule can be rebuilt from spikes alone:
     a spike-driven rule reading spike traces, on layer pairs whose lower layer spikes."""
     if not rule_for(spec).spike_driven:
-        raise ValueError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
+        raise UsageError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
                          f"[learning] rule = {spec.learning.rule!r}")
     if spec.spiking.input_code != "rate" or spec.learning.partner != "trace":
-        raise ValueError(f"STDP logging rebuilds every weight change from spike traces; "
+        raise UsageError(f"STDP logging rebuilds every weight change from spike traces; "
                          f"{spec.name} has [spiking] input_code = {spec.spiking.input_code!r} "
                          f"and [learning] partner = {spec.learning.partner!r} (log a network "
                          f"with input_code = \"rate\" and partner = \"trace\", e.g. "

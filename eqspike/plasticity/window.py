@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import runfile
 
-__all__ = ["load_log", "binned_window", "fit_exponentials", "plasticity_report",
-           "bi_poo_window", "compare_windows"]
+__all__ = ["load_log", "binned_window", "fit_exponentials", "describe_fit",
+           "plasticity_report", "bi_poo_window", "compare_windows", "MIN_EXPLAINED"]
 
 #: Bi & Poo (1998) in the form of Bi & Poo (2001, Annu. Rev. Neurosci. 24:139), their fit to
 #: the hippocampal-culture data: τ₊ = 16.8 ms, τ₋ = 33.7 ms, and a depression amplitude
@@ -71,12 +71,23 @@ def _branch(dt, amplitude, tau):
     return amplitude * np.exp(-np.abs(dt) / tau)
 
 
+#: A fit is reported only if each parameter's standard error is below its value and the
+#: branch explains at least this fraction of the kernel's squared size (R² about zero,
+#: 1 − Σ(y − f)² / Σy²): an exponential cannot describe a kernel that changes sign.
+MIN_EXPLAINED = 0.5
+
+
 def fit_exponentials(dt, mean, sem=None) -> dict:
     """Fit A₊ exp(−Δt/τ₊) to Δt > 0 and A₋ exp(Δt/τ₋) to Δt < 0; Δt = 0 is left out.
 
-    Returns, per branch (``plus``, ``minus``): ``A``, ``tau``, their standard errors
-    ``A_err``, ``tau_err`` (from the covariance; weighted by ``sem`` where it is positive),
-    and ``n`` bins used; NaN where a branch has too few finite bins or does not converge.
+    Returns, per branch (``plus``, ``minus``): ``fitted`` (bool) and ``note`` (why not, or
+    ""), ``A``, ``tau``, their standard errors ``A_err``, ``tau_err`` (from the covariance;
+    weighted by ``sem`` where it is positive), ``r2`` (the share of Σy² the fit explains),
+    ``n`` bins used, and the measured kernel (``dt``, ``values``). A branch is *not fitted*
+    when it has fewer than 3 finite bins or only zeros, when the fit does not converge, when
+    a standard error is not below its value, or when ``r2`` < :data:`MIN_EXPLAINED` (the
+    model does not describe the kernel, e.g. one that changes sign); then only its measured
+    values are meant to be read.
     """
     from scipy.optimize import curve_fit
 
@@ -85,10 +96,11 @@ def fit_exponentials(dt, mean, sem=None) -> dict:
     out = {}
     for name, side in (("plus", dt > 0), ("minus", dt < 0)):
         use = side & np.isfinite(mean)
+        x, y = dt[use], mean[use]
         result = {"A": np.nan, "tau": np.nan, "A_err": np.nan, "tau_err": np.nan,
-                  "n": int(use.sum())}
-        if use.sum() >= 3 and np.any(mean[use] != 0):
-            x, y = dt[use], mean[use]
+                  "r2": np.nan, "n": int(use.sum()), "fitted": False, "dt": x, "values": y,
+                  "note": "fewer than 3 bins with changes"}
+        if use.sum() >= 3 and np.any(y != 0):
             weighted = np.all(sem[use] > 0)
             nearest = np.argmin(np.abs(x))
             p0 = (y[nearest] * np.exp(abs(x[nearest]) / 5.0), 5.0)
@@ -97,12 +109,40 @@ def fit_exponentials(dt, mean, sem=None) -> dict:
                                         sigma=sem[use] if weighted else None,
                                         absolute_sigma=weighted, maxfev=20000,
                                         bounds=([-np.inf, 1e-3], [np.inf, 1e4]))
-                errors = np.sqrt(np.diag(cov))
-                result.update(A=params[0], tau=params[1], A_err=errors[0], tau_err=errors[1])
-            except (RuntimeError, ValueError):
-                pass
+            except (RuntimeError, ValueError) as exc:
+                result["note"] = f"the fit did not converge ({type(exc).__name__})"
+            else:
+                errors = np.sqrt(np.abs(np.diag(cov)))
+                r2 = 1.0 - np.sum((y - _branch(x, *params)) ** 2) / np.sum(y ** 2)
+                result.update(A=params[0], tau=params[1], A_err=errors[0],
+                              tau_err=errors[1], r2=r2)
+                result["note"] = _fit_problem(params, errors, r2, y)
+                result["fitted"] = not result["note"]
         out[name] = result
     return out
+
+
+def _fit_problem(params, errors, r2, y) -> str:
+    """Why a converged fit is not a result ("" if it is one)."""
+    changes_sign = np.any(y > 0.1 * np.max(np.abs(y))) and np.any(y < -0.1 * np.max(np.abs(y)))
+    if not np.all(np.isfinite(errors)) or np.any(errors >= np.abs(params)):
+        return "standard errors not below the values"
+    if r2 < MIN_EXPLAINED:
+        return (f"an exponential explains {max(r2, 0.0):.0%} of the kernel"
+                + ("; it changes sign" if changes_sign else ""))
+    return ""
+
+
+def describe_fit(branch: dict, sign: str, kernel_bins: int = 4) -> str:
+    """One branch of :func:`fit_exponentials` as text: ``A± value ± err, τ± ...`` when
+    fitted, else ``not fitted (why); ΔW at Δt = ...`` with the first measured values."""
+    if branch["fitted"]:
+        return (f"A{sign} {branch['A']:+.3e} ± {branch['A_err']:.1e}  "
+                f"τ{sign} {branch['tau']:6.2f} ± {branch['tau_err']:.2f}")
+    order = np.argsort(np.abs(branch["dt"]))[:kernel_bins]
+    values = ", ".join(f"{int(branch['dt'][i]):+d}: {branch['values'][i]:+.1e}"
+                       for i in order)
+    return f"{sign}: not fitted ({branch['note']}); ΔW at Δt {values}"
 
 
 def bi_poo_window(dt_steps, dt_ms: float = 1.0) -> np.ndarray:
@@ -186,6 +226,28 @@ def _write_csv(path, header, rows):
         writer.writerows(rows)
 
 
+def _fit_lines(fits: dict) -> list:
+    """The figure's fit box: a line per source and branch."""
+    return [f"{name:9s} {describe_fit(fit[branch], sign, 3)}" for name, fit in fits.items()
+            for branch, sign in (("plus", "+"), ("minus", "-"))]
+
+
+def _write_fits_csv(path, fits: dict) -> None:
+    """``stdp_fits.csv``: a row per source and branch; a branch not fitted has empty
+    parameters, its reason and its measured kernel (``dt:value`` pairs)."""
+    rows = []
+    for name, fit in fits.items():
+        for branch in ("plus", "minus"):
+            f = fit[branch]
+            numbers = ([f[k] for k in ("A", "A_err", "tau", "tau_err", "r2")] if f["fitted"]
+                       else ["", "", "", "", f["r2"]])
+            kernel = ";".join(f"{int(t)}:{v:.6e}" for t, v in zip(f["dt"], f["values"]))
+            rows.append([name, branch, "fitted" if f["fitted"] else "not fitted", f["note"],
+                         *numbers, f["n"], kernel])
+    _write_csv(path, ["source", "branch", "status", "note", "A", "A_err", "tau", "tau_err",
+                      "r2", "n_bins", "kernel"], rows)
+
+
 def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int = 5,
                       dt_kind: str = "nearest") -> dict:
     """Figures and tables of a run's STDP log (and of the pairing protocol with its rule).
@@ -238,7 +300,10 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     ax.set_xlabel("Δt = t_post − t_pre (steps)")
     ax.set_ylabel("mean ΔW per change (normalised to max |ΔW|)")
     ax.set_title(f"STDP window ({dt_kind} spike of the other neuron)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.text(0.99, 0.02, "\n".join(_fit_lines(fits)), transform=ax.transAxes, ha="right",
+            va="bottom", fontsize=6.5, family="monospace",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
     ax = axes[1]
     for k, w in enumerate(windows):
         for sign, style in zip(SIGNS, ("v-", "^-")):
@@ -266,13 +331,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         header += ["protocol_mean", "protocol_sem"]
         columns += [proto["mean"], proto["sem"]]
     _write_csv(out_dir / "stdp_window.csv", header, np.column_stack(columns).tolist())
-    _write_csv(out_dir / "stdp_fits.csv",
-               ["source", "A_plus", "A_plus_err", "tau_plus", "tau_plus_err", "n_plus",
-                "A_minus", "A_minus_err", "tau_minus", "tau_minus_err", "n_minus"],
-               [[name, f["plus"]["A"], f["plus"]["A_err"], f["plus"]["tau"],
-                 f["plus"]["tau_err"], f["plus"]["n"], f["minus"]["A"], f["minus"]["A_err"],
-                 f["minus"]["tau"], f["minus"]["tau_err"], f["minus"]["n"]]
-                for name, f in fits.items()])
+    _write_fits_csv(out_dir / "stdp_fits.csv", fits)
 
     # -- histograms of the kept changes, per layer pair and phase sign -------------------
     fig, axes = plt.subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..spec import SpecError
+
 __all__ = ["DenseEdge", "ConvEdge", "make_edge"]
 
 
@@ -94,14 +96,14 @@ class ConvEdge:
         self.conv_h = (h + 2 * p - k) // s + 1
         self.conv_w = (w + 2 * p - k) // s + 1
         if self.conv_h < 1 or self.conv_w < 1:
-            raise ValueError(f"a {k}x{k} kernel with stride {s} and padding {p} does not fit "
+            raise SpecError(f"a {k}x{k} kernel with stride {s} and padding {p} does not fit "
                              f"an input of shape {self.pre_shape}")
         if self.conv_h % self.pool or self.conv_w % self.pool:
-            raise ValueError(f"pooling {self.pool} does not divide the convolution's output "
+            raise SpecError(f"pooling {self.pool} does not divide the convolution's output "
                              f"{self.conv_h}x{self.conv_w}")
         expected = (self.post_shape[0], self.conv_h // self.pool, self.conv_w // self.pool)
         if tuple(self.post_shape) != expected:
-            raise ValueError(f"a convolution from {tuple(self.pre_shape)} (kernel {k}, stride "
+            raise SpecError(f"a convolution from {tuple(self.pre_shape)} (kernel {k}, stride "
                              f"{s}, padding {p}, pool {self.pool}) gives shape {expected}, "
                              f"but the layer has shape {tuple(self.post_shape)}")
         self.out_h, self.out_w = self.conv_h // self.pool, self.conv_w // self.pool
@@ -234,7 +236,7 @@ def make_edge(kind: str, pre_shape, post_shape, **options):
         return DenseEdge(tuple(pre_shape), tuple(post_shape))
     if kind == "conv":
         if len(pre_shape) != 3 or len(post_shape) != 3:
-            raise ValueError(f"a conv edge joins (C, H, W) layers, got {tuple(pre_shape)} → "
+            raise SpecError(f"a conv edge joins (C, H, W) layers, got {tuple(pre_shape)} → "
                              f"{tuple(post_shape)}")
         return ConvEdge(tuple(pre_shape), tuple(post_shape), **options)
-    raise ValueError(f"unknown edge kind {kind!r}; valid: dense, conv")
+    raise SpecError(f"unknown edge kind {kind!r}; valid: dense, conv")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec import SpecError
 from .edges import make_edge
 
 __all__ = ["ACTIVATIONS", "HopfieldNetwork", "init_params", "spiking_twin"]
@@ -129,14 +130,14 @@ class HopfieldNetwork:
         if self.cross_entropy and len(self.specs) != len(spec.reference_edges):
             dropped = [e for e in spec.reference_edges if e.post >= len(shapes)]
             if any(e.pre != len(shapes) - 1 or e.kind != "dense" for e in dropped):
-                raise ValueError(f"{spec.name}: with the cross-entropy loss, the only edge into "
+                raise SpecError(f"{spec.name}: with the cross-entropy loss, the only edge into "
                                  "the output layer is the dense read-out from the last layer")
         self.edges = [make_edge(e.kind, shapes[e.pre], shapes[e.post], **(
             {"kernel": e.kernel, "stride": e.stride, "padding": e.padding, "pool": e.pool}
             if e.kind == "conv" else {})) for e in self.specs]
         self.edge_names = [f"W_{e.pre}_{e.post}" for e in self.specs]
         if len(set(self.edge_names)) != len(self.edge_names):
-            raise ValueError(f"{spec.name}: two edges join the same pair of layers")
+            raise SpecError(f"{spec.name}: two edges join the same pair of layers")
         self.incoming = {l: [k for k, e in enumerate(self.specs) if e.post == l]
                          for l in range(1, len(shapes))}
         self.outgoing = {l: [k for k, e in enumerate(self.specs) if e.pre == l]

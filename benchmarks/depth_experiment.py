@@ -59,8 +59,9 @@ def main(argv=None) -> int:
     for label, variant in (("plain", spec), ("residual", with_skips(spec))):
         path = out / f"{spec.name}-{label}.h5"
         print(f"== {label}: {len(variant.reference_edges)} couplings -> {path}", flush=True)
+        # the script's own outputs: a rerun measures again and replaces them
         result = train_rate(variant, path, data_dir=args.data_dir,
-                            test_samples=args.test_samples, progress=False)
+                            test_samples=args.test_samples, progress=False, overwrite=True)
         print(f"{label}: test accuracy per epoch "
               f"{', '.join(f'{a:.4f}' for a in result.test_accuracy)} "
               f"({result.seconds:.0f} s)", flush=True)

@@ -13,8 +13,10 @@
     eqspike gdu [--network gdu] [--beta 1e-4 ...] [--t1 N] [--k N] [--batch N] [--out gdu.h5]
     eqspike networks
 
-Every expected failure (bad data, network or run file, bad arguments, a diverging run)
-ends with one line ``eqspike: error: ...`` on stderr and exit status 2.
+Every expected failure (an :class:`eqspike.errors.EqspikeError`: bad data, network or run
+file, bad arguments, a diverging run; or the filesystem refusing a write) ends with one
+line ``eqspike: error: ...`` on stderr and exit status 2, and a failed start creates
+nothing. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -543,6 +545,11 @@ def main(argv=None) -> int:
     except EqspikeError as exc:
         # an expected failure (eqspike.errors): one line; anything else keeps its traceback
         print(f"eqspike: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # the filesystem refused (a figure or folder in a read-only place, a full disk)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"eqspike: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("eqspike: interrupted; the run file keeps every finished chunk "

@@ -396,16 +396,16 @@ class EnergyReport:
         return f"{bound}{r:.3g}x (10^{np.log10(r):+.1f})"
 
     def table(self) -> str:
-        head = (f"{'device':16s} {'kind':12s} {'J/inference':>17s} {'J/train sample':>17s} "
-                f"{'J/epoch':>17s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
+        head = (f"{'device':16s} {'kind':12s} {'J/inference':>19s} {'J/train sample':>19s} "
+                f"{'J/epoch':>19s}  {'vs ' + self.baseline + ' (inference, training)':>34s}")
         lines = [head, "-" * len(head)]
         for name in self.energy:
             cells = [self._ratio_cell(name, w) for w in ("inference", "training")]
             lines.append(
                 f"{name:16s} {self.devices[name].kind:12s} "
-                f"{self._cell(name, 'inference', self.total(name, 'inference'), 17)} "
-                f"{self._cell(name, 'training', self.total(name, 'training'), 17)} "
-                f"{self._cell(name, 'training', self.per_epoch(name), 17, self.train_samples)}"
+                f"{self._cell(name, 'inference', self.total(name, 'inference'), 19)} "
+                f"{self._cell(name, 'training', self.total(name, 'training'), 19)} "
+                f"{self._cell(name, 'training', self.per_epoch(name), 19, self.train_samples)}"
                 f"  {cells[0]:>17s}, {cells[1]:>17s}")
         notes = [f"  {name}: {workload} leaves out {', '.join(categories)} (no published "
                  "constant): its energy is a lower bound"
@@ -514,7 +514,7 @@ def plot_report(report: EnergyReport, path) -> None:
     names = list(report.energy)
     x = np.arange(len(names))
     hatch = {n: "//" for n, u in report.unpriced.items() if any(u.values())}
-    fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(names) + 2), 4.6))
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(names) + 2), 4.9))
     for offset, workload, colour in ((-0.2, "inference", "tab:blue"),
                                      (0.2, "training", "tab:orange")):
         values = [report.total(n, workload) for n in names]      # nan (n/a): no bar
@@ -534,8 +534,8 @@ def plot_report(report: EnergyReport, path) -> None:
     ax.set_title(f"{report.network} {'-'.join(map(str, report.layers))}, epoch {report.epoch}: "
                  f"counted events x device constants\n(baseline {report.baseline}, batch "
                  f"{report.batch}; static power and off-chip I/O not counted)\nhatched: a lower bound "
-                 f"(some constants unpublished); no bar: n/a (no published learning energy); "
-                 f"whisker: the band of disagreeing sources",
+                 f"(some constants unpublished); no bar: n/a (no published learning energy)\n"
+                 f"whisker: the band (low-high) that sources which disagree imply",
                  fontsize=9)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend(fontsize=8)

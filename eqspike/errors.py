@@ -2,8 +2,9 @@
 
 An :class:`EqspikeError` is an *expected* failure: bad data, a bad network or sweep file, a
 damaged or missing run file, a bad argument, a full disk, a diverging run. The command line
-prints its message as one line, ``eqspike: error: ...``, and exits with status 2. Every
-other exception is a programming error and keeps its traceback.
+prints its message as one line, ``eqspike: error: ...``, and exits with status 2 (so does
+an :class:`OSError` the filesystem raises: a read-only folder, a full disk). Every other
+exception is a programming error and keeps its traceback.
 
 Each concern's error subclasses it (:class:`~eqspike.spec.SpecError`,
 :class:`~eqspike.data.DataError`, :class:`~eqspike.runfile.RunFileError`,

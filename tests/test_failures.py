@@ -170,6 +170,9 @@ CASES = [
     ("unknown device", lambda d: ["energy", "run.h5", "--device", "quantum"], None,
      "unknown device(s) quantum"),
     ("sidecars only", lambda d: ["evaluate", "run.latest.h5"], None, "no run file among"),
+    ("figure into a read-only folder", lambda d: ["energy", "run.h5", "--device", "loihi",
+                                                  "--out", _read_only_folder(d) + ".png"],
+     None, "Permission denied"),
 ]
 
 

@@ -85,9 +85,9 @@ def fit_exponentials(dt, mean, sem=None) -> dict:
     weighted by ``sem`` where it is positive), ``r2`` (the share of Σy² the fit explains),
     ``n`` bins used, and the measured kernel (``dt``, ``values``). A branch is *not fitted*
     when it has fewer than 3 finite bins or only zeros, when the fit does not converge, when
-    a standard error is not below its value, or when ``r2`` < :data:`MIN_EXPLAINED` (the
-    model does not describe the kernel, e.g. one that changes sign); then only its measured
-    values are meant to be read.
+    the kernel changes sign (an exponential cannot), when ``r2`` < :data:`MIN_EXPLAINED` or
+    when a standard error is not below its value; then only its measured values are meant
+    to be read.
     """
     from scipy.optimize import curve_fit
 
@@ -116,20 +116,24 @@ def fit_exponentials(dt, mean, sem=None) -> dict:
                 r2 = 1.0 - np.sum((y - _branch(x, *params)) ** 2) / np.sum(y ** 2)
                 result.update(A=params[0], tau=params[1], A_err=errors[0],
                               tau_err=errors[1], r2=r2)
-                result["note"] = _fit_problem(params, errors, r2, y)
+                result["note"] = _fit_problem(params, errors, r2, y, sem[use])
                 result["fitted"] = not result["note"]
         out[name] = result
     return out
 
 
-def _fit_problem(params, errors, r2, y) -> str:
-    """Why a converged fit is not a result ("" if it is one)."""
-    changes_sign = np.any(y > 0.1 * np.max(np.abs(y))) and np.any(y < -0.1 * np.max(np.abs(y)))
+def _fit_problem(params, errors, r2, y, sem) -> str:
+    """Why a converged fit is not a result ("" if it is one): the kernel changes sign (an
+    exponential has one: a value of the other sign above a tenth of the largest and, where
+    s.e.m. are known, above two of them), the fit explains too little of it, or a standard
+    error is not below its value."""
+    sizable = (np.abs(y) > 0.1 * np.max(np.abs(y))) & ((sem <= 0) | (np.abs(y) > 2 * sem))
+    if np.any(sizable & (np.sign(y) == -np.sign(params[0]))):
+        return "the kernel changes sign; an exponential has one"
+    if r2 < MIN_EXPLAINED:
+        return f"an exponential explains {max(r2, 0.0):.0%} of the kernel"
     if not np.all(np.isfinite(errors)) or np.any(errors >= np.abs(params)):
         return "standard errors not below the values"
-    if r2 < MIN_EXPLAINED:
-        return (f"an exponential explains {max(r2, 0.0):.0%} of the kernel"
-                + ("; it changes sign" if changes_sign else ""))
     return ""
 
 

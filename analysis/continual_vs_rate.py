@@ -38,7 +38,7 @@ def spiking_trajectories(spec, weights, biases, rates, target):
     import brian2 as b2
 
     from eqspike.engine import RuntimeEngine
-    from eqspike.plasticity.rules import graded_pair
+    from eqspike.rules import graded_pair
     from eqspike.spiking import build_network
 
     b2.set_device("runtime")
@@ -82,7 +82,7 @@ def rate_trajectories(spec, weights, biases, rates, target):
     the output error at the end of the free phase."""
     from eqspike.reference.learning import SGD, continual_phases
     from eqspike.reference.network import spiking_twin
-    from eqspike.spiking import nudge_step_scale
+    from eqspike.schedule import nudge_step_scale
 
     net = spiking_twin(spec, [w.copy() for w in weights], [b.copy() for b in biases])
     x, y = rates[None], target[None]

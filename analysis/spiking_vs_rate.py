@@ -31,7 +31,8 @@ def spiking_rates(spec, weights, biases, rates):
     """
     import brian2 as b2
 
-    from eqspike.spiking import SAMPLE_EVAL, build_network
+    from eqspike.schedule import SAMPLE_EVAL
+    from eqspike.spiking import build_network
 
     b2.set_device("runtime")
     b2.prefs.codegen.target = "numpy"

@@ -25,7 +25,7 @@ def measure(network, samples, counting, data_dir, cache_dir):
     from eqspike.data import load_dataset, rates_from_images
     from eqspike.engine import StandaloneEngine
     from eqspike.spec import load_network
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
     from eqspike.training import init_parameters
 
     spec = load_network(network)

@@ -35,7 +35,7 @@ def _data(spec, n, data_dir, offset=0):
 
 def bench_compiled(spec, rates, targets, weights, biases, cache_dir):
     from eqspike.engine import StandaloneEngine
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
 
     n = len(rates)
     t0 = time.perf_counter()
@@ -75,7 +75,7 @@ def bench_runtime_loop(spec, rates, targets, weights, biases):
 
 def bench_epoch(spec, n, data_dir, weights, biases, cache_dir):
     from eqspike.engine import StandaloneEngine
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
 
     chunk = spec.training.chunk_samples
     rates, targets = _data(spec, n, data_dir)

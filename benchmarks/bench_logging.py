@@ -42,7 +42,7 @@ def main(argv=None):
     from eqspike.engine import StandaloneEngine
     from eqspike.plasticity.stdp_log import STDPLogger, select_synapses
     from eqspike.spec import load_network
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
     from eqspike.training import init_parameters
 
     spec = load_network(args.network)

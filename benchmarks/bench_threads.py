@@ -38,7 +38,7 @@ def measure(network, samples, threads, data_dir, cache_dir, out):
     from eqspike.energy import spiking_counts
     from eqspike.engine import StandaloneEngine
     from eqspike.spec import load_network
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
     from eqspike.training import init_parameters
 
     spec = load_network(network)

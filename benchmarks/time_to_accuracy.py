@@ -55,7 +55,7 @@ def worker(network: str, epochs: int, points, test_samples, data_dir, out: Path)
     from eqspike import training
     from eqspike.data import load_dataset, rates_from_images
     from eqspike.spec import load_network
-    from eqspike.spiking import SAMPLE_TRAIN
+    from eqspike.schedule import SAMPLE_TRAIN
 
     spec = load_network(network)
     spec = spec.replace(training={"epochs": epochs})

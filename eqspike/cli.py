@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--device", action="append", dest="devices", metavar="NAME",
                     help="a device preset (repeatable; default: all)")
     en.add_argument("--devices-file", help="TOML file of extra devices (see "
-                    "eqspike/energy_devices.toml for the form)")
+                    "eqspike/energy/devices.toml for the form)")
     en.add_argument("--baseline", default="gpu", help="conventional preset for the ratio, "
                     "or a measured baseline file RUN.baseline-NAME.h5 (default: gpu)")
     en.add_argument("--batch", type=_positive, default=50,
@@ -369,7 +369,7 @@ def _energy(args) -> int:
 
 def _measure(path, args) -> str:
     """Measure the run's rate twin here; returns the baseline file's path."""
-    from .baseline import baseline_path, measure_baseline, save_baseline
+    from .energy.baseline import baseline_path, measure_baseline, save_baseline
 
     def show(m):
         if not args.quiet:
@@ -388,7 +388,7 @@ def _measure(path, args) -> str:
 
 def _levers(path, report, device: str) -> None:
     from .energy import DEVICES
-    from .energy_levers import Levers, assumptions_table, plot_levers
+    from .energy.levers import Levers, assumptions_table, plot_levers
     from .runfile import read_run
 
     levers = Levers.from_report(report, read_run(path).spec, device)
@@ -401,7 +401,7 @@ def _levers(path, report, device: str) -> None:
 
 
 def _versus_steps(path, args, baseline: str) -> None:
-    from .energy_vs_steps import curve_path, energy_accuracy_curve, plot_curve, save_curve
+    from .energy.curve import curve_path, energy_accuracy_curve, plot_curve, save_curve
     from .training import progress_bar
 
     devices = [args.levers or "loihi"] + [d for d in (args.devices or [])

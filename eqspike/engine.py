@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plasticity
+from . import rules
 from .threads import DEFAULT_THREADS, resolve_threads
 from .spec import NetworkSpec
-from .spiking import EVENT_PHASES, SAMPLE_PAD, build_network, padded_sample_signal, phase_signals
+from .schedule import EVENT_PHASES, SAMPLE_PAD, padded_sample_signal, phase_signals
+from .spiking import build_network
 
 __all__ = ["ChunkResult", "Engine", "StandaloneEngine", "RuntimeEngine", "make_engine",
            "default_build_cache", "default_threads", "DEFAULT_THREADS"]
@@ -81,16 +82,14 @@ class Engine:
         self.seed = int(seed)
         self.count_events = bool(count_events)
         if log_neurons is not None:
-            from .plasticity.stdp_log import check_loggable
-
-            check_loggable(spec)
+            rules.check_loggable(spec)
         #: neurons per layer whose spikes are logged (STDP logging), or None
         self.log_neurons = log_neurons
 
     def learning_rates(self, epoch: float = 0) -> tuple[list, list]:
         """The rule's scales per layer pair and per layer at ``epoch`` (0-based; a fraction
-        of an epoch with ``decay_every = "chunk"``): :func:`eqspike.plasticity.rules.rule_scales`."""
-        return plasticity.rule_scales(self.spec, epoch)
+        of an epoch with ``decay_every = "chunk"``): :func:`eqspike.rules.rule_scales`."""
+        return rules.rule_scales(self.spec, epoch)
 
     def run_parameters(self, net, epoch: float = 0) -> list:
         """The run-time scalars of a built network, as (object, variable, value): the rule's
@@ -100,7 +99,7 @@ class Engine:
         ``run_args``. Both come from here.
         """
         lr_w, lr_b = self.learning_rates(epoch)
-        bound = self.spec.learning.weight_bound or plasticity.UNBOUNDED
+        bound = self.spec.learning.weight_bound or rules.UNBOUNDED
         out = [(syn, "lr_w", lr) for syn, lr in zip(net.synapses, lr_w)]
         out += [(syn, "w_max", bound) for syn in net.synapses]
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
@@ -115,7 +114,7 @@ class Engine:
         """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
 
         ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL; ``epoch``
-        (the position in the schedule, :func:`eqspike.plasticity.rules.schedule_position`)
+        (the position in the schedule, :func:`eqspike.rules.schedule_position`)
         selects the learning rates.
         """
         n = len(rates)

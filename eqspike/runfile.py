@@ -1,20 +1,27 @@
 """The HDF5 run file: the one interface between training and every analysis.
 
-Layout (``format_version`` 1; every array is float64 unless said)::
+Layout (``format_version`` 3, :data:`FORMAT_VERSION`; a checkpoint's arrays keep the dtype
+they were trained in, every other array is float64 unless said; every dataset but a
+scalar carries an HDF5 Fletcher-32 checksum, verified on each read)::
 
-    /                       attrs: format="eqspike-run", format_version, path ("spiking"),
-                                   network (name), seed, created, status
+    /                       attrs: format="eqspike-run", format_version, path ("spiking" |
+                                   "rate"), network (name), seed, created, status
                                    ("running" | "complete"), versions (JSON: python,
                                    brian2, numpy, h5py, eqspike), test_samples (the
                                    test images each epoch is evaluated on, 0: all; a
-                                   resumed run reuses it), and for a sweep's point sweep,
-                                   sweep_point
-    /network                attrs: toml (the network definition as run, TOML text)
+                                   resumed run reuses it), threads (the run's thread
+                                   count, :mod:`eqspike.threads`; a resumed run reuses
+                                   it), method (rate runs: ep | bptt), and for a sweep's
+                                   point sweep, sweep_point
+    /network                attrs: toml (the network definition as run, TOML text),
+                                   toml_sha256 (its SHA-256, checked on each read)
     /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
     /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
     /metrics                datasets of one row per finished epoch:
                             epoch (int), train_accuracy, test_accuracy, train_seconds
-                            (every stretch of the epoch, resumed ones included),
+                            (the training that produced the weights: the wall time of
+                            the chunks whose results were kept, resumed stretches
+                            included, start-up and lost work not),
                             eval_seconds, train_samples (int), test_images (int: the
                             images test_accuracy covers; -1 in format 1 files)
     /events                 spikes per sample, one row per epoch: for each layer and each part
@@ -64,7 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EqspikeError, UsageError
-from .spiking import EVENT_PHASES
+from .schedule import EVENT_PHASES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
            "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",

@@ -3,14 +3,17 @@
 A network is declared in ``networks/NAME.toml`` (or any ``.toml`` path) and loaded into an
 immutable :class:`NetworkSpec`. Every field carries its bounds; a bad value fails here, before
 anything is built or compiled, with an error that names the file, the field and the valid
-choices. The file has five tables; a field left out takes the default shown in
-``networks/README.md``::
+choices; a number must be finite (NaN and infinities are refused). The file has six
+tables; a field left out takes the default its definition below gives (each section's
+dataclass: the default, the bounds or choices, and a ``doc``)::
 
-    [network]   description, dataset, layers, activation
+    [network]   description, dataset, layers, activation, path
     [spiking]   code, input_code, dt_ms, tau_u, tau_trace, readout_steps, precision
     [phases]    free_steps (T1), nudge_steps (T2), beta, nudge_anneal, nudging
-    [learning]  rule, rates, bias_rates, decay, weight_bound, init, init_gain
+    [learning]  rule, partner, window_rate, rates, bias_rates, decay, decay_every,
+                weight_bound, init, init_gain
     [training]  epochs, train_samples, chunk_samples, seed
+    [reference] the rate reference's fields (shapes, edges, rates, ..., precision)
 
 The spec knows nothing of Brian2 or HDF5; :mod:`eqspike.spiking` builds from it and
 :mod:`eqspike.runfile` stores it (:meth:`NetworkSpec.to_toml`: every field, as run).
@@ -165,7 +168,7 @@ class LearningSection:
                    doc="eqspike: spike-driven products of traces, applied at the sample's "
                        "end; end_of_phase: products of the windows' spike counts; "
                        "continual: at each spike the weight moves at once by the other "
-                       "neuron's change (C-EP; see eqspike.plasticity.rules)")
+                       "neuron's change (C-EP; see eqspike.rules)")
     partner: str = _f("trace", choices=("trace", "state"),
                       doc="what a synapse reads of the other neuron at a spike (the "
                           "continual rule: the change of it), its spike trace x or its rate "

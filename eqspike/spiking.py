@@ -27,25 +27,15 @@ the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is wha
 rates code.
 
 At each sample boundary (run_regularly, ``when='start'``) the learning rule of
-:mod:`eqspike.plasticity.rules` (``[learning] rule``) applies its accumulated update on the
+:mod:`eqspike.rules` (``[learning] rule``) applies its accumulated update on the
 synapses (order 1), then the neurons apply theirs and every state is reset (order 2)
 (u = I = x = 0, a = 1/2). The output's readout count (spikes in the last ``readout_steps``
 free steps) is recorded by a :class:`~brian2.StateMonitor` just before that reset, so the
 monitor holds one row per sample of the chunk and never grows with the run.
 
-Per-step signals (1-D TimedArrays, one value per step):
-
-* ``phase``: 0 free, 1 nudged, 2 idle (the unused nudged slots of an evaluation sample);
-* ``nudge``: the sign ν(t) of the nudge: +1 in the +β phase, −1 in the −β phase, else 0;
-* ``learn_sign``: the rule's σ(t): +1 in the +β phase, −1 in the negative window (the last
-  T2 free steps, or the −β phase with symmetric nudging), 0 otherwise;
-* ``readout``: 1 in the readout window of the free phase;
-* ``snapshot`` / ``restore`` (symmetric nudging only): 1 at the step whose start saves the
-  free state, and at the step whose start restores it;
-* ``logging`` (only with STDP logging): 1 in every step of a training sample.
-
-Per-sample signals (2-D TimedArrays, ``dt`` = one sample): ``stimulus`` (pixel rates) and
-``target`` (one-hot labels).
+What changes from step to step and from sample to sample (the phase schedule: per-step
+signals such as ``phase``, ``nudge``, ``learn_sign``, ``readout``; per-sample ``stimulus`` and
+``target``) is defined in :mod:`eqspike.schedule`; this module reads them as TimedArrays.
 
 Two pieces exist for speed and measurement, not for the model. The input synapses' rule-only
 ``on_post`` pathway runs on a custom ``learning_spike`` event (a spike while σ(t) ≠ 0)
@@ -64,17 +54,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import plasticity
-from .plasticity import graded_pair, rule_for
+from .rules import NEURON_MODEL, UNBOUNDED, graded_pair, rule_for
+from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_signals
 from .spec import NetworkSpec
 
-__all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
-           "SAMPLE_PAD", "EVENT_PHASES", "SpikingNetwork", "build_network", "phase_signals",
-           "padded_sample_signal", "nudge_step_scale"]
-
-PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
-#: What a sample does: train (free, nudged, learn), evaluate (free only), or pad a chunk.
-SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD = 1, 0, -1
+__all__ = ["SpikingNetwork", "build_network"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
 NEURON_STATE = """
@@ -110,7 +94,7 @@ phase_now = phase(t) : 1 (shared)
 #: step. There it loads its value and sends it as the payload of one event (``onset``), if
 #: it is not zero. At the same tick, but before anything is reset for the new sample, it
 #: sends a second event if the sample that just ended trained (``offset``): with it, its
-#: synapses apply the rule's update (:data:`eqspike.plasticity.rules.GRADED_APPLY`),
+#: synapses apply the rule's update (:data:`eqspike.rules.GRADED_APPLY`),
 #: reading its value and the post neuron's window signal H_i of that sample.
 GRADED_INPUT_LOAD = "r = stimulus(t, i)"
 GRADED_THRESHOLD = "onset(t) > 0 and r > 0"
@@ -174,11 +158,6 @@ nudged : 1                   # ... in the positive window (sigma = +1)
 COUNTER_SUMS = ("free_quiet_post = n_quiet_pre : 1 (summed)\n"
                 "free_window_post = n_window_pre : 1 (summed)\n"
                 "nudged_post = n_nudged_pre : 1 (summed)")
-#: The parts of a sample that the event counters distinguish (in this order): free steps
-#: where σ = 0, the negative window (σ = −1: the free window, or the −β phase), and the
-#: positive window (σ = +1: the +β phase).
-EVENT_PHASES = ("free_quiet", "free_window", "nudged")
-
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
                   "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD}
 
@@ -201,82 +180,6 @@ class SpikingNetwork:
     def duration_steps(self) -> int:
         """All samples, plus one step in which the last sample's update is applied."""
         return self.n_samples * self.spec.steps_per_sample + 1
-
-
-def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -> dict:
-    """The per-step signals for a chunk of samples of the given ``kinds`` (SAMPLE_*).
-
-    Returns float arrays of length n·S + 1 for ``phase``, ``nudge``, ``learn_sign`` and
-    ``readout``; with symmetric nudging also ``snapshot`` and ``restore``; with a graded input
-    also ``onset`` (1 at each sample's first step) and ``offset`` (1 at the step that follows
-    a training sample); with ``logging`` also ``logging``; with ``[phases] nudge_anneal``
-    = a < 1 also ``alpha_scale``, the step size's factor: 1 − (1 − a) n/(T2 − 1) at the
-    n-th step of each nudged phase of a training sample (n = 0..T2 − 1), 1 elsewhere.
-
-    An evaluation sample is free for T1 steps, then idle (no nudge, no learning); a padding
-    sample is idle throughout (its spikes are not counted, it has no readout).
-    """
-    t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
-    symmetric = spec.nudged_phases == 2
-    steps = spec.steps_per_sample
-    step_phase = np.r_[np.full(t1, PHASE_FREE), np.full(steps - t1, PHASE_NUDGED)]
-    step_nudge = np.zeros(steps)
-    step_sign = np.zeros(steps)
-    if symmetric:               # free | -beta | +beta (from the free state)
-        step_nudge[t1:t1 + t2] = step_sign[t1:t1 + t2] = -1.0
-        step_nudge[t1 + t2:] = step_sign[t1 + t2:] = 1.0
-    else:                       # free (last T2 steps: negative window) | +beta
-        if rule_for(spec).free_window:
-            step_sign[t1 - t2:t1] = -1.0
-        step_nudge[t1:] = step_sign[t1:] = 1.0
-    step_readout = np.zeros(steps)
-    step_readout[t1 - spec.spiking.readout_steps:t1] = 1.0
-
-    kinds = np.asarray(kinds)[:, None]
-    train = kinds == SAMPLE_TRAIN
-    eval_phase = np.where(step_phase == PHASE_NUDGED, PHASE_IDLE, PHASE_FREE)
-    phase = np.where(train, step_phase,
-                     np.where(kinds == SAMPLE_EVAL, eval_phase, PHASE_IDLE))
-
-    def flat(a, pad=0.0):
-        a = np.broadcast_to(np.asarray(a, dtype=float), (len(kinds), steps))
-        return np.r_[a.ravel(), pad]
-
-    out = {"phase": flat(phase, PHASE_IDLE), "nudge": flat(train * step_nudge),
-           "learn_sign": flat(train * step_sign),
-           "readout": flat((kinds != SAMPLE_PAD) * step_readout)}
-    if symmetric:
-        marks = np.zeros((2, steps))
-        marks[0, t1] = marks[1, t1 + t2] = 1.0
-        out["snapshot"], out["restore"] = flat(train * marks[0]), flat(train * marks[1])
-    if spec.spiking.input_code == "graded":
-        first = np.zeros(steps)
-        first[0] = 1.0
-        out["onset"] = flat((kinds != SAMPLE_PAD) * first)
-        # at the first step after each training sample (the padding step after the last)
-        out["offset"] = np.zeros(len(kinds) * steps + 1)
-        out["offset"][steps::steps] = train[:, 0]
-    if logging:
-        out["logging"] = flat(train * np.ones(steps))
-    if spec.phases.nudge_anneal != 1.0:    # α falls linearly over each nudged phase
-        scale = np.ones(steps)
-        for start in range(t1, steps, t2):
-            scale[start:start + t2] = nudge_step_scale(spec)
-        out["alpha_scale"] = flat(np.where(train, scale, 1.0), 1.0)
-    return out
-
-
-def nudge_step_scale(spec: NetworkSpec) -> np.ndarray:
-    """The step size's factor at the n-th step of a nudged phase, ``[phases] nudge_anneal``
-    = a: 1 − (1 − a) n/(T2 − 1), n = 0..T2 − 1 (a alone when T2 = 1)."""
-    t2, anneal = spec.phases.nudge_steps, spec.phases.nudge_anneal
-    return np.linspace(1.0, anneal, t2) if t2 > 1 else np.full(1, anneal)
-
-
-def padded_sample_signal(a: np.ndarray) -> np.ndarray:
-    """Append one all-zero sample: a TimedArray holds its last value past its end."""
-    a = np.asarray(a, dtype=float)
-    return np.vstack([a, np.zeros((1, a.shape[1]))])
 
 
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
@@ -352,7 +255,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
             reset, step, threshold = [], [], GRADED_THRESHOLD
         else:
             model = (INPUT_STATE + rule.input_model if kind == "input"
-                     else NEURON_STATE + plasticity.NEURON_MODEL)
+                     else NEURON_STATE + NEURON_MODEL)
             model += rule.neuron_model
             reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
             reset += [rule.on_spike] if rule.on_spike else []
@@ -430,7 +333,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                           dt=sample_dt if graded else dt, namespace=namespace,
                           name=f"w{index}{index + 1}", **pathways)
         syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
-        syn.w_max = plasticity.UNBOUNDED  # the engine sets the network's bound per run
+        syn.w_max = UNBOUNDED  # the engine sets the network's bound per run
         if path.on_sample_end:
             syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
         if path.apply:

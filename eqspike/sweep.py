@@ -455,16 +455,13 @@ def _executing(client) -> set:
 def _plot(out: Path, sweep: Sweep, rows: dict) -> None:
     """Final test accuracy against each varied field, mean ± s.d. over seeds, one line per
     combination of the other varied fields."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .figures import subplots
 
     done = [r for r in rows.values() if r["status"] == "complete"]
     if not done:
         return
     keys = list(sweep.vary)
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4), squeeze=False)
+    fig, axes = subplots(1, len(keys), figsize=(5.2 * len(keys), 4), squeeze=False)
     for ax, key in zip(axes[0], keys):
         levels = [json.dumps(v) for v in sweep.vary[key]]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -496,4 +493,3 @@ def _plot(out: Path, sweep: Sweep, rows: dict) -> None:
                  f"{sweep.seeds}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "sweep.png", dpi=120)
-    plt.close(fig)

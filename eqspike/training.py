@@ -22,12 +22,12 @@ import numpy as np
 from . import runfile
 from .data import load_dataset, rates_from_images
 from .errors import EqspikeError, UsageError
-from .plasticity.rules import rule_scales, schedule_position
 from .plasticity.stdp_log import STDPLogger, select_synapses
+from .rules import rule_scales, schedule_position
+from .schedule import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
 from .engine import Engine, make_engine
 from .spec import NetworkSpec, SpecError
 from .threads import numerical_threads, resolve_threads, resumed_threads
-from .spiking import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
 
 __all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning", "init_parameters",
            "predict", "evaluate", "train",

@@ -7,10 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from eqspike import baseline, energy
+from eqspike import energy
+from eqspike.energy import baseline
 from eqspike.cli import main
-from eqspike.energy_levers import Levers, assumptions_table, ratio_at, threshold
-from eqspike.energy_vs_steps import energy_accuracy_curve, save_curve
+from eqspike.energy.levers import Levers, assumptions_table, ratio_at, threshold
+from eqspike.energy.curve import energy_accuracy_curve, save_curve
 from eqspike.runfile import read_run
 
 
@@ -28,7 +29,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_every_preset_constant_has_its_source_beside_it():
-    """No constant without a source: each priced field of energy_devices.toml carries a
+    """No constant without a source: each priced field of eqspike/energy/devices.toml carries a
     comment, and each preset a source; the loaded presets are the file's numbers."""
     import tomllib
 
@@ -169,7 +170,7 @@ class _ForeignModule:
 
 
 def _ep_step(run, xp, x, y):
-    from eqspike.baseline import _estimator, _workload, twin_network
+    from eqspike.energy.baseline import _estimator, _workload, twin_network
 
     net = twin_network(run, xp, "float64")
     _workload(net, run.spec, _estimator(run.spec), xp.asarray(x), xp.asarray(y), "training")

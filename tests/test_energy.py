@@ -9,7 +9,8 @@ import pytest
 from eqspike import energy
 from eqspike.cli import main
 from eqspike.engine import RuntimeEngine
-from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_signals
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, phase_signals
+from eqspike.spiking import build_network
 
 from .conftest import small_spec
 

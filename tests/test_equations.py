@@ -1,7 +1,7 @@
 """Numbers written from the docstrings' formulas, not from the code's own helpers.
 
-Every learning-rate scale (:mod:`eqspike.plasticity.rules`), every learning window's first
-and last step (:func:`eqspike.spiking.phase_signals`) and every energy term
+Every learning-rate scale (:mod:`eqspike.rules`), every learning window's first
+and last step (:func:`eqspike.schedule.phase_signals`) and every energy term
 (:mod:`eqspike.energy`) on a tiny case, with the expected values worked out by hand from
 the equations in those modules' docstrings. A factor of two in a scale, a window shifted
 by one step or an energy term dropped or doubled fails here.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from eqspike import energy
-from eqspike.plasticity.rules import rule_scales
-from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, phase_signals
+from eqspike.rules import rule_scales
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, phase_signals
 
 from .conftest import small_spec
 

@@ -241,8 +241,8 @@ def test_a_full_disk_mid_run_keeps_the_last_complete_state(work, monkeypatch, ca
 def test_commands_taking_many_runs_skip_baseline_and_curve_files(work, capsys):
     """``runs/*.h5`` after ``--measure`` and ``--versus-steps``: the baseline file and the
     energy-accuracy curve beside the run are skipped with a note, like the sidecar."""
-    from eqspike.baseline import Baseline, Measurement, save_baseline
-    from eqspike.energy_vs_steps import EnergyCurve, save_curve
+    from eqspike.energy.baseline import Baseline, Measurement, save_baseline
+    from eqspike.energy.curve import EnergyCurve, save_curve
 
     save_baseline(Baseline("cpu", "here", "numpy", "float32", "1", "stated", "stated 5 W",
                            "tiny", (784, 32, 10), 12, 6, "symmetric",

@@ -8,12 +8,13 @@ import pytest
 
 from eqspike import cli, runfile
 from eqspike.engine import RuntimeEngine
-from eqspike.plasticity import RULES, effective_beta
+from eqspike.rules import RULES, effective_beta
 from eqspike.plasticity.pairing import pairing_window
 from eqspike.plasticity.stdp_log import (EVENT_DTYPE, STDPLogger, logged_neurons,
                                          select_synapses)
 from eqspike.plasticity.window import binned_window, fit_exponentials, load_log
-from eqspike.spiking import SAMPLE_TRAIN, build_network, phase_signals
+from eqspike.schedule import SAMPLE_TRAIN, phase_signals
+from eqspike.spiking import build_network
 
 from .conftest import small_spec
 

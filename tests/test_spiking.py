@@ -6,9 +6,10 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from eqspike import plasticity
+from eqspike import rules
 from eqspike.engine import RuntimeEngine
-from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN, build_network, phase_signals
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, phase_signals
+from eqspike.spiking import build_network
 
 from .conftest import small_spec
 
@@ -275,9 +276,9 @@ def test_nudge_anneal_scales_the_step_size_within_each_nudged_phase():
 
 
 def test_weight_scale_matches_its_equation():
-    assert plasticity.RULES['eqspike'].weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
-    assert plasticity.RULES['eqspike'].bias_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (0.5 * 20))
-    continual = plasticity.RULES['continual']
+    assert rules.RULES['eqspike'].weight_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (2 * 0.5 * 20 * 0.8))
+    assert rules.RULES['eqspike'].bias_scale(0.1, 0.5, 20, 5.0) == pytest.approx(0.1 / (0.5 * 20))
+    continual = rules.RULES['continual']
     assert continual.weight_scale(0.1, 0.5, 20, 5.0, partner="state") == pytest.approx(0.1 / 0.5)
     assert continual.weight_scale(0.1, 0.5, 20, 5.0, partner="trace") == pytest.approx(0.1 / 0.4)
     assert continual.bias_scale(0.1, 0.5, 20, 5.0, partner="state") == pytest.approx(0.1 / 0.5)
@@ -340,7 +341,7 @@ def test_graded_input_delivers_its_values_once_and_learns_from_signed_counts():
     """``input_code = "graded"``: each non-zero input sends one event at the sample's start;
     the hidden layer then holds Ix = W_0ᵀ r for the whole sample; a zero input sends nothing;
     and over a training sample ΔW_0 = lr_w r H with H_i the hidden neuron's phase-signed
-    count of window spikes (:data:`eqspike.plasticity.rules.GRADED_APPLY`), exactly."""
+    count of window spikes (:data:`eqspike.rules.GRADED_APPLY`), exactly."""
     spec = small_spec(layers=(3, 4, 2), free=16, nudge=8, readout=8).replace(
         spiking={"input_code": "graded"}, phases={"nudging": "symmetric"})
     rng = np.random.default_rng(1)

@@ -10,7 +10,7 @@ from eqspike import runfile
 from eqspike.cli import main
 from eqspike.engine import RuntimeEngine, StandaloneEngine
 from eqspike.spec import load_network
-from eqspike.spiking import SAMPLE_EVAL, SAMPLE_TRAIN
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN
 from eqspike.training import TrainingDiverged, check_finite, train
 
 

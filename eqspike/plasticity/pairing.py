@@ -11,7 +11,7 @@ nudged phase, as a neuron pulled toward its target does), or in the free window 
 (``"decrease"``). Traces start from zero in every window, so pairings do not interact.
 
 The neurons are the network's: the same trace code (``x ← x(1 − 1/τ)``, ``x += 1/τ`` on a
-spike) and the same synapse strings (:mod:`eqspike.plasticity.rules`); only their spike
+spike) and the same synapse strings (:mod:`eqspike.rules`); only their spike
 times are imposed (a :class:`~brian2.TimedArray` replaces the rate code). One simulation
 runs every offset side by side, one neuron pair per offset. The ``continual`` rule runs here
 with its trace partner: the weight moves at once, at each spike, by the other neuron's
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from .rules import UNBOUNDED, graded_pair, rule_for, rule_scales
+from ..rules import UNBOUNDED, graded_pair, rule_for, rule_scales
 
 __all__ = ["pairing_window"]
 

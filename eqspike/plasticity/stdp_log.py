@@ -3,7 +3,7 @@
 For a sampled set of synapses (:func:`select_synapses`) the simulation records only the
 spikes of the neurons they join, in training samples (the ``logged_spike`` event of
 :mod:`eqspike.spiking`). Because the ``eqspike`` and ``continual`` rules reading spike
-traces are deterministic given spikes (see :mod:`eqspike.plasticity.rules`), every change
+traces are deterministic given spikes (see :mod:`eqspike.rules`), every change
 they make to a logged synapse is reconstructed exactly from those spikes:
 
     eqspike,   at a presynaptic spike of j at step t:   ΔW_ij = lr_w · σ(t) · x_i(t)
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .rules import rule_for
+from ..rules import check_loggable, rule_for
 
-__all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "check_loggable", "select_synapses",
+__all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "select_synapses",
            "logged_neurons", "trace_reads", "trace_changes", "LayerSpikes", "layer_spikes",
            "reconstruct_changes", "as_events", "STDPLogger"]
 
@@ -92,7 +92,7 @@ def logged_neurons(spec, selection) -> list:
 
 def _sample_signs(spec) -> np.ndarray:
     """σ at each step of a training sample."""
-    from ..spiking import SAMPLE_TRAIN, phase_signals
+    from ..schedule import SAMPLE_TRAIN, phase_signals
 
     return phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"][:-1]
 
@@ -260,20 +260,6 @@ def as_events(columns: dict, index=None) -> np.ndarray:
     for name in EVENT_DTYPE.names:
         events[name] = columns[name] if index is None else columns[name][index]
     return events
-
-
-def check_loggable(spec) -> None:
-    """Raise ValueError unless every change of the rule can be rebuilt from spikes alone:
-    a spike-driven rule reading spike traces, on layer pairs whose lower layer spikes."""
-    if not rule_for(spec).spike_driven:
-        raise UsageError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
-                         f"[learning] rule = {spec.learning.rule!r}")
-    if spec.spiking.input_code != "rate" or spec.learning.partner != "trace":
-        raise UsageError(f"STDP logging rebuilds every weight change from spike traces; "
-                         f"{spec.name} has [spiking] input_code = {spec.spiking.input_code!r} "
-                         f"and [learning] partner = {spec.learning.partner!r} (log a network "
-                         f"with input_code = \"rate\" and partner = \"trace\", e.g. "
-                         f"networks/mnist-rate-coded.toml)")
 
 
 class STDPLogger:

@@ -162,14 +162,11 @@ def compare_windows(paths, out_png, pairings: int = 5, dt_kind: str = "nearest")
     layer pair, and the pairing protocol, post rate up and down), normalised, beside the
     Bi & Poo (1998) shape; the numbers go to a CSV beside ``out_png``. Returns, per run,
     the fits of its training windows and of its protocol (``fit_exponentials``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures import subplots
 
     from .pairing import pairing_window
 
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6))
+    fig, axes = subplots(1, 2, figsize=(12.5, 4.6))
     out, columns, header = {}, [], []
     for r, path in enumerate(paths):
         run, log = runfile.read_run(path), load_log(path)
@@ -212,7 +209,6 @@ def compare_windows(paths, out_png, pairings: int = 5, dt_kind: str = "nearest")
     axes[1].set_title("pairing protocol (isolated pairs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    plt.close(fig)
     _write_csv(Path(out_png).with_suffix(".csv"), ["dt"] + header,
                np.column_stack([dt] + columns).tolist())
     return out
@@ -262,10 +258,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     ``.csv`` (histograms of the kept changes per layer pair and sign) and
     ``weight_trajectories.png`` / ``.csv``. Returns the numbers it printed.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures import subplots
 
     from .pairing import pairing_window
 
@@ -289,7 +282,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         fits["protocol"] = fit_exponentials(proto["dt"], proto["mean"], None)
 
     # -- the window: training per layer pair and the protocol, one figure ----------------
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = subplots(1, 2, figsize=(12, 4.5))
     ax = axes[0]
     for k, w in enumerate(windows):
         y, scale = _normalised(w["net"]["mean"])
@@ -323,7 +316,6 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
                  f"{len(epochs)} epoch(s)")
     fig.tight_layout()
     fig.savefig(out_dir / "stdp_window.png", dpi=120)
-    plt.close(fig)
 
     header, columns = ["dt"], [windows[0]["dt"]]
     for k, w in enumerate(windows):
@@ -338,7 +330,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     _write_fits_csv(out_dir / "stdp_fits.csv", fits)
 
     # -- histograms of the kept changes, per layer pair and phase sign -------------------
-    fig, axes = plt.subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
+    fig, axes = subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
     rows = []
     for k in range(pairs):
         events = np.concatenate([e[f"events_{k}"] for e in epochs])
@@ -359,12 +351,11 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "weight_changes.png", dpi=120)
-    plt.close(fig)
     _write_csv(out_dir / "weight_changes.csv", ["pair", "sign", "dw_low", "dw_high", "count"],
                rows)
 
     # -- weight trajectories of the logged synapses ---------------------------------------
-    fig, axes = plt.subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
+    fig, axes = subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
     rows = []
     for k in range(pairs):
         samples = np.concatenate([e[f"samples_{k}"] for e in epochs])
@@ -378,7 +369,6 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         rows += [[f"W_{k}_{k + 1}", s, *w] for s, w in zip(samples, weights)]
     fig.tight_layout()
     fig.savefig(out_dir / "weight_trajectories.png", dpi=120)
-    plt.close(fig)
     _write_csv(out_dir / "weight_trajectories.csv", ["pair", "samples_seen", "weights..."],
                rows)
 

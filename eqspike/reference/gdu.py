@@ -130,17 +130,14 @@ def summary_table(result: dict) -> dict:
 def plot_gdu(result: dict, out_png, n_curves: int = 4, seed: int = 0) -> None:
     """Ernoult et al. Fig. 3 style: for a few entries of each parameter and state, ΔEP(t)
     (dashed: one-sided, dotted: symmetric) and −∇BPTT(t) (solid) against t."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures import subplots
 
     rng = np.random.default_rng(seed)
     names = [(kind, name) for kind in ("states", "params")
              for name in result["bptt"][kind]]
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     steps = np.arange(result["nudge_steps"])
     for ax, (kind, name) in zip(axes.ravel(), names):
         bp = result["bptt"][kind][name].reshape(len(steps), -1)
@@ -161,4 +158,3 @@ def plot_gdu(result: dict, out_png, n_curves: int = 4, seed: int = 0) -> None:
                  f"β = {result['beta']:g}, T1 = {result['free_steps']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
-    plt.close(fig)

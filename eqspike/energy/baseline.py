@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .energy import Device, EnergyError
+from .devices import Device, EnergyError
 
 __all__ = ["BaselineError", "Meter", "RaplMeter", "NvmlMeter", "StatedPower", "find_meter",
            "Measurement", "Baseline", "measure_baseline", "save_baseline", "load_baseline",
@@ -183,7 +183,7 @@ def _array_module(backend: str):
 
 def twin_network(run, xp=np, dtype=np.float64):
     """The rate network of a run's last checkpoint, its arrays in ``xp`` of ``dtype``."""
-    from .reference.network import HopfieldNetwork, spiking_twin
+    from ..reference.network import HopfieldNetwork, spiking_twin
 
     point = run.final
     if run.attrs.get("path") == "rate":
@@ -281,7 +281,7 @@ def _platform(backend: str) -> str:
 
 def _workload(net, spec, estimator: str, x, y, workload: str):
     """One batch of a workload (the reference's own functions)."""
-    from .reference.learning import SGD, ep_gradients
+    from ..reference.learning import SGD, ep_gradients
 
     ph = spec.phases
     if workload == "inference":
@@ -300,8 +300,8 @@ def measure_baseline(run, *, samples: int = 1000, batches=(1, 50), backend: str 
     ``samples`` test images per (workload, batch), after one warm-up batch; ``dtype``
     float32 (what a GPU baseline would use) or float64 (the reference's default).
     """
-    from .reference.training import load_xy
-    from .runfile import read_run
+    from ..reference.training import load_xy
+    from ..runfile import read_run
 
     if not hasattr(run, "final"):
         run = read_run(run)
@@ -351,7 +351,7 @@ def baseline_path(run_path, name: str) -> Path:
 
 def save_baseline(baseline: Baseline, path) -> Path:
     """Write ``baseline`` to ``path`` in one atomic write."""
-    from .runfile import atomic_write
+    from ..runfile import atomic_write
 
     path = Path(path)
     with atomic_write(path, new=True) as f:

@@ -19,7 +19,7 @@ The counts come from :func:`eqspike.energy.spiking_counts` and
 :func:`~eqspike.energy.dense_counts` on the changed counts and network, and a measured
 baseline is scaled by the dense arithmetic it would do (its time is proportional to it).
 Spikes per free step held fixed is an assumption the energy–accuracy curve over T
-(:mod:`eqspike.energy_vs_steps`) measures instead of assuming.
+(:mod:`eqspike.energy.curve`) measures instead of assuming.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import dataclasses
 
 import numpy as np
 
-from .energy import EnergyError, dense_counts, device_energy, spiking_counts
+from .counts import dense_counts, spiking_counts
+from .devices import EnergyError
+from .report import device_energy
 
 __all__ = ["with_free_steps", "Levers", "ratio_at", "energy_per_sample", "threshold", "assumptions_table",
            "plot_levers", "TARGETS"]
@@ -60,7 +62,7 @@ class Levers:
     def from_report(cls, report, run_spec, device: str):
         """The levers of ``report``'s run for ``device`` (one of the report's devices, or
         any preset), against the report's baseline."""
-        from .energy import DEVICES
+        from .devices import DEVICES
 
         chosen = report.devices.get(device) or DEVICES.get(device)
         if chosen is None:
@@ -201,16 +203,13 @@ def plot_levers(levers: Levers, path, targets: dict = TARGETS, presets: dict | N
     events per sample, (right) the free-phase length, for inference and training, with the
     10² and 10³ contours; the run is the star, preset chips' synaptic-event energies are
     marked on the axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures import subplots
 
     synops = np.logspace(-15, -9, 49)
     scales = np.logspace(-3, 1, 41)
     t1 = levers.spec.phases.free_steps
     steps = np.unique(np.linspace(1, 3 * t1, 40).astype(int))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.2), constrained_layout=True)
+    fig, axes = subplots(2, 2, figsize=(11, 8.2), constrained_layout=True)
     n_input = levers.spikes["inference"][0].sum()
     for row, workload in enumerate(("inference", "training")):
         for col, (name, ys) in enumerate((("input_scale", scales), ("free_steps", steps))):
@@ -249,4 +248,3 @@ def plot_levers(levers: Levers, path, targets: dict = TARGETS, presets: dict | N
     fig.suptitle(f"{levers.spec.name}: what it would take, {levers.device.name}'s other "
                  f"constants, counted spikes per step held", fontsize=10)
     fig.savefig(path, dpi=110)
-    plt.close(fig)

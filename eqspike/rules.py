@@ -103,7 +103,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from .errors import UsageError
+
 __all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "PARTNER_VARIABLE", "UNBOUNDED",
+           "check_loggable",
            "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE", "graded_pair", "read_mean",
            "effective_beta", "rule_for", "rule_scales", "schedule_position"]
 
@@ -328,3 +331,18 @@ def rule_scales(spec, epoch: float = 0) -> tuple[list, list]:
     lr_b = [rule.bias_scale(e * factor, beta, window, tau, partner)
             for e in learning.bias_rates]
     return lr_w, lr_b
+
+
+def check_loggable(spec) -> None:
+    """Raise :class:`~eqspike.errors.UsageError` unless every change of the rule can be
+    rebuilt from spikes alone (what STDP logging does, :mod:`eqspike.plasticity.stdp_log`):
+    a spike-driven rule reading spike traces, on layer pairs whose lower layer spikes."""
+    if not rule_for(spec).spike_driven:
+        raise UsageError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
+                         f"[learning] rule = {spec.learning.rule!r}")
+    if spec.spiking.input_code != "rate" or spec.learning.partner != "trace":
+        raise UsageError(f"STDP logging rebuilds every weight change from spike traces; "
+                         f"{spec.name} has [spiking] input_code = {spec.spiking.input_code!r} "
+                         f"and [learning] partner = {spec.learning.partner!r} (log a network "
+                         f"with input_code = \"rate\" and partner = \"trace\", e.g. "
+                         f"networks/mnist-rate-coded.toml)")

@@ -6,7 +6,7 @@ trained weights with a free phase of T steps (the readout window clipped to T) o
 set, in the compiled spiking engine, and counts every spike; the counts are priced as in
 :func:`eqspike.energy.energy_report` for each device, and the baseline does T steps of the
 dense arithmetic. Nothing is extrapolated: the spikes per step at short T are counted, not
-assumed (compare :mod:`eqspike.energy_levers`, which holds them fixed).
+assumed (compare :mod:`eqspike.energy.levers`, which holds them fixed).
 
 The curve is stored as ``RUN.energy-vs-steps.h5`` beside the run (steps, accuracy, spikes,
 J per inference per device) and drawn as accuracy against energy per inference, each point
@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .energy import EnergyError, dense_counts, resolve_devices, spiking_counts
-from .energy_levers import energy_per_sample, with_free_steps
+from .counts import dense_counts, spiking_counts
+from .devices import EnergyError
+from .levers import energy_per_sample, with_free_steps
+from .report import resolve_devices
 
 __all__ = ["EnergyCurve", "energy_accuracy_curve", "save_curve", "plot_curve", "curve_path"]
 
@@ -64,11 +66,11 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
                           test_samples: int | None = None, mode: str = "standalone",
                           threads: int | None = None, progress=None) -> EnergyCurve:
     """Evaluate ``run``'s last checkpoint with free phases of ``steps`` steps each."""
-    from .data import load_dataset, rates_from_images
-    from .engine import make_engine
-    from .runfile import read_run
-    from .spiking import EVENT_PHASES
-    from .training import evaluate
+    from ..data import load_dataset, rates_from_images
+    from ..engine import make_engine
+    from ..runfile import read_run
+    from ..schedule import EVENT_PHASES
+    from ..training import evaluate
 
     if not hasattr(run, "final"):
         run = read_run(run)
@@ -109,7 +111,7 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
 
 def save_curve(curve: EnergyCurve, path) -> Path:
     """Write the curve to ``path`` in one atomic write."""
-    from .runfile import atomic_write
+    from ..runfile import atomic_write
 
     path = Path(path)
     with atomic_write(path, new=True) as f:
@@ -131,14 +133,11 @@ def plot_curve(curve: EnergyCurve, path, device: str | None = None) -> None:
     """Left: test accuracy against ``device``'s energy per inference, each point labelled
     with its T (the baseline's ratio range in the axis label); right: accuracy and energy
     against T."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures import subplots
 
     device = device or next(n for n in curve.energy if n != curve.baseline)
     acc = 100 * np.asarray(curve.accuracy)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4.4))
     energy = np.asarray(curve.energy[device])
     left.plot(1e6 * energy, acc, "o-", label=device)
     for k, (e, a, t) in enumerate(zip(energy, acc, curve.steps)):
@@ -163,4 +162,3 @@ def plot_curve(curve: EnergyCurve, path, device: str | None = None) -> None:
     right.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -1,0 +1,134 @@
+"""Energy devices: per-event energies in joules, each with its source.
+
+The presets are data, ``devices.toml`` beside this module (every constant with the source
+it was read in; ``nan``: not published; ``alternatives``: other published figures where
+sources disagree). A ``measured`` device holds the energy per inference and per training
+sample measured on a real machine (:mod:`eqspike.energy.baseline`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EqspikeError
+
+__all__ = ["Device", "DEVICES", "EnergyError", "KINDS", "ENERGY_FIELDS", "PRESETS_FILE",
+           "register_device", "load_devices"]
+
+PRESETS_FILE = Path(__file__).with_name("devices.toml")
+KINDS = ("neuromorphic", "conventional", "in_memory", "measured")
+#: The constants a device may leave ``nan`` (not published).
+ENERGY_FIELDS = ("synop", "spike", "neuron_update", "synaptic_update", "mac", "byte")
+
+
+class EnergyError(EqspikeError, ValueError):
+    """An unknown device, a bad device file, or a run file without event counts."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """Per-event energies in joules; ``kind`` says which of them apply.
+
+    ``neuromorphic``: synop, spike, neuron_update, synaptic_update on the counted events;
+    ``conventional``: mac and byte on the dense arithmetic of the rate reference;
+    ``in_memory``: mac on the same arithmetic done in an analog array; ``measured``: the
+    energy per inference and per training sample measured on a machine
+    (:mod:`eqspike.energy.baseline`). A constant may be ``nan``: not published (its category is
+    left unpriced; a ``nan`` synaptic_update makes training "n/a").
+
+    ``alternatives``: other published figures for some constants, each ``(field, value,
+    source)``, where sources disagree (e.g. SpiNNaker 2's 450 pJ per synaptic event in
+    Höppner et al. 2019 against 10 pJ per SOp in Tang et al. 2023). The device is priced
+    with its own constants; :meth:`bounds` gives the band every figure implies.
+    """
+
+    name: str
+    kind: str
+    synop: float = 0.0
+    spike: float = 0.0
+    neuron_update: float = 0.0
+    synaptic_update: float = 0.0
+    mac: float = 0.0
+    byte: float = 0.0
+    inference: float = float("nan")     # measured: J per inference
+    training: float = float("nan")      # measured: J per training sample
+    source: str = ""
+    alternatives: tuple = ()            # ((field, value, source), ...)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise EnergyError(f"device {self.name!r}: kind {self.kind!r} is not one of "
+                              f"{', '.join(KINDS)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and not (np.isnan(value) or (np.isfinite(value)
+                                                              and value >= 0)):
+                raise EnergyError(f"device {self.name!r}: {f.name} = {value!r} must be a "
+                                  "finite energy >= 0 (joules), or nan (not published)")
+        for alternative in self.alternatives:
+            if (len(alternative) != 3 or alternative[0] not in ENERGY_FIELDS
+                    or not isinstance(alternative[1], (int, float))
+                    or not np.isfinite(alternative[1]) or alternative[1] < 0):
+                raise EnergyError(f"device {self.name!r}: alternative {alternative!r} must be "
+                                  f"(field, value, source) with field one of "
+                                  f"{', '.join(ENERGY_FIELDS)} and a finite energy >= 0")
+
+    def bounds(self) -> tuple:
+        """(low, high): this device with every constant at the lowest, and at the highest,
+        of its published figures (its own and :attr:`alternatives`); energy grows with
+        each constant, so the two bound every combination of the figures."""
+        figures = {name: [getattr(self, name)] for name in ENERGY_FIELDS}
+        for name, value, _ in self.alternatives:
+            figures[name].append(float(value))
+        pick = {name: (min(v), max(v)) for name, v in figures.items()
+                if len(v) > 1 and not np.isnan(v[0])}
+        return tuple(replace(self, alternatives=(), **{k: v[i] for k, v in pick.items()})
+                     for i in (0, 1))
+
+    @property
+    def dense(self) -> bool:
+        """Whether it runs the rate reference's dense arithmetic."""
+        return self.kind in ("conventional", "in_memory")
+
+
+def load_devices(path) -> dict:
+    """Devices from a TOML file of tables ``[name] kind = ..., synop = ...`` (joules)."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EnergyError(f"cannot read device file {path}: {exc}") from None
+    known = {f.name for f in fields(Device)} - {"name"}
+    devices = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise EnergyError(f"{path}: [{name}] must be a table")
+        unknown = set(table) - known
+        if unknown:
+            raise EnergyError(f"{path}: [{name}] has unknown field(s) "
+                              f"{', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        try:
+            alternatives = tuple((a["field"], float(a["value"]), str(a["source"]))
+                                 for a in table.pop("alternatives", ()))
+            devices[name] = Device(name=name, alternatives=alternatives,
+                                   **{k: (float(v) if k not in ("kind", "source") else v)
+                                      for k, v in table.items()})
+        except (TypeError, ValueError, KeyError) as exc:
+            raise EnergyError(f"{path}: [{name}]: {exc!r}; an alternative is "
+                              "{field = ..., value = ..., source = ...}") from None
+    return devices
+
+
+#: The presets (``devices.toml``), by name.
+DEVICES: dict = load_devices(PRESETS_FILE)
+
+
+def register_device(name: str, kind: str, source: str = "", **energies) -> Device:
+    """Add (or replace) a device, e.g. ``register_device('mychip', 'neuromorphic',
+    synop=1e-12, neuron_update=5e-12, synaptic_update=2e-12)``."""
+    device = Device(name=name, kind=kind, source=source, **energies)
+    DEVICES[name] = device
+    return device

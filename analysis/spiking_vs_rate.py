@@ -69,7 +69,7 @@ def spiking_spec_for(run, network: str = "mnist"):
     if run.attrs.get("path") != "rate":
         return spec
     dense = tuple(EdgeSpec(k, k + 1) for k in range(len(spec.layers) - 1))
-    if (spec.reference_edges != dense or spec.network.activation != "hard_sigmoid"
+    if (spec.edges != dense or spec.network.activation != "hard_sigmoid"
             or spec.reference.loss != "mse"):
         raise ValueError(f"{run.path}: only a dense layered rate network with the hard sigmoid "
                          "and the squared-error nudge has a spiking twin")

@@ -40,10 +40,10 @@ def main(argv=None):
                         "one, with padding kernel // 2 (e.g. 3: fmnist-conv's first shapes)")
     args = parser.parse_args(argv)
     spec = load_network(args.network)
-    shapes = spec.reference_shapes
+    shapes = spec.shapes
     rng = np.random.default_rng(0)
     totals = {"old": 0.0, "new": 0.0}
-    for e in spec.reference_edges:
+    for e in spec.edges:
         if e.kind != "conv":
             continue
         options = dict(kernel=e.kernel, stride=e.stride, padding=e.padding, pool=e.pool)

@@ -25,15 +25,16 @@ def with_skips(spec):
     only: a cross-entropy read-out is not part of Φ)."""
     from eqspike.spec import EdgeSpec
 
-    edges = list(spec.reference_edges)
-    rates = list(spec.reference_rates)
+    edges = list(spec.edges)
+    rates = list(spec.learning.rates)
     rate_into = {e.post: r for e, r in zip(edges, rates)}
     last = len(spec.layers) - (2 if spec.reference.loss == "cross_entropy" else 1)
     for layer in range(1, last - 1):
         edges.append(EdgeSpec(layer, layer + 2))
         rates.append(rate_into[layer + 2])
-    return spec.replace(reference={"edges": edges, "rates": rates},
-                        network={"description": spec.network.description + " + skips l->l+2"})
+    return spec.replace(learning={"rates": rates},
+                        network={"edges": edges,
+                                 "description": spec.network.description + " + skips l->l+2"})
 
 
 def main(argv=None) -> int:
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     paths = []
     for label, variant in (("plain", spec), ("residual", with_skips(spec))):
         path = out / f"{spec.name}-{label}.h5"
-        print(f"== {label}: {len(variant.reference_edges)} couplings -> {path}", flush=True)
+        print(f"== {label}: {len(variant.edges)} couplings -> {path}", flush=True)
         # the script's own outputs: a rerun measures again and replaces them
         result = train_rate(variant, path, data_dir=args.data_dir,
                             test_samples=args.test_samples, progress=False, overwrite=True)

@@ -59,8 +59,9 @@ def _f(default, *, lo=None, hi=None, choices=None, doc="", parse=None):
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """One coupling of the rate reference: ``pre`` → ``post`` (layer indices, input 0);
-    ``kind`` dense or conv (kernel, stride, zero padding, then average pooling)."""
+    """One coupling of the network graph: ``pre`` → ``post`` (layer indices, input 0), one
+    weight serving both directions; ``kind`` dense or conv (kernel, stride, zero padding,
+    then average pooling). An edge between non-adjacent layers is a skip coupling."""
 
     pre: int
     post: int
@@ -121,6 +122,14 @@ class NetworkSection:
     description: str = _f("")
     dataset: str = _f("mnist", choices=("mnist", "fashion-mnist"))
     layers: tuple = _f((784, 500, 10), lo=1, doc="neurons per layer, input first")
+    shapes: tuple = _f((), parse=_parse_shapes,
+                       doc="per layer [n] or [C, H, W] (default: the flat layers)")
+    edges: tuple = _f((), parse=_parse_edges,
+                      doc="the graph's couplings {pre, post, kind, kernel, stride, padding, "
+                          "pool}, each one weight for both directions (default: dense, each "
+                          "layer to the next: layers = [784, 500, 10] is the short form of "
+                          "a dense chain); pre and post need not be adjacent (skip "
+                          "couplings)")
     activation: str = _f("hard_sigmoid", choices=("hard_sigmoid", "clipped_relu", "sigmoid"),
                          doc="rho; the spiking path codes rates rho(u) in [0, 1] and takes "
                              "hard_sigmoid only")
@@ -179,7 +188,8 @@ class LearningSection:
                               "pair with a graded input): "
                               "spikes, n+ - n-; state, the signed sum of rho(u) (sigma-delta: "
                               "the count plus the accumulator's residual)")
-    rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per layer pair")
+    rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0,
+                      doc="eta per edge of [network] edges (a dense chain: per layer pair)")
     bias_rates: tuple = _f((0.02, 0.01), lo=0.0, hi=10.0, doc="eta per non-input layer")
     decay: float = _f(1.0, lo=0.0, hi=1.0, doc="rates of epoch e (0-based) are eta * decay**e")
     decay_every: str = _f("epoch", choices=("epoch", "chunk"),
@@ -204,16 +214,9 @@ class TrainingSection:
 @dataclass(frozen=True)
 class ReferenceSection:
     """Fields only the rate reference (eqspike.reference) reads; the spiking path ignores
-    them. It shares [network], [phases] (T1, T2, beta), [learning] rates and init_gain, and
-    [training] with the spiking path."""
+    them. It shares [network] (the graph), [phases] (T1, T2, beta), [learning] rates and
+    init_gain, and [training] with the spiking path."""
 
-    shapes: tuple = _f((), parse=_parse_shapes,
-                       doc="per layer [n] or [C, H, W] (default: the flat [network] layers)")
-    edges: tuple = _f((), parse=_parse_edges,
-                      doc="couplings {pre, post, kind, kernel, stride, padding, pool} "
-                          "(default: dense, each layer to the next)")
-    rates: tuple = _f((), lo=0.0, hi=10.0, doc="learning rate per edge (default: [learning] "
-                                                "rates, one per layer pair)")
     readout_rate: float = _f(0.01, lo=0.0, hi=10.0, doc="cross_entropy: the read-out's rate")
     dynamics: str = _f("prototypical", choices=("prototypical", "primitive"),
                        doc="prototypical: u <- u + leak (dPhi/drho - u), s = rho(u); "
@@ -263,21 +266,26 @@ class NetworkSpec:
         layers = self.network.layers
         if len(layers) < 2:
             raise SpecError(f"{self.name}: [network] layers needs at least 2 layers, got {layers}")
-        n_pairs = len(layers) - 1
+        self._check_graph()
         if self.network.path == "rate":
-            self._check_reference()
             return
         if self.network.activation != "hard_sigmoid":
             raise SpecError(f"{self.name}: [network] activation {self.network.activation!r}: "
                             "the spiking path codes rates in [0, 1] and takes hard_sigmoid "
                             "only (set [network] path = \"rate\" for the rate reference)")
-        for key, values in (("rates", self.learning.rates),
-                            ("bias_rates", self.learning.bias_rates)):
-            if len(values) != n_pairs:
+        for k, e in enumerate(self.edges):
+            kind = ("a conv edge" if e.kind == "conv" else
+                    "a skip coupling" if e.post != e.pre + 1 else None)
+            if kind:
                 raise SpecError(
-                    f"{self.name}: [learning] {key} needs {n_pairs} values (one per "
-                    f"{'layer pair' if key == 'rates' else 'non-input layer'}), got {len(values)}"
-                )
+                    f"{self.name}: [network] edges[{k}] (pre = {e.pre}, post = {e.post}) is "
+                    f"{kind}: the spiking engine builds dense edges from each layer to the "
+                    "next only (run this graph on the rate reference: [network] path = "
+                    "\"rate\")")
+        n_pairs = len(layers) - 1
+        if len(self.learning.bias_rates) != n_pairs:
+            raise SpecError(f"{self.name}: [learning] bias_rates needs {n_pairs} values (one "
+                            f"per non-input layer), got {len(self.learning.bias_rates)}")
         if self.spiking.readout_steps > self.phases.free_steps:
             raise SpecError(f"{self.name}: [spiking] readout_steps "
                             f"({self.spiking.readout_steps}) exceeds free_steps "
@@ -288,19 +296,20 @@ class NetworkSpec:
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
 
-    def _check_reference(self) -> None:
-        layers, where = self.network.layers, f"{self.name}: [reference]"
-        shapes, edges = self.reference_shapes, self.reference_edges
+    def _check_graph(self) -> None:
+        """The graph of [network]: shapes that hold the layers, edges that join existing
+        layers upward and feed every layer, one learning rate per edge."""
+        layers, where = self.network.layers, f"{self.name}: [network]"
+        shapes, edges = self.shapes, self.edges
         if len(shapes) != len(layers):
-            raise SpecError(f"{where} shapes has {len(shapes)} layers, [network] layers "
-                            f"{len(layers)}")
+            raise SpecError(f"{where} shapes has {len(shapes)} layers, layers {len(layers)}")
         for k, (shape, n) in enumerate(zip(shapes, layers)):
             size = 1
             for d in shape:
                 size *= d
             if size != n:
                 raise SpecError(f"{where} shapes[{k}] = {list(shape)} holds {size} neurons, "
-                                f"but [network] layers[{k}] = {n}")
+                                f"but layers[{k}] = {n}")
         for k, e in enumerate(edges):
             if not 0 <= e.pre < e.post < len(layers):
                 raise SpecError(f"{where} edges[{k}]: needs 0 <= pre < post < {len(layers)}, "
@@ -312,27 +321,20 @@ class NetworkSpec:
         unfed = [k for k in range(1, len(layers)) if k not in fed]
         if unfed:
             raise SpecError(f"{where} edges: layer(s) {unfed} receive no edge")
-        if len(self.reference_rates) != len(edges):
-            field_name = ("[reference] rates" if self.reference.rates
-                          else "[learning] rates (or [reference] rates)")
-            raise SpecError(f"{self.name}: {field_name} needs {len(edges)} values (one per "
-                            f"edge), got {len(self.reference_rates)}")
+        if len(self.learning.rates) != len(edges):
+            raise SpecError(f"{self.name}: [learning] rates needs {len(edges)} values (one per "
+                            f"edge of [network] edges), got {len(self.learning.rates)}")
 
     @property
-    def reference_shapes(self) -> tuple:
-        """The rate reference's layer shapes ([reference] shapes, else flat)."""
-        return self.reference.shapes or tuple((n,) for n in self.network.layers)
+    def shapes(self) -> tuple:
+        """Each layer's shape: ``[network] shapes``, else flat ``(n,)``."""
+        return self.network.shapes or tuple((n,) for n in self.network.layers)
 
     @property
-    def reference_edges(self) -> tuple:
-        """The rate reference's edges ([reference] edges, else dense l → l+1)."""
-        return self.reference.edges or tuple(EdgeSpec(k, k + 1)
-                                             for k in range(len(self.network.layers) - 1))
-
-    @property
-    def reference_rates(self) -> tuple:
-        """Learning rate per edge ([reference] rates, else [learning] rates)."""
-        return self.reference.rates or self.learning.rates
+    def edges(self) -> tuple:
+        """The graph's edges: ``[network] edges``, else the dense chain l → l+1."""
+        return self.network.edges or tuple(EdgeSpec(k, k + 1)
+                                           for k in range(len(self.network.layers) - 1))
 
     # -- derived quantities -------------------------------------------------
     @property
@@ -453,8 +455,32 @@ def spec_from_toml(text: str, name: str = "<string>") -> NetworkSpec:
     for section, value in raw.items():
         if not isinstance(value, dict):
             raise SpecError(f"{name}: [{section}] must be a table")
+    for section, value in _graph_moved(raw).items():
         sections[section] = _build_section(name, section, value)
     return NetworkSpec(name=name, **sections)
+
+
+#: Fields that moved when the two engines came to share one graph (eqspike 0.1's rate
+#: networks and run files wrote them in [reference]): where each is read now.
+MOVED_FIELDS = {"shapes": ("network", "shapes"), "edges": ("network", "edges"),
+                "rates": ("learning", "rates")}
+
+
+def _graph_moved(raw: dict) -> dict:
+    """``raw`` with eqspike 0.1's ``[reference] shapes``, ``edges`` and ``rates`` read as
+    ``[network] shapes``, ``[network] edges`` and ``[learning] rates`` (one per edge), so
+    that older network and run files keep working; empty ones (a run file writes every
+    field) are dropped."""
+    reference = dict(raw.get("reference", {}))
+    if not any(key in reference for key in MOVED_FIELDS):
+        return raw
+    out = {section: dict(values) for section, values in raw.items()}
+    for key, (section, field_name) in MOVED_FIELDS.items():
+        value = reference.pop(key, None)
+        if value not in (None, [], ()):
+            out.setdefault(section, {})[field_name] = value
+    out["reference"] = reference
+    return out
 
 
 def available_networks() -> list[str]:

@@ -174,7 +174,7 @@ def test_inconsistent_layer_shapes_are_clear_errors():
         ConvEdge((2, 6, 6), (3, 6, 6), kernel=3, padding=1, pool=2)
     with pytest.raises(SpecError, match="receive no edge"):
         rate_spec('edges = [{pre = 0, post = 1}, {pre = 1, post = 2}]')
-    with pytest.raises(SpecError, match=r"\[reference\] rates needs 4 values \(one per edge"):
+    with pytest.raises(SpecError, match=r"\[learning\] rates needs 4 values \(one per edge"):
         rate_spec(RESNET.replace("rates = [0.1, 0.1, 0.1, 0.1]", "rates = [0.1]"))
     with pytest.raises(SpecError, match="hard_sigmoid only"):
         spec_from_toml('[network]\nactivation = "sigmoid"', "spiking")

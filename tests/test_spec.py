@@ -17,7 +17,7 @@ def test_named_networks_load():
     assert spec.steps_per_sample == spec.phases.free_steps + 2 * spec.phases.nudge_steps
     one_sided = spec.replace(phases={"nudging": "one_sided"})
     assert one_sided.steps_per_sample == spec.phases.free_steps + spec.phases.nudge_steps
-    assert load_network("fmnist-conv").reference_edges[3].pre == 1   # the skip coupling
+    assert load_network("fmnist-conv").edges[3].pre == 1   # the skip coupling
 
 
 def test_to_toml_round_trips_every_field():
@@ -68,3 +68,44 @@ def test_structure_key_ignores_run_time_parameters():
     assert spec.structure_key() == spec.replace(learning={"rates": [0.1, 0.2]},
                                                 training={"seed": 9}).structure_key()
     assert spec.structure_key() != spec.replace(phases={"beta": 0.5}).structure_key()
+
+
+def test_one_graph_for_both_engines_and_older_files_keep_working():
+    """[network] shapes and edges describe the graph both engines read; eqspike 0.1's
+    [reference] shapes, edges and rates are read as [network] shapes, edges and
+    [learning] rates, and a spec written back uses the new places."""
+    old = spec_from_toml("""
+[network]
+layers = [784, 64, 32, 10]
+path = "rate"
+activation = "sigmoid"
+[learning]
+rates = [0.1, 0.1, 0.1]
+[reference]
+edges = [{pre = 0, post = 1}, {pre = 1, post = 2}, {pre = 2, post = 3}, {pre = 1, post = 3}]
+rates = [0.05, 0.05, 0.05, 0.04]
+""", "old")
+    assert old.edges[3].pre == 1 and old.edges[3].post == 3
+    assert old.learning.rates == (0.05, 0.05, 0.05, 0.04)
+    again = spec_from_toml(old.to_toml(), "old")
+    assert again == old
+    assert "edges = " in old.to_toml().split("[phases]")[0]        # written in [network]
+    chain = load_network("mnist")
+    assert [(e.pre, e.post, e.kind) for e in chain.edges] == [(0, 1, "dense"), (1, 2, "dense")]
+    assert chain.shapes == ((784,), (500,), (10,))
+
+
+@pytest.mark.parametrize("edges, what", [
+    ('[{pre = 0, post = 1}, {pre = 1, post = 2}, {pre = 0, post = 2}]', "a skip coupling"),
+    ('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]', "a conv edge")])
+def test_the_spiking_engine_refuses_an_edge_it_cannot_build(edges, what):
+    with pytest.raises(SpecError, match=f"is {what}: the spiking engine builds dense edges"):
+        spec_from_toml(f"""
+[network]
+layers = [16, 16, 4]
+shapes = [[1, 4, 4], [1, 4, 4], [4]]
+edges = {edges}
+[learning]
+rates = {[0.1] * (edges.count("pre"))}
+bias_rates = [0.1, 0.1]
+""", "spiking-graph")

@@ -162,10 +162,10 @@ def make_optimizer(spec):
 
 
 def learning_rates(net, spec, factor: float = 1.0) -> dict:
-    """Rate per parameter: the edge's ([reference] rates); a bias takes that of the first
-    edge into its layer; the read-out ``readout_rate``."""
-    edge_rates = dict(zip([f"W_{e.pre}_{e.post}" for e in spec.reference_edges],
-                          spec.reference_rates))
+    """Rate per parameter: the edge's (``[learning] rates``, one per edge of the graph); a
+    bias takes that of the first edge into its layer; the read-out ``readout_rate``."""
+    edge_rates = dict(zip([f"W_{e.pre}_{e.post}" for e in spec.edges],
+                          spec.learning.rates))
     rates = {name: edge_rates[name] * factor for name in net.edge_names}
     for layer, incoming in net.incoming.items():
         rates[f"b_{layer}"] = rates[net.edge_names[incoming[0]]]

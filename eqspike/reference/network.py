@@ -120,15 +120,15 @@ class HopfieldNetwork:
         ref = spec.reference
         self.spec = spec
         self.params = params
-        shapes = list(spec.reference_shapes)
+        shapes = list(spec.shapes)
         self.cross_entropy = ref.loss == "cross_entropy"
         if self.cross_entropy:
             shapes = shapes[:-1]                       # the output is the read-out, not a state
         self.shapes = shapes
         self.sizes = [int(np.prod(s)) for s in shapes]
-        self.specs = [e for e in spec.reference_edges if e.post < len(shapes)]
-        if self.cross_entropy and len(self.specs) != len(spec.reference_edges):
-            dropped = [e for e in spec.reference_edges if e.post >= len(shapes)]
+        self.specs = [e for e in spec.edges if e.post < len(shapes)]
+        if self.cross_entropy and len(self.specs) != len(spec.edges):
+            dropped = [e for e in spec.edges if e.post >= len(shapes)]
             if any(e.pre != len(shapes) - 1 or e.kind != "dense" for e in dropped):
                 raise SpecError(f"{spec.name}: with the cross-entropy loss, the only edge into "
                                  "the output layer is the dense read-out from the last layer")

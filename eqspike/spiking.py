@@ -50,7 +50,7 @@ layer records; a chunk's monitors hold only that chunk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,7 +58,9 @@ from .rules import NEURON_MODEL, UNBOUNDED, graded_pair, rule_for
 from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_signals
 from .spec import NetworkSpec
 
-__all__ = ["SpikingNetwork", "build_network"]
+__all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
+           "build_dense_edge", "build_counters", "neuron_code", "layer_kind", "LAYER_CODE",
+           "EDGE_BUILDERS"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
 NEURON_STATE = """
@@ -182,10 +184,248 @@ class SpikingNetwork:
         return self.n_samples * self.spec.steps_per_sample + 1
 
 
+@dataclass
+class BuildContext:
+    """What every piece of a build reads: the spec, its rule, clocks, namespace and options."""
+
+    spec: NetworkSpec
+    rule: object                 # eqspike.rules.Rule
+    namespace: dict
+    dt: object                   # one EP step (a Brian2 quantity)
+    sample_dt: object            # one sample
+    count_events: bool
+    rewind: bool                 # symmetric nudging: the free state is saved and restored
+    log_neurons: list | None
+
+    @property
+    def graded_input(self) -> bool:
+        return self.spec.spiking.input_code == "graded"
+
+
+@dataclass
+class NeuronCode:
+    """The Brian2 strings of one layer's NeuronGroup, assembled piece by piece."""
+
+    model: str
+    threshold: str
+    reset: list = field(default_factory=list)       # code at each spike
+    step: list = field(default_factory=list)        # code at every step (run_regularly)
+    boundary: list = field(default_factory=list)    # code at each sample boundary
+    events: dict = field(default_factory=dict)      # custom events: name -> condition
+
+
+def layer_kind(spec: NetworkSpec, index: int) -> str:
+    """What layer ``index`` is: "input" (spikes at its pixel rates), "graded" (an input
+    that sends one event per sample), "hidden", or "output" (a hidden layer that is nudged)."""
+    if index == 0:
+        return "graded" if spec.spiking.input_code == "graded" else "input"
+    return "output" if index == len(spec.layers) - 1 else "hidden"
+
+
+def _input_code(ctx: BuildContext, index: int) -> NeuronCode:
+    """A clamped input neuron: it emits its pixel rate in the network's spike code."""
+    rule, code = ctx.rule, ctx.spec.spiking.code
+    return NeuronCode(INPUT_STATE + rule.input_model + rule.neuron_model,
+                      THRESHOLD[code]["input"], reset=_spike_reset(ctx),
+                      boundary=[BOUNDARY_RESET["input"]] + ([rule.reset] if rule.reset else []))
+
+
+def _graded_code(ctx: BuildContext, index: int) -> NeuronCode:
+    """A graded input neuron: one event per sample carrying its value (see
+    :data:`GRADED_INPUT_LOAD`), and one that closes a training sample."""
+    return NeuronCode(GRADED_INPUT_STATE + ctx.rule.input_model, GRADED_THRESHOLD,
+                      boundary=[BOUNDARY_RESET["graded"]],
+                      events={"sample_end": GRADED_SAMPLE_END})
+
+
+def _neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
+    """A hidden or output neuron (the module docstring's equations)."""
+    rule, code = ctx.rule, ctx.spec.spiking.code
+    return NeuronCode(NEURON_STATE + NEURON_MODEL + rule.neuron_model,
+                      THRESHOLD[code]["hidden"], reset=_spike_reset(ctx),
+                      boundary=[BOUNDARY_RESET["hidden"]] + ([rule.reset] if rule.reset
+                                                             else []))
+
+
+def _spike_reset(ctx: BuildContext) -> list:
+    reset = [SPIKE] + ([SIGMA_DELTA_RESET] if ctx.spec.spiking.code == "sigma_delta" else [])
+    return reset + ([ctx.rule.on_spike] if ctx.rule.on_spike else [])
+
+
+#: The piece that writes a layer kind's neuron code (a new layer kind is one more entry).
+LAYER_CODE = {"input": _input_code, "graded": _graded_code, "hidden": _neuron_code,
+              "output": _neuron_code}
+
+
+def _add_counting(ctx: BuildContext, code: NeuronCode) -> None:
+    """Each neuron counts its own spikes per part of the sample (:data:`EVENT_PHASES`)."""
+    code.model += COUNT_STATE
+    code.reset.append(COUNT_SPIKE)
+    code.boundary.append(COUNT_RESET)
+
+
+def _add_rewind(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
+    """Symmetric nudging: save the free state, restore it for the +β phase."""
+    names = REWIND_STATE["input" if kind == "input" else "hidden"] + ctx.rule.rewind
+    code.model += "".join(f"{v}_snap : 1\n" for v in names)
+    code.step += [REWIND_STEP.format(v=v) for v in names]
+
+
+def _add_dynamics(ctx: BuildContext, code: NeuronCode, index: int, kind: str) -> None:
+    """The state update of a hidden or output neuron, with the held graded drive in the
+    layer a graded input feeds."""
+    fed_graded = index == 1 and ctx.graded_input
+    if fed_graded:
+        code.model += GRADED_DRIVE_STATE
+        code.boundary.append("Ix = 0")
+    template = OUTPUT_STEP if kind == "output" else HIDDEN_STEP
+    alpha = ALPHA["annealed" if ctx.spec.phases.nudge_anneal != 1.0 else "constant"]
+    code.step.append(template.format(drive="I + Ix" if fed_graded else "I", alpha=alpha))
+
+
+def _add_trace_and_code(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
+    """The spike trace, the spike code's accumulator and the rule's per-step code."""
+    code.step += [TRACE_STEP, CODE_STEP[ctx.spec.spiking.code]["input" if kind == "input"
+                                                                else "hidden"]]
+    code.step += [ctx.rule.neuron_step(ctx.spec.learning.partner)] if ctx.rule.step else []
+
+
+def _add_own_signal(ctx: BuildContext, code: NeuronCode, index: int) -> None:
+    """How the neuron measures its own window signal H_i, its bias update, and (on the
+    layer above the input) the learning-window spike event the input synapses listen to."""
+    own = ctx.rule.own_signal(ctx.spec.learning.window_rate)
+    code.reset += [own["on_spike"]] if own["on_spike"] else []
+    code.step += [own["step"]] if own["step"] else []
+    code.boundary.insert(0, ctx.rule.bias_apply)
+    input_path = ctx.rule.pathway(ctx.graded_input, ctx.spec.learning.partner)
+    if index == 1 and input_path.on_post:
+        code.events["learning_spike"] = LEARNING_SPIKE.format(threshold=code.threshold)
+
+
+def neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
+    """Layer ``index``'s NeuronGroup strings: its kind's piece, then the pieces every layer
+    kind shares (counting, the rewind, the dynamics, trace and code, the own signal, STDP
+    logging), in the order the generated code runs them."""
+    kind = layer_kind(ctx.spec, index)
+    code = LAYER_CODE[kind](ctx, index)
+    spiking = kind != "graded"
+    if ctx.count_events:
+        _add_counting(ctx, code)
+    if ctx.rewind and spiking:
+        _add_rewind(ctx, code, kind)
+    if kind in ("hidden", "output"):
+        _add_dynamics(ctx, code, index, kind)
+    if spiking:
+        _add_trace_and_code(ctx, code, kind)
+    if kind in ("hidden", "output"):
+        _add_own_signal(ctx, code, index)
+    if ctx.log_neurons is not None:
+        code.model += "logged : 1\n"
+        code.events["logged_spike"] = LOGGED_SPIKE.format(threshold=code.threshold)
+    return code
+
+
+def build_layer(ctx: BuildContext, index: int, biases=None):
+    """The NeuronGroup of layer ``index`` (with its boundary and step operations), and its
+    STDP-logging monitor (None without logging)."""
+    import brian2 as b2
+
+    kind = layer_kind(ctx.spec, index)
+    code = neuron_code(ctx, index)
+    size = ctx.spec.layers[index]
+    group = b2.NeuronGroup(size, code.model, threshold=code.threshold,
+                           reset="\n".join(code.reset), events=code.events,
+                           dt=ctx.sample_dt if kind == "graded" else ctx.dt,
+                           namespace=ctx.namespace, name=f"layer{index}")
+    if kind == "graded":
+        group.thresholder["sample_end"].when, group.thresholder["sample_end"].order = \
+            SAMPLE_END_SCHEDULE["thresholder"]
+    group.run_regularly("\n".join(code.boundary), dt=ctx.sample_dt, when="start", order=2,
+                        name=f"layer{index}_boundary")
+    if code.step:
+        group.run_regularly("\n".join(code.step), when="groups", name=f"layer{index}_step")
+    if kind in ("hidden", "output") and biases is not None:
+        group.b = biases[index - 1]
+    monitor = None
+    if ctx.log_neurons is not None:
+        flags = np.zeros(size)
+        flags[np.asarray(ctx.log_neurons[index], dtype=int)] = 1.0
+        group.logged = flags
+        monitor = b2.EventMonitor(group, "logged_spike", record=True, name=f"log_layer{index}")
+    return group, monitor
+
+
+def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
+    """The Synapses of one dense edge: all-to-all, one weight per pair serving both
+    directions (``on_pre`` feeds the upper layer, ``on_post`` the lower one, unless the
+    lower layer is the clamped input), with the rule's pathway of that edge."""
+    import brian2 as b2
+
+    spec, index = ctx.spec, edge.pre
+    clamped = edge.pre == 0  # the input layer receives no feedback
+    graded = graded_pair(spec, index)
+    path = ctx.rule.pathway(graded, spec.learning.partner)
+    deliver = GRADED_ON_PRE if graded else "I_post += w"
+    on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
+    on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", path.on_post) if c)
+    pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
+    if path.on_sample_end:
+        pathways["on_pre"]["sample_end"] = path.on_sample_end
+        pathways["on_event"]["sample_end"] = "sample_end"
+    if on_post:
+        pathways["on_post"] = on_post
+        pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
+    name = f"w{edge.pre}{edge.post}"
+    syn = b2.Synapses(lower, upper, model="w : 1\n" + path.synapse_model,
+                      dt=ctx.sample_dt if graded else ctx.dt, namespace=ctx.namespace,
+                      name=name, **pathways)
+    syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
+    syn.w_max = UNBOUNDED  # the engine sets the network's bound per run
+    if path.on_sample_end:
+        syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
+    if path.apply:
+        syn.run_regularly(path.apply, dt=ctx.sample_dt, when="start", order=1,
+                          name=f"{name}_boundary")
+    if weights is not None:
+        syn.w = np.asarray(weights, dtype=float).ravel()
+    return syn
+
+
+#: The piece that builds an edge kind's Synapses (a new edge kind is one more entry; the
+#: spec refuses, for the spiking engine, the kinds not here).
+EDGE_BUILDERS = {"dense": build_dense_edge}
+
+
+def build_counters(ctx: BuildContext, layers: list) -> tuple:
+    """The event counters: a one-neuron-per-layer group that a summed variable fills with
+    each layer's per-part spike counts at every sample boundary, and the StateMonitor that
+    records it. Returns (objects to add to the network, the monitor)."""
+    import brian2 as b2
+
+    counters = b2.NeuronGroup(len(layers), COUNTER_STATE, dt=ctx.sample_dt,
+                              namespace=ctx.namespace, name="event_counters")
+    feeds = []
+    for index, group in enumerate(layers):
+        feed = b2.Synapses(group, counters[index:index + 1], model=COUNTER_SUMS,
+                           dt=ctx.sample_dt, namespace=ctx.namespace,
+                           name=f"count_layer{index}")
+        feed.connect()
+        for updater in feed.summed_updaters.values():
+            # at the boundary, before the monitor records and the counts are reset
+            updater.when, updater.order = "start", -1
+        feeds.append(feed)
+    monitor = b2.StateMonitor(counters, list(EVENT_PHASES), record=True, dt=ctx.sample_dt,
+                              when="start", order=0, name="event_monitor")
+    return [counters, *feeds, monitor], monitor
+
+
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
                   kinds=None, weights=None, biases=None, count_events: bool = True,
                   log_neurons=None):
-    """Create the Brian2 objects for ``n_samples`` samples of network ``spec``.
+    """Create the Brian2 objects for ``n_samples`` samples of network ``spec``: a
+    NeuronGroup per layer (:func:`build_layer`, one piece per layer kind), the Synapses of
+    each edge of the graph (:data:`EDGE_BUILDERS`, one piece per edge kind), the readout
+    monitor and the event counters (:func:`build_counters`).
 
     Parameters
     ----------
@@ -195,7 +435,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     kinds : int array (n_samples,), optional
         What each sample does (SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD); all train by default.
     weights, biases : lists of arrays, optional
-        Initial W (n_pre, n_post) per layer pair and b per non-input layer; zeros if omitted.
+        Initial W (n_pre, n_post) per edge and b per non-input layer; zeros if omitted.
     count_events : bool
         Count each layer's spikes per sample and phase (:data:`EVENT_PHASES`) inside the
         simulation: per-neuron counts in the reset code, totalled per layer at each sample
@@ -218,150 +458,36 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     b2.BrianLogger.suppress_name("synapses_dt_mismatch")
     b2.prefs.core.default_float_dtype = {"float64": np.float64,
                                          "float32": np.float32}[spec.spiking.precision]
-    sizes = spec.layers
-    n_in, n_out = sizes[0], sizes[-1]
+    n_in, n_out = spec.layers[0], spec.layers[-1]
     dt = spec.spiking.dt_ms * b2.ms
     sample_dt = spec.steps_per_sample * dt
     rates = np.zeros((n_samples, n_in)) if rates is None else rates
     targets = np.zeros((n_samples, n_out)) if targets is None else targets
     kinds = np.full(n_samples, SAMPLE_TRAIN) if kinds is None else kinds
-    logging = log_neurons is not None
-    steps = phase_signals(spec, kinds, logging=logging)
-    rule = rule_for(spec)
-    rewind = "snapshot" in steps
-
+    steps = phase_signals(spec, kinds, logging=log_neurons is not None)
     signals = {
         "stimulus": b2.TimedArray(padded_sample_signal(rates), dt=sample_dt, name="stimulus"),
         "target": b2.TimedArray(padded_sample_signal(targets), dt=sample_dt, name="target"),
         **{k: b2.TimedArray(v, dt=dt, name=k) for k, v in steps.items()},
     }
     tau_x = spec.spiking.tau_trace
-    namespace = {
-        **signals,
-        "alpha": 1.0 / spec.spiking.tau_u,
-        "beta": spec.phases.beta,
-        "tau_x": tau_x,
-        "trace_decay": 1.0 - 1.0 / tau_x,
-    }
-    code = spec.spiking.code
-    graded_input = spec.spiking.input_code == "graded"
-    input_path = rule.pathway(graded_input, spec.learning.partner)
-    layers, log_monitors = [], []
-    partner = spec.learning.partner
-    for index, size in enumerate(sizes):
-        kind = "hidden" if index else ("graded" if graded_input else "input")
-        if kind == "graded":
-            model = GRADED_INPUT_STATE + rule.input_model
-            reset, step, threshold = [], [], GRADED_THRESHOLD
-        else:
-            model = (INPUT_STATE + rule.input_model if kind == "input"
-                     else NEURON_STATE + NEURON_MODEL)
-            model += rule.neuron_model
-            reset = [SPIKE] + ([SIGMA_DELTA_RESET] if code == "sigma_delta" else [])
-            reset += [rule.on_spike] if rule.on_spike else []
-            step, threshold = [], THRESHOLD[code][kind]
-        boundary = [BOUNDARY_RESET[kind]] + ([rule.reset] if rule.reset and kind != "graded"
-                                             else [])
-        if count_events:
-            model += COUNT_STATE
-            reset.append(COUNT_SPIKE)
-            boundary.append(COUNT_RESET)
-        if rewind and kind != "graded":
-            names = REWIND_STATE[kind] + rule.rewind
-            model += "".join(f"{v}_snap : 1\n" for v in names)
-            step += [REWIND_STEP.format(v=v) for v in names]
-        if kind == "hidden":
-            fed_graded = index == 1 and graded_input
-            drive = "I + Ix" if fed_graded else "I"
-            if fed_graded:
-                model += GRADED_DRIVE_STATE
-                boundary.append("Ix = 0")
-            template = OUTPUT_STEP if index == len(sizes) - 1 else HIDDEN_STEP
-            alpha = ALPHA["annealed" if spec.phases.nudge_anneal != 1.0 else "constant"]
-            step.append(template.format(drive=drive, alpha=alpha))
-        if kind != "graded":
-            step += [TRACE_STEP, CODE_STEP[code][kind]]
-            step += [rule.neuron_step(partner)] if rule.step else []
-        events = {"sample_end": GRADED_SAMPLE_END} if kind == "graded" else {}
-        if kind == "hidden":
-            own = rule.own_signal(spec.learning.window_rate)
-            reset += [own["on_spike"]] if own["on_spike"] else []
-            step += [own["step"]] if own["step"] else []
-            boundary.insert(0, rule.bias_apply)
-            if index == 1 and input_path.on_post:
-                events["learning_spike"] = LEARNING_SPIKE.format(threshold=threshold)
-        if logging:
-            model += "logged : 1\n"
-            events["logged_spike"] = LOGGED_SPIKE.format(threshold=threshold)
-        group = b2.NeuronGroup(size, model, threshold=threshold, reset="\n".join(reset),
-                               events=events, dt=sample_dt if kind == "graded" else dt,
-                               namespace=namespace, name=f"layer{index}")
-        if kind == "graded":
-            group.thresholder["sample_end"].when, group.thresholder["sample_end"].order = \
-                SAMPLE_END_SCHEDULE["thresholder"]
-        group.run_regularly("\n".join(boundary), dt=sample_dt, when="start", order=2,
-                            name=f"layer{index}_boundary")
-        if step:
-            group.run_regularly("\n".join(step), when="groups", name=f"layer{index}_step")
-        if kind == "hidden" and biases is not None:
-            group.b = biases[index - 1]
-        if logging:
-            flags = np.zeros(size)
-            flags[np.asarray(log_neurons[index], dtype=int)] = 1.0
-            group.logged = flags
-            log_monitors.append(b2.EventMonitor(group, "logged_spike", record=True,
-                                                name=f"log_layer{index}"))
-        layers.append(group)
+    namespace = {**signals, "alpha": 1.0 / spec.spiking.tau_u, "beta": spec.phases.beta,
+                 "tau_x": tau_x, "trace_decay": 1.0 - 1.0 / tau_x}
+    ctx = BuildContext(spec, rule_for(spec), namespace, dt, sample_dt, count_events,
+                       "snapshot" in steps, log_neurons)
 
-    synapses = []
-    for index in range(len(sizes) - 1):
-        lower, upper = layers[index], layers[index + 1]
-        clamped = index == 0  # the input layer receives no feedback
-        graded = graded_pair(spec, index)
-        path = rule.pathway(graded, partner)
-        deliver = GRADED_ON_PRE if graded else "I_post += w"
-        on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
-        on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", path.on_post) if c)
-        pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
-        if path.on_sample_end:
-            pathways["on_pre"]["sample_end"] = path.on_sample_end
-            pathways["on_event"]["sample_end"] = "sample_end"
-        if on_post:
-            pathways["on_post"] = on_post
-            pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
-        syn = b2.Synapses(lower, upper, model="w : 1\n" + path.synapse_model,
-                          dt=sample_dt if graded else dt, namespace=namespace,
-                          name=f"w{index}{index + 1}", **pathways)
-        syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
-        syn.w_max = UNBOUNDED  # the engine sets the network's bound per run
-        if path.on_sample_end:
-            syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
-        if path.apply:
-            syn.run_regularly(path.apply, dt=sample_dt, when="start", order=1,
-                              name=f"w{index}{index + 1}_boundary")
-        if weights is not None:
-            syn.w = np.asarray(weights[index], dtype=float).ravel()
-        synapses.append(syn)
-
+    built = [build_layer(ctx, index, biases) for index in range(len(spec.layers))]
+    layers = [group for group, _ in built]
+    log_monitors = [monitor for _, monitor in built if monitor is not None]
+    synapses = [EDGE_BUILDERS[edge.kind](ctx, edge, layers[edge.pre], layers[edge.post],
+                                         None if weights is None else weights[k])
+                for k, edge in enumerate(spec.edges)]
     monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
                               order=0, name="readout_monitor")
     network = b2.Network(*layers, *synapses, monitor, *log_monitors)
     event_monitor = None
     if count_events:
-        counters = b2.NeuronGroup(len(sizes), COUNTER_STATE, dt=sample_dt,
-                                  namespace=namespace, name="event_counters")
-        feeds = []
-        for index, group in enumerate(layers):
-            feed = b2.Synapses(group, counters[index:index + 1], model=COUNTER_SUMS,
-                               dt=sample_dt, namespace=namespace, name=f"count_layer{index}")
-            feed.connect()
-            for updater in feed.summed_updaters.values():
-                # at the boundary, before the monitor records and the counts are reset
-                updater.when, updater.order = "start", -1
-            feeds.append(feed)
-        event_monitor = b2.StateMonitor(counters, list(EVENT_PHASES), record=True,
-                                        dt=sample_dt, when="start", order=0,
-                                        name="event_monitor")
-        network.add(counters, *feeds, event_monitor)
+        objects, event_monitor = build_counters(ctx, layers)
+        network.add(*objects)
     return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor,
                           event_monitor, log_monitors)

@@ -115,7 +115,7 @@ def main(argv=None):
     from eqspike.data import load_dataset, rates_from_images
     from eqspike.runfile import read_run
     from eqspike.spec import load_network
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="mnist-continual")
@@ -133,7 +133,7 @@ def main(argv=None):
         weights, biases = point.weights, point.biases
     else:
         spec = load_network(args.network)
-        weights, biases = init_parameters(spec, spec.training.seed)
+        weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     if spec.learning.rule != "continual":
         sys.exit(f"continual_vs_rate: {spec.name} uses [learning] rule = "
                  f"{spec.learning.rule!r}, not 'continual'")

@@ -26,14 +26,14 @@ def measure(network, samples, counting, data_dir, cache_dir):
     from eqspike.engine import StandaloneEngine
     from eqspike.spec import load_network
     from eqspike.schedule import SAMPLE_TRAIN
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     spec = load_network(network)
     train = load_dataset(spec.network.dataset, "train", data_dir)
     rates = rates_from_images(train.images[:samples]).astype(float)
     targets = np.eye(spec.layers[-1])[train.labels[:samples]]
     kinds = np.full(samples, SAMPLE_TRAIN)
-    weights, biases = init_parameters(spec, spec.training.seed)
+    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     engine = StandaloneEngine(spec, samples, cache_dir=cache_dir, count_events=counting)
     warm = engine.run_chunk(rates, targets, kinds, weights, biases)  # learn a little first
     t0 = time.perf_counter()

@@ -94,7 +94,7 @@ def bench_epoch(spec, n, data_dir, weights, biases, cache_dir):
 
 def main(argv=None):
     from eqspike.spec import load_network
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="mnist")
@@ -106,7 +106,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     spec = load_network(args.network)
-    weights, biases = init_parameters(spec, spec.training.seed)
+    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     rates, targets = _data(spec, args.samples, args.data_dir)
     print(f"network {spec.name} {'-'.join(map(str, spec.layers))}, "
           f"T1={spec.phases.free_steps} T2={spec.phases.nudge_steps}, {args.samples} samples")

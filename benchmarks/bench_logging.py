@@ -43,7 +43,7 @@ def main(argv=None):
     from eqspike.plasticity.stdp_log import STDPLogger, select_synapses
     from eqspike.spec import load_network
     from eqspike.schedule import SAMPLE_TRAIN
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     spec = load_network(args.network)
     n = args.samples
@@ -52,7 +52,7 @@ def main(argv=None):
     rates = rates_from_images(train.images[:total]).astype(float)
     targets = np.eye(spec.layers[-1])[train.labels[:total]]
     kinds = np.full(n, SAMPLE_TRAIN)
-    weights, biases = init_parameters(spec, spec.training.seed)
+    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     selection = select_synapses(spec, args.log_synapses, spec.training.seed)
 
     def measure(logging: bool):

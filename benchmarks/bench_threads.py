@@ -39,14 +39,14 @@ def measure(network, samples, threads, data_dir, cache_dir, out):
     from eqspike.engine import StandaloneEngine
     from eqspike.spec import load_network
     from eqspike.schedule import SAMPLE_TRAIN
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     spec = load_network(network)
     train = load_dataset(spec.network.dataset, "train", data_dir)
     images = rates_from_images(train.images[:2 * samples]).astype(float)
     targets = np.eye(spec.layers[-1])[train.labels[:2 * samples]]
     kinds = np.full(samples, SAMPLE_TRAIN)
-    weights, biases = init_parameters(spec, spec.training.seed)
+    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     t = time.perf_counter()
     engine = StandaloneEngine(spec, samples, cache_dir=cache_dir, threads=threads)
     build = time.perf_counter() - t

@@ -21,7 +21,7 @@ def main(argv=None):
     from eqspike.data import load_dataset, rates_from_images
     from eqspike.reference.network import spiking_twin
     from eqspike.spec import load_network
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="mnist")
@@ -34,7 +34,7 @@ def main(argv=None):
     spec = load_network(args.network)
     if args.decay is not None:
         spec = spec.replace(learning={"decay": args.decay})
-    weights, biases = init_parameters(spec, spec.training.seed)
+    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     net = spiking_twin(spec, weights, biases)
     train = load_dataset(spec.network.dataset, "train", args.data_dir)
     test = load_dataset(spec.network.dataset, "test", args.data_dir)

@@ -22,6 +22,7 @@ import numpy as np
 from . import runfile
 from .data import load_dataset, rates_from_images
 from .errors import EqspikeError, UsageError
+from .parameters import as_lists, init_parameters
 from .plasticity.stdp_log import STDPLogger, select_synapses
 from .rules import rule_scales, schedule_position
 from .schedule import EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN
@@ -29,29 +30,13 @@ from .engine import Engine, make_engine
 from .spec import NetworkSpec, SpecError
 from .threads import numerical_threads, resolve_threads, resumed_threads
 
-__all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning", "init_parameters",
+__all__ = ["TrainingDiverged", "EventStats", "accuracy_drop_warning",
            "predict", "evaluate", "train",
            "check_finite", "TrainResult", "progress_bar"]
 
 
 class TrainingDiverged(EqspikeError, RuntimeError):
     """Weights or biases became non-finite; the last good checkpoint is kept."""
-
-
-def init_parameters(spec: NetworkSpec, seed: int):
-    """Initial W (n_pre, n_post) and b per layer: U(−g/√n_pre, g/√n_pre) ('uniform_fan_in').
-
-    The default initialisation of a dense layer in the public EP codes (PyTorch's
-    ``nn.Linear``), scaled by ``init_gain``.
-    """
-    rng = np.random.default_rng(seed)
-    gain = spec.learning.init_gain
-    weights, biases = [], []
-    for n_pre, n_post in zip(spec.layers[:-1], spec.layers[1:]):
-        bound = gain / np.sqrt(n_pre)
-        weights.append(rng.uniform(-bound, bound, size=(n_pre, n_post)))
-        biases.append(rng.uniform(-bound, bound, size=n_post))
-    return weights, biases
 
 
 def check_finite(weights, biases, where: str) -> None:
@@ -276,7 +261,7 @@ def train(spec: NetworkSpec, run_path, *, data_dir=None, mode: str = "standalone
     if resume:
         logger = _stdp_logger(spec, seed, 0, 0, runfile.read_group(run_path, "plasticity"))
     else:
-        weights, biases = init_parameters(spec, seed)
+        weights, biases = as_lists(spec, init_parameters(spec, seed))
         logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
 
     t_start = time.time()

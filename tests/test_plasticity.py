@@ -200,10 +200,10 @@ def test_training_with_logging_writes_the_log_and_the_report(tmp_path, data_dir,
 
 def test_plasticity_on_a_run_without_a_log_is_one_clear_error(tmp_path, capsys):
     spec = small_spec()
-    from eqspike.training import init_parameters
+    from eqspike.parameters import as_lists, init_parameters
 
     path = tmp_path / "plain.h5"
-    runfile.create_run(path, spec, 0, *init_parameters(spec, 0))
+    runfile.create_run(path, spec, 0, *as_lists(spec, init_parameters(spec, 0)))
     assert cli.main(["plasticity", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no STDP log" in err

@@ -109,3 +109,22 @@ edges = {edges}
 rates = {[0.1] * (edges.count("pre"))}
 bias_rates = [0.1, 0.1]
 """, "spiking-graph")
+
+
+def test_one_seed_gives_the_same_initial_weights_on_both_engines():
+    """One initialiser: the spiking and the rate network of one graph start equal."""
+    import numpy as np
+
+    from eqspike.parameters import as_lists, init_parameters
+    from eqspike.reference.network import init_params
+
+    spiking = load_network("mnist").replace(network={"layers": [784, 40, 10]},
+                                            learning={"rates": [0.1, 0.1],
+                                                      "bias_rates": [0.1, 0.1]})
+    rate = load_network("mnist-rate").replace(network={"layers": [784, 40, 10]})
+    weights, biases = as_lists(spiking, init_parameters(spiking, 7))
+    params = init_params(rate, 7)
+    for name, value in zip(["W_0_1", "W_1_2", "b_1", "b_2"], weights + biases):
+        np.testing.assert_array_equal(params[name], value)
+    # U(-g/sqrt(fan_in), g/sqrt(fan_in)): the bound of each draw
+    assert np.abs(weights[0]).max() <= 1 / np.sqrt(784) and np.abs(biases[1]).max() <= 1 / np.sqrt(40)

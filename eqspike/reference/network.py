@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parameters import init_parameters
 from ..spec import SpecError
 from .edges import make_edge
 
@@ -76,26 +77,10 @@ def _softmax(z):
 
 
 def init_params(spec, seed: int) -> dict:
-    """Initial parameters: every W_e ~ U(±g/√fan_in) and b_l ~ U(±g/√fan_in of its first
-    edge) (PyTorch's default for nn.Linear / nn.Conv2d, scaled by ``[learning] init_gain``);
-    with the cross-entropy loss also the read-out W_out, b_out. Drawn in float64, then
-    rounded to ``[reference] precision`` (the same seed gives the same weights in both)."""
-    rng = np.random.default_rng(seed)
-    gain = spec.learning.init_gain
-    net = HopfieldNetwork(spec, None)
-    params = {}
-    for name, edge in zip(net.edge_names, net.edges):
-        bound = gain / np.sqrt(edge.fan_in)
-        params[name] = rng.uniform(-bound, bound, size=edge.weight_shape)
-    for layer in range(1, len(net.sizes)):
-        bound = gain / np.sqrt(net.edges[net.incoming[layer][0]].fan_in)
-        params[f"b_{layer}"] = rng.uniform(-bound, bound, size=net.sizes[layer])
-    if spec.reference.loss == "cross_entropy":
-        n_last, n_out = net.sizes[-1], spec.layers[-1]
-        bound = gain / np.sqrt(n_last)
-        params["W_out"] = rng.uniform(-bound, bound, size=(n_last, n_out))
-        params["b_out"] = rng.uniform(-bound, bound, size=n_out)
-    return {k: v.astype(spec.reference.precision) for k, v in params.items()}
+    """The initial parameters (:func:`eqspike.parameters.init_parameters`, the one
+    initialiser both engines use), rounded to ``[reference] precision``."""
+    return {k: v.astype(spec.reference.precision)
+            for k, v in init_parameters(spec, seed).items()}
 
 
 def spiking_twin(spec, weights, biases) -> "HopfieldNetwork":

@@ -1,0 +1,80 @@
+"""The initial parameters of a network graph: one initialiser for both engines.
+
+Every coupling of the graph (``[network] edges``) gets one weight array, named
+``W_pre_post``: (n_pre, n_post) for a dense edge, ``W[i, j]`` coupling neuron i of layer
+``pre`` to neuron j of layer ``post``; (C_out, C_in, k, k) for a conv edge (one weight per
+kernel entry). Every non-input layer l gets a bias ``b_l``. The rate reference's
+cross-entropy read-out (its last edge, into the output) is ``W_out`` and ``b_out``.
+
+Each is drawn as U(−g/√fan_in, +g/√fan_in) (PyTorch's default for ``nn.Linear`` and
+``nn.Conv2d``, scaled by ``[learning] init_gain`` = g), a bias with the fan-in of the first
+edge into its layer, from one generator seeded with the run's seed, layer by layer: the
+edges into layer 1 (in the order of ``[network] edges``), then b_1, the edges into layer 2,
+b_2, and so on. So one seed gives the same initial weights on both engines, in float64
+(the rate reference then rounds them to its ``[reference] precision``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spec import EdgeSpec, NetworkSpec
+
+__all__ = ["edge_name", "edge_weight_shape", "edge_fan_in", "has_readout", "init_parameters",
+           "as_lists"]
+
+
+def edge_name(edge: EdgeSpec) -> str:
+    """``W_pre_post``."""
+    return f"W_{edge.pre}_{edge.post}"
+
+
+def edge_weight_shape(spec: NetworkSpec, edge: EdgeSpec) -> tuple:
+    """(n_pre, n_post) dense; (C_out, C_in, k, k) conv."""
+    pre, post = spec.shapes[edge.pre], spec.shapes[edge.post]
+    if edge.kind == "conv":
+        return (post[0], pre[0], edge.kernel, edge.kernel)
+    return (int(np.prod(pre)), int(np.prod(post)))
+
+
+def edge_fan_in(spec: NetworkSpec, edge: EdgeSpec) -> int:
+    """The inputs one postsynaptic neuron sums: n_pre dense, C_in k² conv."""
+    if edge.kind == "conv":
+        return spec.shapes[edge.pre][0] * edge.kernel ** 2
+    return int(np.prod(spec.shapes[edge.pre]))
+
+
+def has_readout(spec: NetworkSpec) -> bool:
+    """Whether the last layer is the rate reference's cross-entropy read-out."""
+    return spec.network.path == "rate" and spec.reference.loss == "cross_entropy"
+
+
+def init_parameters(spec: NetworkSpec, seed: int) -> dict:
+    """``{name: array}`` of every parameter (see the module docstring), in float64."""
+    rng = np.random.default_rng(seed)
+    gain = spec.learning.init_gain
+    last = len(spec.layers) - 1
+    params = {}
+    for layer in range(1, last + 1):
+        incoming = [e for e in spec.edges if e.post == layer]
+        if layer == last and has_readout(spec):
+            bound = gain / np.sqrt(spec.layers[last - 1])
+            params["W_out"] = rng.uniform(-bound, bound,
+                                          size=(spec.layers[last - 1], spec.layers[last]))
+            params["b_out"] = rng.uniform(-bound, bound, size=spec.layers[last])
+            continue
+        for edge in incoming:
+            bound = gain / np.sqrt(edge_fan_in(spec, edge))
+            params[edge_name(edge)] = rng.uniform(-bound, bound,
+                                                  size=edge_weight_shape(spec, edge))
+        bound = gain / np.sqrt(edge_fan_in(spec, incoming[0]))
+        params[f"b_{layer}"] = rng.uniform(-bound, bound, size=spec.layers[layer])
+    return params
+
+
+def as_lists(spec: NetworkSpec, params: dict) -> tuple[list, list]:
+    """(weights per edge in the order of ``[network] edges``, biases b_1 ... b_L): the
+    form the spiking engine takes."""
+    weights = [params[edge_name(e)] for e in spec.edges]
+    biases = [params[f"b_{layer}"] for layer in range(1, len(spec.layers))]
+    return weights, biases

@@ -20,7 +20,7 @@ import numpy as np
 def main(argv=None):
     from eqspike.reference import HopfieldNetwork, init_params
     from eqspike.reference.learning import learning_rates, make_optimizer, train_batch
-    from eqspike.reference.training import evaluate_rate, load_xy
+    from eqspike.training.rate import evaluate_rate, load_xy
     from eqspike.spec import load_network
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -38,7 +38,7 @@ def with_skips(spec):
 
 
 def main(argv=None) -> int:
-    from eqspike.reference.training import train_rate
+    from eqspike.training import train as train_rate
     from eqspike.spec import load_network
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -89,7 +89,7 @@ def run_peer(peer_dir: str, data_dir, seed: int, train_samples: int) -> dict:
 def run_eqspike(precision: str, data_dir, seed: int, train_samples: int) -> dict:
     """One epoch of ``eqspike train --network mnist-rate`` (the library call behind it)."""
     from eqspike import runfile
-    from eqspike.reference.training import train_rate
+    from eqspike.training import train as train_rate
     from eqspike.spec import load_network
 
     spec = load_network("mnist-rate").replace(

@@ -67,7 +67,14 @@ def worker(network: str, epochs: int, points, test_samples, data_dir, out: Path)
               "layers": list(spec.layers), "steps_per_sample": spec.steps_per_sample,
               "points": []}
     state = {"seen": 0, "t0": None, "excluded": 0.0, "snapshots": []}
-    make_engine = training.make_engine
+    # where train() finds the engine factory: eqspike.training (0.1) or its spiking trainer
+    if hasattr(training, "__path__"):
+        import importlib
+
+        engines = importlib.import_module("eqspike.training.spiking")
+    else:
+        engines = training
+    make_engine = engines.make_engine
 
     def timed_engine(*args, **kwargs):
         t = time.perf_counter()
@@ -100,7 +107,7 @@ def worker(network: str, epochs: int, points, test_samples, data_dir, out: Path)
         state["engine"] = engine
         return engine
 
-    training.make_engine = timed_engine
+    engines.make_engine = timed_engine
     with tempfile.TemporaryDirectory() as tmp:
         t_all = time.perf_counter()
         training.train(spec, Path(tmp) / "run.h5", data_dir=data_dir, test_samples=1,

@@ -248,35 +248,15 @@ def _train(args) -> int:
         print(f"training {spec.name} ({'-'.join(map(str, spec.layers))}, "
               f"{spec.training.epochs} epoch(s) of {spec.training.train_samples} samples, "
               f"seed {spec.training.seed}) -> {path}", flush=True)
-    if _path_of(spec, args.resume) == "rate":
-        from .reference.training import train_rate
-
-        if args.log_synapses:
-            raise UsageError("--log-synapses logs spikes: the rate reference has none")
-        result = train_rate(spec, path, data_dir=args.data_dir, resume=bool(args.resume),
-                            test_samples=args.test_samples, progress=not args.quiet,
-                            download=not args.no_download, method=args.method,
-                            threads=args.threads, overwrite=args.overwrite,
-                            epochs=args.epochs if args.resume else None)
-    else:
-        result = train(spec, path, data_dir=args.data_dir, mode=args.mode,
-                       resume=bool(args.resume), test_samples=args.test_samples,
-                       progress=not args.quiet, download=not args.no_download,
-                       log_synapses=args.log_synapses, log_max_events=args.log_max_events,
-                       threads=args.threads, overwrite=args.overwrite,
-                       epochs=args.epochs if args.resume else None)
+    result = train(spec, path, resume=bool(args.resume), data_dir=args.data_dir,
+                   test_samples=args.test_samples, progress=not args.quiet,
+                   download=not args.no_download, threads=args.threads,
+                   overwrite=args.overwrite, epochs=args.epochs if args.resume else None,
+                   mode=args.mode, log_synapses=args.log_synapses,
+                   log_max_events=args.log_max_events, method=args.method)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
-
-
-def _path_of(spec, run_path) -> str:
-    """'spiking' or 'rate': the network's ([network] path), or the run file's."""
-    if spec is not None:
-        return spec.network.path
-    from .runfile import read_run
-
-    return read_run(run_path).attrs.get("path", "spiking")
 
 
 def _runs(paths) -> list:
@@ -299,35 +279,14 @@ def _evaluate(args) -> int:
 
 
 def _evaluate_one(path, args) -> None:
-    from .data import load_dataset, rates_from_images
-    from .engine import make_engine
-    from .runfile import read_run
-    from .training import evaluate, progress_bar
+    from .training import evaluate_run
 
-    run = read_run(path)
-    spec = run.spec
-    name = args.checkpoint or run.final_name
-    checkpoint = run.checkpoint(name)
-    test = load_dataset(spec.network.dataset, "test", args.data_dir, not args.no_download)
-    n = len(test) if args.test_samples is None else min(args.test_samples, len(test))
-    if run.attrs.get("path") == "rate":
-        from .reference.network import HopfieldNetwork
-        from .reference.training import evaluate_rate
-
-        net = HopfieldNetwork(spec, checkpoint.params)
-        accuracy = evaluate_rate(net, rates_from_images(test.images[:n]),
-                                 test.labels[:n].astype(int), spec.phases.free_steps)
-        print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images "
-              "(rate reference)")
-        return
-    engine = make_engine(spec, args.mode, spec.training.chunk_samples, int(run.attrs["seed"]),
-                         threads=args.threads)
-    bar = progress_bar(n, "test", not args.quiet)
-    accuracy, _ = evaluate(engine, checkpoint.weights, checkpoint.biases,
-                           rates_from_images(test.images[:n]), test.labels[:n].astype(int), bar)
-    if bar is not None:
-        bar.close()
-    print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images")
+    accuracy, n, name, engine = evaluate_run(
+        path, args.checkpoint, test_samples=args.test_samples, data_dir=args.data_dir,
+        download=not args.no_download, mode=args.mode, threads=args.threads,
+        progress=not args.quiet)
+    print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images"
+          + (" (rate reference)" if engine == "rate" else ""))
 
 
 def _energy(args) -> int:
@@ -455,39 +414,22 @@ def _plasticity(args) -> int:
 def _gdu(args) -> int:
     import numpy as np
 
-    from .reference.gdu import gdu_check, plot_gdu, summary_table, write_gdu
-    from .reference.network import HopfieldNetwork
-    from .reference.training import load_xy, init_parameters_checked
+    from .reference.gdu import run_gdu
     from .runfile import read_run
     from .spec import load_network
 
     if args.run:
         run = read_run(args.run)
-        spec, params = run.spec, {k: v for k, v in run.final.params.items()
-                                  if not k.startswith("opt/")}
+        spec, params = run.spec, run.checkpoint().params
     else:
-        spec = load_network(args.network)
-        params = None
-    if spec.network.path != "rate":
-        raise UsageError(f"{spec.name} is not a rate-reference network ([network] path = "
-                         "\"rate\"); the GDU check runs on the rate reference")
-    params = params or init_parameters_checked(spec, spec.training.seed)
-    # the check compares two gradients to ~1e-10: float64 whatever [reference] precision says
-    net = HopfieldNetwork(spec, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
-    x, labels = load_xy(spec, "train", args.data_dir, not args.no_download, args.batch)
-    x = x.astype(np.float64)
-    y = np.eye(spec.layers[-1])[labels]
+        spec, params = load_network(args.network), None
     t1, k = args.t1 or spec.phases.free_steps, args.k or spec.phases.nudge_steps
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    checks = run_gdu(spec, args.out, args.betas or [1e-4, 0.1, 0.5], params=params, t1=t1,
+                     k=k, batch=args.batch, data_dir=args.data_dir,
+                     download=not args.no_download)
     print(f"GDU check: {spec.name} ({spec.reference.dynamics} dynamics, "
-          f"{spec.network.activation}), batch {len(x)}, T1 = {t1}, K = {k}")
-    for index, beta in enumerate(args.betas or [1e-4, 0.1, 0.5]):
-        path = out if index == 0 else out.with_name(f"{out.stem}-beta{beta:g}{out.suffix}")
-        result = gdu_check(net, x, y, t1, k, beta)
-        write_gdu(path, result, spec, params, x, y)
-        plot_gdu(result, path.with_suffix(".png"))
-        table = summary_table(result)
+          f"{spec.network.activation}), batch {args.batch}, T1 = {t1}, K = {k}")
+    for beta, path, result, table in checks:
         print(f"beta = {beta:g} (free phase residual {result['free_residual']:.1e}) -> {path}, "
               f"{path.with_suffix('.png')}")
         print(f"  {'':10s} {'rel. error one-sided':>22s} {'symmetric':>12s} "

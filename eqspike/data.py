@@ -195,3 +195,19 @@ def load_dataset(
 def rates_from_images(images: np.ndarray) -> np.ndarray:
     """Rate code of pixel intensities: r = pixel / 255, in [0, 1] (float32)."""
     return np.asarray(images, dtype=np.float32) / np.float32(255.0)
+
+
+def network_inputs(spec, split: str, data_dir=None, download: bool = True, limit=None,
+                   dtype=np.float32):
+    """The first ``limit`` images of ``spec``'s dataset split as pixel rates (in ``dtype``)
+    and their labels; :class:`~eqspike.spec.SpecError` if the network's input layer does
+    not fit the images."""
+    from .spec import SpecError
+
+    data = load_dataset(spec.network.dataset, split, data_dir, download)
+    n = len(data) if limit is None else min(limit, len(data))
+    x = rates_from_images(data.images[:n]).astype(dtype, copy=False)
+    if x.shape[1] != spec.layers[0]:
+        raise SpecError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
+                        f"{spec.network.dataset} images have {x.shape[1]} pixels")
+    return x, data.labels[:n].astype(int)

@@ -94,13 +94,20 @@ class RunFileError(EqspikeError, RuntimeError):
     (a checksum fails), holds non-finite parameters, or cannot be written."""
 
 
+#: Where a checkpoint group keeps the optimiser state (rate reference: SGD momentum, Adam's
+#: moments), one dataset per array: ``opt/NAME/K``.
+OPTIMIZER_PREFIX = "opt/"
+
+
 @dataclass
 class Checkpoint:
-    """The parameters of one checkpoint, by name (``W_l_m``, ``b_l``; the rate reference
-    also ``W_out``, ``b_out`` and, for an exact resume, optimiser state ``opt/...``)."""
+    """One checkpoint: the parameters by name (``W_pre_post``, ``b_l``; the rate reference's
+    read-out ``W_out``, ``b_out``), its attrs, and the optimiser state that an exact resume
+    needs (``{NAME/K: array}``; empty for the spiking engine, whose rule keeps none)."""
 
     params: dict
     attrs: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
 
     @property
     def weights(self) -> list:
@@ -123,7 +130,8 @@ class Checkpoint:
     def require_finite(self, where: str) -> "Checkpoint":
         """This checkpoint, or :class:`RunFileError` naming ``where`` (the file and the
         checkpoint) and the first parameter holding a NaN or an infinity."""
-        for name, value in self.params.items():
+        for name, value in {**self.params, **{OPTIMIZER_PREFIX + k: v for k, v in
+                                               self.optimizer.items()}}.items():
             value = np.asarray(value)
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 bad = int(np.size(value) - np.isfinite(value).sum())
@@ -142,6 +150,12 @@ class Run:
     checkpoints: dict          # name -> Checkpoint
     metrics: dict              # field -> (E,) array
     events: dict               # field -> (E, L, 3) array
+
+    @property
+    def engine(self) -> str:
+        """The engine that wrote the run: "spiking" or "rate" (attribute ``path``; files
+        older than the rate reference have none and are spiking)."""
+        return str(self.attrs.get("path", "spiking"))
 
     @property
     def spec(self):
@@ -456,11 +470,16 @@ def run_paths(paths) -> tuple[list, list]:
 
 
 def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
-                 samples_seen: int, groups: dict | None = None) -> None:
-    """Record a finished epoch in one atomic write: checkpoint ``epoch_EEEE`` (1-based), one
+                 samples_seen: int, groups: dict | None = None,
+                 optimizer: dict | None = None) -> None:
+    """Record a finished epoch in one atomic write: checkpoint ``epoch_EEEE`` (1-based) with
+    the parameters (``weights`` a dict of named arrays and ``biases`` None, or the two
+    lists) and the ``optimizer`` state (``{NAME/K: array}``, stored under ``opt/``), one
     row of metrics and event statistics, and ``groups`` (see :func:`_write_groups`; the
     epoch's STDP log). Writing an epoch that is already recorded replaces nothing and
     raises, so a resumed run can never duplicate a row."""
+    if optimizer:
+        weights = {**weights, **{OPTIMIZER_PREFIX + k: v for k, v in optimizer.items()}}
     with atomic_write(path) as f:
         recorded = f["metrics/epoch"].shape[0]
         if recorded != epoch - 1:
@@ -502,10 +521,13 @@ def set_status(path, status: str) -> None:
 
 
 def _checkpoint(group) -> Checkpoint:
-    params = {}
-    group.visititems(lambda name, item: params.__setitem__(name, item[()])
+    arrays = {}
+    group.visititems(lambda name, item: arrays.__setitem__(name, item[()])
                      if not hasattr(item, "items") else None)
-    return Checkpoint(params, dict(group.attrs))
+    params = {k: v for k, v in arrays.items() if not k.startswith(OPTIMIZER_PREFIX)}
+    optimizer = {k[len(OPTIMIZER_PREFIX):]: v for k, v in arrays.items()
+                 if k.startswith(OPTIMIZER_PREFIX)}
+    return Checkpoint(params, dict(group.attrs), optimizer)
 
 
 def read_run(path) -> Run:

@@ -221,14 +221,9 @@ def run_point(sweep_text: str, sweep_name: str, point: Point, run_path: str,
         common = dict(data_dir=data_dir, resume=resume, test_samples=sweep.test_samples,
                       progress=False, download=download, overwrite=not resume,
                       run_attrs={"sweep": sweep.name, "sweep_point": point.name})
-        if spec.network.path == "rate":
-            from .reference.training import train_rate
+        from .training import train
 
-            train_rate(spec, path, **common)
-        else:
-            from .training import train
-
-            train(spec, path, mode=sweep.mode, **common)
+        train(None if resume else spec, path, mode=sweep.mode, **common)
     return summarise(path)
 
 

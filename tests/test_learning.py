@@ -24,7 +24,6 @@ from __future__ import annotations
 import pytest
 
 from eqspike import runfile
-from eqspike.reference.training import train_rate
 from eqspike.spec import load_network
 from eqspike.training import train
 
@@ -66,6 +65,6 @@ def test_spiking_training_learns(rule, tmp_path, data_dir):
 
 
 def test_rate_training_learns(tmp_path, data_dir):
-    result = train_rate(rate_spec(), tmp_path / "run.h5", data_dir=data_dir,
+    result = train(rate_spec(), tmp_path / "run.h5", data_dir=data_dir,
                         test_samples=500, progress=False)
     assert result.test_accuracy[-1] > 0.5, result.test_accuracy

@@ -181,7 +181,7 @@ def test_inconsistent_layer_shapes_are_clear_errors():
 
 
 def test_rate_training_writes_a_run_file_and_resumes_exactly(tmp_path, data_dir):
-    from eqspike.reference.training import train_rate
+    from eqspike.training import train as train_rate
 
     spec = rate_spec("batch_size = 20\nmomentum = 0.5", layers="[784, 20, 10]",
                      activation="hard_sigmoid", rates="[0.2, 0.1]",
@@ -191,7 +191,7 @@ def test_rate_training_writes_a_run_file_and_resumes_exactly(tmp_path, data_dir)
     train_rate(spec, whole, data_dir=data_dir, test_samples=50, progress=False)
     run = runfile.read_run(whole)
     assert run.attrs["path"] == "rate" and len(run.metrics["epoch"]) == 2
-    assert "opt/W_0_1/0" in run.final.params                   # momentum kept for resuming
+    assert "W_0_1/0" in run.final.optimizer                    # momentum kept for resuming
     half = tmp_path / "half.h5"
     train_rate(spec.replace(training={"epochs": 1}), half, data_dir=data_dir, test_samples=50,
                progress=False)
@@ -223,7 +223,7 @@ def test_gdu_command_writes_hdf5_and_png(tmp_path, data_dir, capsys):
 
 def test_bptt_baseline_and_continual_ep_train(tmp_path, data_dir):
     """The BPTT baseline and continual EP both learn (twice chance after 200 samples)."""
-    from eqspike.reference.training import train_rate
+    from eqspike.training import train as train_rate
 
     base = rate_spec("batch_size = 10", layers="[784, 32, 10]", activation="hard_sigmoid",
                      rates="[0.2, 0.1]", extra="train_samples = 200").replace(

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from eqspike import runfile
-from eqspike.reference import training as rate_training
-from eqspike.reference.training import train_rate
+from eqspike.training import rate as rate_training
+from eqspike.training import train as train_rate
 from eqspike.spec import load_network
 from eqspike.threads import blas_threads
 from eqspike.training import train
@@ -16,7 +16,9 @@ from eqspike.training import train
 
 def _same_parameters(a, b):
     """Every parameter (optimiser state included) equal, bit for bit, and of one dtype."""
-    pa, pb = runfile.read_run(a).final.params, runfile.read_run(b).final.params
+    fa, fb = runfile.read_run(a).final, runfile.read_run(b).final
+    pa = {**fa.params, **{"opt/" + k: v for k, v in fa.optimizer.items()}}
+    pb = {**fb.params, **{"opt/" + k: v for k, v in fb.optimizer.items()}}
     assert set(pa) == set(pb)
     for name in pa:
         assert pa[name].dtype == pb[name].dtype, name

@@ -78,7 +78,7 @@ def test_learning_rate_schedule_position_of_each_chunk(tmp_path, data_dir, monke
                                                        expected):
     """``decay_every``: each training chunk runs at η·decay^position, position = the epoch
     ("epoch") or the epoch plus the fraction of it already seen ("chunk")."""
-    from eqspike import training
+    from eqspike.training import spiking as training
 
     spec = _tiny(samples=40, epochs=2).replace(learning={"decay": 0.5, "decay_every": every})
     seen = []
@@ -118,7 +118,8 @@ def test_accuracy_drop_warning_names_the_best_checkpoint():
 
 def test_non_finite_weights_name_the_layer():
     with pytest.raises(TrainingDiverged, match="W_1_2"):
-        check_finite([np.zeros(2), np.array([1.0, np.nan])], [np.zeros(2)], "at step 3")
+        check_finite({"W_0_1": np.zeros(2), "W_1_2": np.array([1.0, np.nan]),
+                      "b_1": np.zeros(2)}, "at step 3")
 
 
 #: The default network's schemes (graded input, state window rate, symmetric nudging) and

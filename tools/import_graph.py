@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 #: it (``a.b`` covers ``a.b`` and ``a.b.c``; ``eqspike`` covers only the package itself).
 LAYERS = [
     ("vocabulary", ["eqspike", "eqspike.errors", "eqspike.threads", "eqspike.spec",
-                    "eqspike.data", "eqspike.schedule", "eqspike.rules",
-                    "eqspike.plasticity.rules", "eqspike.graph"]),
+                    "eqspike.data", "eqspike.schedule", "eqspike.rules", "eqspike.parameters",
+                    "eqspike.figures", "eqspike.plasticity.rules"]),
     ("files, energy, rate reference", ["eqspike.runfile", "eqspike.energy",
                                        "eqspike.reference"]),
-    ("Brian2 builder and engine", ["eqspike.spiking", "eqspike.builder", "eqspike.engine"]),
+    ("Brian2 builder and engine", ["eqspike.spiking", "eqspike.engine"]),
     # the energy-accuracy curve runs the spiking network: an analysis, above the engine
-    ("training and analyses", ["eqspike.training", "eqspike.plasticity", "eqspike.engines",
+    ("training and analyses", ["eqspike.training", "eqspike.plasticity",
                                "eqspike.energy.curve"]),
     ("sweeps and command line", ["eqspike.sweep", "eqspike.cli"]),
 ]

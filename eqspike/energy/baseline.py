@@ -186,8 +186,8 @@ def twin_network(run, xp=np, dtype=np.float64):
     from ..reference.network import HopfieldNetwork, spiking_twin
 
     point = run.final
-    if run.attrs.get("path") == "rate":
-        params = {k: v for k, v in point.params.items() if not k.startswith("opt/")}
+    if run.engine == "rate":
+        params = dict(point.params)
         net = HopfieldNetwork(run.spec, params)
     else:
         net = spiking_twin(run.spec, point.weights, point.biases)
@@ -300,7 +300,7 @@ def measure_baseline(run, *, samples: int = 1000, batches=(1, 50), backend: str 
     ``samples`` test images per (workload, batch), after one warm-up batch; ``dtype``
     float32 (what a GPU baseline would use) or float64 (the reference's default).
     """
-    from ..reference.training import load_xy
+    from ..data import network_inputs
     from ..runfile import read_run
 
     if not hasattr(run, "final"):
@@ -312,7 +312,8 @@ def measure_baseline(run, *, samples: int = 1000, batches=(1, 50), backend: str 
     xp, synchronize = _array_module(backend)
     meter = meter or find_meter(backend, watts)
     spec = run.spec
-    x_all, labels = load_xy(spec, "test", data_dir, download, samples + max(batches))
+    x_all, labels = network_inputs(spec, "test", data_dir, download,
+                                   samples + max(batches), spec.reference.precision)
     y_all = np.eye(spec.layers[-1])[labels]
     x_all, y_all = xp.asarray(x_all, dtype=dtype), xp.asarray(y_all, dtype=dtype)
     estimator = _estimator(spec)

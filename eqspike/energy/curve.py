@@ -74,7 +74,7 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
 
     if not hasattr(run, "final"):
         run = read_run(run)
-    if run.attrs.get("path") == "rate":
+    if run.engine == "rate":
         raise EnergyError(f"{run.path}: a rate-reference run has no spikes to count; the "
                          "energy-accuracy curve needs a spiking run")
     steps = sorted({int(t) for t in steps})

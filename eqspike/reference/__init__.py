@@ -6,9 +6,10 @@
   dynamics, the nudges (squared error, cross-entropy read-out), reverse mode through a step;
 * :mod:`~eqspike.reference.learning`: EP estimators (one-sided, random sign, symmetric,
   continual), BPTT, SGD with momentum and Adam;
-* :mod:`~eqspike.reference.gdu`: the GDU check (EP's updates against BPTT, step by step);
-* :mod:`~eqspike.reference.training`: training into a run file (``eqspike train`` with a
-  ``[network] path = "rate"`` definition).
+* :mod:`~eqspike.reference.gdu`: the GDU check (EP's updates against BPTT, step by step).
+
+Training it into a run file (``eqspike train`` with a ``[network] path = "rate"``
+definition) is the one training loop's (:mod:`eqspike.training.rate`).
 """
 
 from .network import ACTIVATIONS, HopfieldNetwork, init_params, spiking_twin

@@ -28,7 +28,7 @@ import numpy as np
 
 from .learning import bptt
 
-__all__ = ["gdu_check", "write_gdu", "plot_gdu"]
+__all__ = ["gdu_check", "write_gdu", "plot_gdu", "summary_table", "gdu_setting", "run_gdu"]
 
 
 def _ep_steps(net, x, y, free, steps, beta, scale_states) -> dict:
@@ -158,3 +158,41 @@ def plot_gdu(result: dict, out_png, n_curves: int = 4, seed: int = 0) -> None:
                  f"β = {result['beta']:g}, T1 = {result['free_steps']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
+
+
+def gdu_setting(spec, params=None, *, batch: int = 20, data_dir=None, download: bool = True):
+    """What the check runs on: (the network in float64, its parameters, the first ``batch``
+    training images x and one-hot targets y). ``params``: a checkpoint's (default: the
+    network's initial ones, :func:`eqspike.reference.network.init_params`). The check
+    compares two gradients to ~1e-10, so it computes in float64 whatever ``[reference]
+    precision`` says."""
+    from ..data import network_inputs
+    from ..errors import UsageError
+    from .network import HopfieldNetwork, init_params
+
+    if spec.network.path != "rate":
+        raise UsageError(f"{spec.name} is not a rate-reference network ([network] path = "
+                         "\"rate\"); the GDU check runs on the rate reference")
+    params = params or init_params(spec, spec.training.seed)
+    net = HopfieldNetwork(spec, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
+    x, labels = network_inputs(spec, "train", data_dir, download, batch, np.float64)
+    return net, params, x, np.eye(spec.layers[-1])[labels]
+
+
+def run_gdu(spec, out, betas, *, params=None, t1=None, k=None, batch: int = 20,
+            data_dir=None, download: bool = True):
+    """The check for each β: writes ``out`` (the first β) and ``OUT-betaB.h5`` (the others),
+    each with its PNG, and yields (β, path, result, :func:`summary_table`) as each is done."""
+    from pathlib import Path
+
+    net, params, x, y = gdu_setting(spec, params, batch=batch, data_dir=data_dir,
+                                    download=download)
+    t1, k = t1 or spec.phases.free_steps, k or spec.phases.nudge_steps
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for index, beta in enumerate(betas):
+        path = out if index == 0 else out.with_name(f"{out.stem}-beta{beta:g}{out.suffix}")
+        result = gdu_check(net, x, y, t1, k, beta)
+        write_gdu(path, result, spec, params, x, y)
+        plot_gdu(result, path.with_suffix(".png"))
+        yield beta, path, result, summary_table(result)

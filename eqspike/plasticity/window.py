@@ -282,7 +282,9 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         fits["protocol"] = fit_exponentials(proto["dt"], proto["mean"], None)
 
     # -- the window: training per layer pair and the protocol, one figure ----------------
-    fig, axes = subplots(1, 2, figsize=(12, 4.5))
+    fit_lines = _fit_lines(fits)
+    text_height = 0.16 * (len(fit_lines) + 1)                 # inches for the fit lines
+    fig, axes = subplots(1, 2, figsize=(12, 4.5 + text_height))
     ax = axes[0]
     for k, w in enumerate(windows):
         y, scale = _normalised(w["net"]["mean"])
@@ -298,9 +300,6 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     ax.set_ylabel("mean ΔW per change (normalised to max |ΔW|)")
     ax.set_title(f"STDP window ({dt_kind} spike of the other neuron)")
     ax.legend(fontsize=8, loc="upper left")
-    ax.text(0.99, 0.02, "\n".join(_fit_lines(fits)), transform=ax.transAxes, ha="right",
-            va="bottom", fontsize=6.5, family="monospace",
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
     ax = axes[1]
     for k, w in enumerate(windows):
         for sign, style in zip(SIGNS, ("v-", "^-")):
@@ -314,7 +313,12 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     ax.legend(fontsize=8)
     fig.suptitle(f"{path.name}: rule {spec.learning.rule}, {spec.phases.nudging} nudging, "
                  f"{len(epochs)} epoch(s)")
-    fig.tight_layout()
+    # the exponential fits under the panels; a branch the model does not describe says so
+    bottom = text_height / (4.5 + text_height)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.text(0.01, 0.01, "exponential fits, A exp(-|Δt|/τ) per branch:\n"
+             + "\n".join(fit_lines), ha="left", va="bottom", fontsize=7.5,
+             family="monospace")
     fig.savefig(out_dir / "stdp_window.png", dpi=120)
 
     header, columns = ["dt"], [windows[0]["dt"]]

@@ -13,6 +13,7 @@ chunk through the compiled Brian2 build) and :class:`~eqspike.training.rate.Rate
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
     counted. The output path, the thread count, the data and the compiled build are checked
     before the run file is created: a failure there creates nothing.
     """
+    t_start = time.time()
     run_path = Path(run_path)
     if resume:
         runfile.remove_stale_temporaries(run_path)
@@ -136,7 +138,8 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
                            extra=extra, groups=trainer.initial_groups())
     return run_epochs(trainer, run_path, seed=seed, start_epoch=start_epoch,
                       start_unit=start_unit, carried=carried, test_history=test_history,
-                      train_history=train_history, threads=threads, progress=progress)
+                      train_history=train_history, threads=threads, progress=progress,
+                      t_start=t_start)
 
 
 def evaluate_run(path, checkpoint: str | None = None, *, test_samples: int | None = None,

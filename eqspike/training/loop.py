@@ -166,15 +166,16 @@ def _event_row(train_stats: EventStats, eval_stats: EventStats | None, shape) ->
 
 def run_epochs(trainer: Trainer, run_path, *, seed: int, start_epoch: int, start_unit: int,
                carried: dict, test_history: list, train_history: list, threads: int,
-               progress: bool) -> TrainResult:
+               progress: bool, t_start: float | None = None) -> TrainResult:
     """Train ``trainer`` from epoch ``start_epoch``, unit ``start_unit`` (with ``carried``,
     what the sidecar recorded of that epoch) to the spec's last epoch; see the module
-    docstring. Returns the run's test and training accuracies."""
+    docstring. Returns the run's test and training accuracies, and the seconds since
+    ``t_start`` (when the caller began: data, build and all; default: now)."""
     spec = trainer.spec
     n_train = len(trainer.train_labels)
     shape = (len(spec.layers), len(EVENT_PHASES))
     epoch_units = units(n_train, trainer.unit_size)
-    t_start = time.time()
+    t_start = time.time() if t_start is None else t_start
     with numerical_threads(threads):
         for epoch in range(start_epoch, spec.training.epochs):
             order = np.random.default_rng([seed, epoch]).permutation(n_train)

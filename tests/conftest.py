@@ -37,7 +37,7 @@ bias_rates = {rates}
 def _find_data_dir():
     for candidate in (os.environ.get("EQSPIKE_DATA"), ROOT.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "mnist").is_dir():
-            return Path(candidate)
+            return Path(candidate).resolve()   # absolute: some tests change directory
     return None
 
 

@@ -1,8 +1,8 @@
 """Sweeps: many training runs of one network, varied and seeded, as Dask tasks.
 
 A study is many runs: β, η, T1/T2, the trace constant, the rule and the seed are swept, and
-every point is an ordinary training run (:func:`eqspike.training.train`, or the rate
-reference's) writing its own run file. A sweep file says which::
+every point is an ordinary training run (:func:`eqspike.training.train`, on the network's
+engine) writing its own run file. A sweep file says which::
 
     [sweep]
     network = "tiny"                 # the base network: a name in networks/ or a path

@@ -112,7 +112,11 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
         train_history = list(run.metrics["train_accuracy"])
         options = _engine_options(engine, options)
         if engine.name == "rate":
-            options["method"] = run.attrs.get("method", "ep")
+            recorded = run.attrs.get("method", "ep")
+            if options["method"] not in (recorded, engine.options["method"]):
+                raise UsageError(f"{run_path} trains by {recorded}; a resumed run keeps its "
+                                 "method")
+            options["method"] = recorded
         else:
             options["log_synapses"] = 0
             options["stored_log"] = runfile.read_group(run_path, "plasticity")

@@ -120,9 +120,6 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
         else:
             options["log_synapses"] = 0
             options["stored_log"] = runfile.read_group(run_path, "plasticity")
-        if epochs is not None:
-            runfile.extend_epochs(run_path, epochs)
-            spec = runfile.read_run(run_path).spec
     else:
         engine = engine_of(spec)
         options = _engine_options(engine, options)
@@ -135,6 +132,9 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
         options["threads"] = threads
     trainer = engine.trainer(spec, seed, point=point, data_dir=data_dir, download=download,
                              test_samples=test_samples, **options)
+    if resume and epochs is not None:          # every check has passed: extend the run
+        runfile.extend_epochs(run_path, epochs)
+        trainer.spec = runfile.read_run(run_path).spec
     if not resume:
         extra = {"test_samples": int(test_samples or 0), "threads": threads,
                  **trainer.run_attrs(), **(run_attrs or {})}

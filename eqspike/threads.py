@@ -8,7 +8,8 @@ decides both kinds of threads a run uses:
 * the numerical libraries' threads (OpenBLAS, MKL or OpenMP under NumPy, through
   threadpoolctl): ``max(N, 1)``. They decide how a matrix product splits its sums, so the
   rate reference's results depend on them in the last bits, and a long run's accuracy by a
-  few tenths of a point (measured: ``fmnist-conv`` 90.43% with 2 threads, 89.95% with 1).
+  few tenths of a point (measured, with the earlier initialiser: ``fmnist-conv`` 90.43%
+  with 2 threads, 89.95% with 1).
 
 Neither depends on the machine's core count, so one command gives the same weights on any
 machine. The run file records the number (attribute ``threads``) and a resumed run uses it

@@ -20,8 +20,8 @@ import numpy as np
 
 from .spec import EdgeSpec, NetworkSpec
 
-__all__ = ["edge_name", "edge_weight_shape", "edge_fan_in", "has_readout", "init_parameters",
-           "as_lists"]
+__all__ = ["edge_name", "weight_shape", "fan_in", "edge_weight_shape", "edge_fan_in",
+           "has_readout", "init_parameters", "as_lists"]
 
 
 def edge_name(edge: EdgeSpec) -> str:
@@ -29,19 +29,28 @@ def edge_name(edge: EdgeSpec) -> str:
     return f"W_{edge.pre}_{edge.post}"
 
 
+def weight_shape(kind: str, pre_shape, post_shape, kernel: int = 1) -> tuple:
+    """A coupling's weight array: (n_pre, n_post) dense; (C_out, C_in, k, k) conv."""
+    if kind == "conv":
+        return (post_shape[0], pre_shape[0], kernel, kernel)
+    return (int(np.prod(pre_shape)), int(np.prod(post_shape)))
+
+
+def fan_in(kind: str, pre_shape, kernel: int = 1) -> int:
+    """The inputs one postsynaptic neuron sums: n_pre dense, C_in k² conv."""
+    if kind == "conv":
+        return pre_shape[0] * kernel ** 2
+    return int(np.prod(pre_shape))
+
+
 def edge_weight_shape(spec: NetworkSpec, edge: EdgeSpec) -> tuple:
-    """(n_pre, n_post) dense; (C_out, C_in, k, k) conv."""
-    pre, post = spec.shapes[edge.pre], spec.shapes[edge.post]
-    if edge.kind == "conv":
-        return (post[0], pre[0], edge.kernel, edge.kernel)
-    return (int(np.prod(pre)), int(np.prod(post)))
+    """:func:`weight_shape` of an edge of the graph."""
+    return weight_shape(edge.kind, spec.shapes[edge.pre], spec.shapes[edge.post], edge.kernel)
 
 
 def edge_fan_in(spec: NetworkSpec, edge: EdgeSpec) -> int:
-    """The inputs one postsynaptic neuron sums: n_pre dense, C_in k² conv."""
-    if edge.kind == "conv":
-        return spec.shapes[edge.pre][0] * edge.kernel ** 2
-    return int(np.prod(spec.shapes[edge.pre]))
+    """:func:`fan_in` of an edge of the graph."""
+    return fan_in(edge.kind, spec.shapes[edge.pre], edge.kernel)
 
 
 def has_readout(spec: NetworkSpec) -> bool:

@@ -76,7 +76,7 @@ from .schedule import EVENT_PHASES
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "create_run",
            "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",
            "read_run", "read_group", "versions", "latest_path", "resumed_test_samples",
-           "is_sidecar", "run_paths", "check_new_run", "atomic_write",
+           "is_sidecar", "run_paths", "check_new_run", "atomic_write", "first_non_finite",
            "remove_stale_temporaries"]
 
 FORMAT = "eqspike-run"
@@ -130,14 +130,24 @@ class Checkpoint:
     def require_finite(self, where: str) -> "Checkpoint":
         """This checkpoint, or :class:`RunFileError` naming ``where`` (the file and the
         checkpoint) and the first parameter holding a NaN or an infinity."""
-        for name, value in {**self.params, **{OPTIMIZER_PREFIX + k: v for k, v in
-                                               self.optimizer.items()}}.items():
-            value = np.asarray(value)
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                bad = int(np.size(value) - np.isfinite(value).sum())
-                raise RunFileError(f"{where}: {name} holds {bad} non-finite value(s) "
-                                   "(NaN or inf); this checkpoint cannot be used")
+        found = first_non_finite({**self.params, **{OPTIMIZER_PREFIX + k: v for k, v in
+                                                     self.optimizer.items()}})
+        if found:
+            raise RunFileError(f"{where}: {found[0]} holds {found[1]} non-finite value(s) "
+                               "(NaN or inf); this checkpoint cannot be used")
         return self
+
+
+def first_non_finite(arrays: dict) -> tuple | None:
+    """(name, how many) of the first float array in ``arrays`` holding a NaN or an
+    infinity; None if every value is finite."""
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+            if bad:
+                return name, bad
+    return None
 
 
 @dataclass

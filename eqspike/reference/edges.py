@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..parameters import fan_in, weight_shape
 from ..spec import SpecError
 
 __all__ = ["DenseEdge", "ConvEdge", "make_edge"]
@@ -53,11 +54,11 @@ class DenseEdge:
 
     @property
     def weight_shape(self) -> tuple:
-        return (int(np.prod(self.pre_shape)), int(np.prod(self.post_shape)))
+        return weight_shape("dense", self.pre_shape, self.post_shape)
 
     @property
     def fan_in(self) -> int:
-        return self.weight_shape[0]
+        return fan_in("dense", self.pre_shape)
 
     def forward(self, w, s_pre):
         return s_pre @ w
@@ -119,11 +120,11 @@ class ConvEdge:
 
     @property
     def weight_shape(self) -> tuple:
-        return (self.post_shape[0], self.pre_shape[0], self.kernel, self.kernel)
+        return weight_shape("conv", self.pre_shape, self.post_shape, self.kernel)
 
     @property
     def fan_in(self) -> int:
-        return self.pre_shape[0] * self.kernel ** 2
+        return fan_in("conv", self.pre_shape, self.kernel)
 
     def _buffer(self, name: str, shape: tuple, like, zeros: bool = False):
         """A scratch array of ``like``'s dtype (and array type) kept on the edge; ``zeros``:

@@ -54,9 +54,9 @@ class TrainResult:
 
 def check_finite(params: dict, where: str) -> None:
     """Raise :class:`TrainingDiverged` naming the first parameter with a non-finite value."""
-    for name, value in params.items():
-        if not np.all(np.isfinite(value)):
-            raise TrainingDiverged(f"non-finite {name} {where}")
+    found = runfile.first_non_finite(params)
+    if found:
+        raise TrainingDiverged(f"non-finite {found[0]} {where}")
 
 
 class EventStats:

@@ -23,7 +23,7 @@ from ..errors import UsageError
 from ..reference.learning import bptt, learning_rates, make_optimizer, train_batch
 from ..reference.network import HopfieldNetwork, init_params
 
-__all__ = ["RateTrainer", "evaluate_rate", "load_xy", "init_parameters_checked", "METHODS"]
+__all__ = ["RateTrainer", "evaluate_rate", "load_xy", "METHODS"]
 
 #: How the rate reference can train: EP (the model) or BPTT (the baseline it is held to).
 METHODS = ("ep", "bptt")
@@ -44,14 +44,6 @@ def load_xy(spec, split, data_dir, download, limit=None):
     return network_inputs(spec, split, data_dir, download, limit, spec.reference.precision)
 
 
-def init_parameters_checked(spec, seed):
-    """:func:`~eqspike.reference.network.init_params`, building the network once so that an
-    inconsistent definition fails before any file is written."""
-    params = init_params(spec, seed)
-    HopfieldNetwork(spec, params)
-    return params
-
-
 class RateTrainer:
     """The rate reference in the epoch loop (:class:`eqspike.training.loop.Trainer`)."""
 
@@ -64,7 +56,7 @@ class RateTrainer:
             raise UsageError(f"method {method!r}: valid: {', '.join(METHODS)}")
         self.spec, self.seed, self.method = spec, seed, method
         if point is None:
-            params, state = init_parameters_checked(spec, seed), {}
+            params, state = init_params(spec, seed), {}
         else:
             dtype = np.dtype(spec.reference.precision)
             params = {k: v.astype(dtype, copy=False) for k, v in point.params.items()}

@@ -38,7 +38,7 @@ def spiking_trajectories(spec, weights, biases, rates, target):
     import brian2 as b2
 
     from eqspike.engine import RuntimeEngine
-    from eqspike.rules import graded_pair
+    from eqspike.rules import graded_edge
     from eqspike.spiking import build_network
 
     b2.set_device("runtime")
@@ -50,8 +50,8 @@ def spiking_trajectories(spec, weights, biases, rates, target):
     lr_w = engine.learning_rates()[0]
     monitors = []
     for k, syn in enumerate(net.synapses):
-        if graded_pair(spec, k):   # the running signal H_i of the post neurons
-            monitors.append(b2.StateMonitor(net.layers[k + 1], "hebb_b", record=True,
+        if graded_edge(spec, k):   # the running signal H_i of the post neurons
+            monitors.append(b2.StateMonitor(net.layers[spec.edges[k].post], "hebb_b", record=True,
                                             when="end"))
         else:
             monitors.append(b2.StateMonitor(syn, "w", record=True, when="end"))
@@ -62,7 +62,7 @@ def spiking_trajectories(spec, weights, biases, rates, target):
     error = output_error(np.asarray(output.u)[:, t1 - 1], target)
     out = []
     for k, (mon, w0) in enumerate(zip(monitors, weights)):
-        if graded_pair(spec, k):
+        if graded_edge(spec, k):
             h = np.asarray(mon.hebb_b)[:, t1:s]                       # (n_post, steps)
             traj = w0[None] + lr_w[k] * rates[None, :, None] * h.T[:, None, :]
         else:

@@ -5,7 +5,7 @@
     eqspike train [--network mnist] [--epochs N] [--train-samples N] [--seed N] [--out RUN.h5]
     eqspike train --resume RUN.h5 [--epochs N]
     eqspike evaluate RUN.h5 [--checkpoint NAME]
-    eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per layer pair)
+    eqspike train --log-synapses 1000 ...     (STDP logging of 1000 synapses per edge)
     eqspike energy RUN.h5 [--device loihi ...] [--baseline gpu|FILE] [--out energy.png]
     eqspike energy RUN.h5 --measure [--watts W] [--backend cupy] --levers [loihi]
                           [--versus-steps 2,4,8,12,20]
@@ -117,10 +117,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="rate reference only: train by EP (default) or by BPTT through the "
                          "free phase (the baseline)")
     tr.add_argument("--log-synapses", type=_non_negative, default=0, metavar="N",
-                    help="log every weight change of N sampled synapses per layer pair, "
+                    help="log every weight change of N sampled synapses per edge, "
                          "with its spike timing (STDP logging; default 0: off)")
     tr.add_argument("--log-max-events", type=_positive, default=100_000, metavar="N",
-                    help="keep a uniform sample of at most N logged changes per layer pair "
+                    help="keep a uniform sample of at most N logged changes per edge "
                          "and epoch (the binned window counts all; default 100000)")
 
     ev = sub.add_parser("evaluate", parents=[common],
@@ -386,7 +386,7 @@ def _plasticity(args) -> int:
 
     report = plasticity_report(args.run, args.out, protocol=not args.no_protocol,
                                pairings=args.pairings, dt_kind=args.dt)
-    print(f"{args.run}: {report['n_events']} logged weight changes per layer pair; "
+    print(f"{args.run}: {report['n_events']} logged weight changes per edge; "
           f"reconstruction checked against the weights to {report['max_mismatch']:.1e}")
     print("exponential fits  ΔW = A+ exp(-Δt/τ+) (Δt > 0),  A- exp(Δt/τ-) (Δt < 0); a branch "
           "the model does not describe is printed as not fitted, with its measured values:")

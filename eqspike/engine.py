@@ -87,7 +87,7 @@ class Engine:
         self.log_neurons = log_neurons
 
     def learning_rates(self, epoch: float = 0) -> tuple[list, list]:
-        """The rule's scales per layer pair and per layer at ``epoch`` (0-based; a fraction
+        """The rule's scales per edge and per non-input layer at ``epoch`` (0-based; a fraction
         of an epoch with ``decay_every = "chunk"``): :func:`eqspike.rules.rule_scales`."""
         return rules.rule_scales(self.spec, epoch)
 
@@ -138,8 +138,8 @@ class Engine:
     @staticmethod
     def _collect(net, n_samples) -> ChunkResult:
         sizes = [len(g) for g in net.layers]
-        weights = [np.asarray(s.w[:], dtype=float).reshape(sizes[k], sizes[k + 1])
-                   for k, s in enumerate(net.synapses)]
+        weights = [np.asarray(s.w[:], dtype=float).reshape(sizes[e.pre], sizes[e.post])
+                   for e, s in zip(net.spec.edges, net.synapses)]
         biases = [np.asarray(g.b[:], dtype=float) for g in net.layers[1:]]
         # monitors record at every sample boundary, before the reset: row k + 1 is sample k
         counts = np.asarray(net.readout_monitor.count)  # (n_out, n_samples + 1)

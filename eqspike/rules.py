@@ -107,7 +107,7 @@ from .errors import UsageError
 
 __all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "PARTNER_VARIABLE", "UNBOUNDED",
            "check_loggable",
-           "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE", "graded_pair", "read_mean",
+           "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE", "graded_edge", "read_mean",
            "effective_beta", "rule_for", "rule_scales", "schedule_position"]
 
 #: ``w_max`` when no bound is set (finite: it travels on the standalone command line).
@@ -296,10 +296,11 @@ def rule_for(spec) -> Rule:
     return RULES[spec.learning.rule]
 
 
-def graded_pair(spec, pair: int) -> bool:
-    """Whether layer pair ``pair``'s lower layer is graded: the input, with
-    ``[spiking] input_code = "graded"``."""
-    return pair == 0 and spec.spiking.input_code == "graded"
+def graded_edge(spec, edge: int) -> bool:
+    """Whether edge ``edge`` of the graph (its index in ``spec.edges``) leaves a graded
+    layer: the input, with ``[spiking] input_code = "graded"``. The input may feed several
+    layers (a skip coupling from it); each such edge is graded."""
+    return spec.edges[edge].pre == 0 and spec.spiking.input_code == "graded"
 
 
 def effective_beta(spec) -> float:
@@ -317,7 +318,7 @@ def schedule_position(spec, epoch: int, done: int = 0, per_epoch: int = 1) -> fl
 
 
 def rule_scales(spec, epoch: float = 0) -> tuple[list, list]:
-    """``lr_w`` per layer pair and ``lr_b`` per non-input layer at ``epoch`` (0-based, a
+    """``lr_w`` per edge of the graph and ``lr_b`` per non-input layer at ``epoch`` (0-based, a
     fraction within an epoch with ``decay_every = "chunk"``; see :func:`schedule_position`)
     of the schedule η_e = η · decay^e: what the rule multiplies its signals by."""
     learning = spec.learning
@@ -325,7 +326,7 @@ def rule_scales(spec, epoch: float = 0) -> tuple[list, list]:
     beta, window = effective_beta(spec), spec.phases.nudge_steps
     rule = rule_for(spec)
     tau, partner = spec.spiking.tau_trace, learning.partner
-    lr_w = [rule.weight_scale(e * factor, beta, window, tau, graded=graded_pair(spec, k),
+    lr_w = [rule.weight_scale(e * factor, beta, window, tau, graded=graded_edge(spec, k),
                               partner=partner)
             for k, e in enumerate(learning.rates)]
     lr_b = [rule.bias_scale(e * factor, beta, window, tau, partner)

@@ -15,7 +15,8 @@ scalar carries an HDF5 Fletcher-32 checksum, verified on each read)::
                                    point sweep, sweep_point
     /network                attrs: toml (the network definition as run, TOML text),
                                    toml_sha256 (its SHA-256, checked on each read)
-    /checkpoints/initial    W_0_1 (n0, n1), W_1_2 ..., b_1 (n1,), b_2 ...
+    /checkpoints/initial    W_pre_post per edge of the graph (W_0_1 (n0, n1), W_1_2, ...,
+                            a skip coupling W_1_3), b_1 (n1,), b_2 ...
     /checkpoints/epoch_0001 ... one group per finished epoch; attrs: epoch, samples_seen
     /metrics                datasets of one row per finished epoch:
                             epoch (int), train_accuracy, test_accuracy, train_seconds
@@ -30,8 +31,9 @@ scalar carries an HDF5 Fletcher-32 checksum, verified on each read)::
                             samples; eval_mean, eval_std (E, L, 3) over the test samples
     /plasticity             only with STDP logging (``eqspike train --log-synapses N``);
                             attrs: dt_range, max_events, lr_w_initial;
-                            pre_K, post_K (N,) int: the logged synapses of layer pair K
-    /plasticity/epoch_0001  per finished epoch, for each layer pair K:
+                            pre_K, post_K (N,) int: the logged synapses of edge K
+                            (its index in [network] edges)
+    /plasticity/epoch_0001  per finished epoch, for each edge K:
                             events_K (structured, <= max_events rows: a uniform sample of
                             the epoch's weight changes; fields in stdp_log.EVENT_DTYPE),
                             n_events_K (total changes that epoch), window_K (2, 2, B, 3):
@@ -108,10 +110,19 @@ class Checkpoint:
     params: dict
     attrs: dict = field(default_factory=dict)
     optimizer: dict = field(default_factory=dict)
+    #: (pre, post) of each edge of the run's graph, in the order of ``[network] edges``
+    #: (set by :func:`read_run`); None: the dense chain W_0_1, W_1_2, ...
+    edges: tuple | None = None
 
     @property
     def weights(self) -> list:
-        """W_0_1, W_1_2, ... : the layer-to-next-layer weights, in order."""
+        """The weight of every edge of the graph (``W_pre_post``), in the order of
+        ``[network] edges``: the form the spiking engine takes."""
+        if self.edges is not None:
+            # the rate reference's cross-entropy read-out stores its edge as W_out
+            return [self.params.get(f"W_{pre}_{post}", self.params.get("W_out"))
+                    if k == len(self.edges) - 1 else self.params[f"W_{pre}_{post}"]
+                    for k, (pre, post) in enumerate(self.edges)]
         out, k = [], 0
         while f"W_{k}_{k + 1}" in self.params:
             out.append(self.params[f"W_{k}_{k + 1}"])
@@ -572,6 +583,7 @@ def read_run(path) -> Run:
                            "its checksum")
     if "initial" not in checkpoints:
         raise RunFileError(f"{path}: eqspike run file has no initial checkpoint")
+    edges = _edge_order(toml)
     sidecar = latest_path(path)
     if sidecar.exists():
         with _open(sidecar, "r") as f:
@@ -582,4 +594,20 @@ def read_run(path) -> Run:
             except OSError as exc:
                 raise RunFileError(f"{sidecar}: damaged, a dataset fails to read or its "
                                    f"checksum does not match ({exc})") from None
+    for point in checkpoints.values():
+        point.edges = edges
     return Run(path, attrs, toml, checkpoints, metrics, events)
+
+
+def _edge_order(toml: str) -> tuple | None:
+    """(pre, post) of each edge of a stored network definition whose weights are all
+    ``W_pre_post`` (None for a graph the stored definition does not parse into, which
+    then reads as a chain)."""
+    from .spec import spec_from_toml
+    from .errors import EqspikeError
+
+    try:
+        spec = spec_from_toml(toml, name="run")
+    except EqspikeError:
+        return None
+    return tuple((e.pre, e.post) for e in spec.edges)

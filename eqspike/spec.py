@@ -274,14 +274,12 @@ class NetworkSpec:
                             "the spiking path codes rates in [0, 1] and takes hard_sigmoid "
                             "only (set [network] path = \"rate\" for the rate reference)")
         for k, e in enumerate(self.edges):
-            kind = ("a conv edge" if e.kind == "conv" else
-                    "a skip coupling" if e.post != e.pre + 1 else None)
-            if kind:
+            if e.kind != "dense":
                 raise SpecError(
                     f"{self.name}: [network] edges[{k}] (pre = {e.pre}, post = {e.post}) is "
-                    f"{kind}: the spiking engine builds dense edges from each layer to the "
-                    "next only (run this graph on the rate reference: [network] path = "
-                    "\"rate\")")
+                    f"a {e.kind} edge: the spiking engine builds dense edges only, between "
+                    "any two layers (run this graph on the rate reference: [network] path "
+                    "= \"rate\")")
         n_pairs = len(layers) - 1
         if len(self.learning.bias_rates) != n_pairs:
             raise SpecError(f"{self.name}: [learning] bias_rates needs {n_pairs} values (one "

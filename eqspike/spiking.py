@@ -19,10 +19,12 @@ Neuron model (every non-input layer), per step, ``α = 1/tau_u``::
     Bernoulli code:    spike with probability ρ(u)
 
 with ρ the hard sigmoid clip(u, 0, 1). A spike of neuron j adds w_ij to I_i of every neuron
-it is coupled to, in both directions through ONE :class:`~brian2.Synapses` object per layer
-pair (``on_pre`` feeds the upper layer, ``on_post`` feeds the lower one): the symmetric
-coupling EP requires, with one weight per pair. The input layer is clamped: its neurons emit
-the pixel rates in the same code and receive nothing. Averaged over time, u settles near
+it is coupled to, in both directions through ONE :class:`~brian2.Synapses` object per edge
+of the network graph (``on_pre`` feeds the upper layer, ``on_post`` feeds the lower one):
+the symmetric coupling EP requires, with one weight per pair of neurons. An edge may join
+any two layers (a skip coupling l → m, m > l + 1): a layer's I sums what every edge into or
+out of it delivers. The input layer is clamped: its neurons emit the pixel rates in the same
+code and receive nothing. Averaged over time, u settles near
 the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is what the spike
 rates code.
 
@@ -37,9 +39,9 @@ What changes from step to step and from sample to sample (the phase schedule: pe
 signals such as ``phase``, ``nudge``, ``learn_sign``, ``readout``; per-sample ``stimulus`` and
 ``target``) is defined in :mod:`eqspike.schedule`; this module reads them as TimedArrays.
 
-Two pieces exist for speed and measurement, not for the model. The input synapses' rule-only
-``on_post`` pathway runs on a custom ``learning_spike`` event (a spike while σ(t) ≠ 0)
-instead of every spike. Every neuron counts its own spikes per sample in the three parts of
+Two pieces exist for speed and measurement, not for the model. The synapses of every edge
+from the input run their rule-only ``on_post`` pathway on a custom ``learning_spike`` event
+(a spike while σ(t) ≠ 0) instead of every spike. Every neuron counts its own spikes per sample in the three parts of
 :data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on), in its reset code; at each
 sample boundary a summed variable totals them per layer and a StateMonitor records that.
 
@@ -54,12 +56,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .rules import NEURON_MODEL, UNBOUNDED, graded_pair, rule_for
+from .rules import NEURON_MODEL, UNBOUNDED, graded_edge, rule_for
 from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_signals
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
-           "build_dense_edge", "build_counters", "neuron_code", "layer_kind", "LAYER_CODE",
+           "build_dense_edge", "build_counters", "edge_synapses_name", "neuron_code", "layer_kind", "LAYER_CODE",
            "EDGE_BUILDERS"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
@@ -172,7 +174,7 @@ class SpikingNetwork:
     n_samples: int
     network: object           # brian2.Network
     layers: list              # NeuronGroup per layer, input first
-    synapses: list            # Synapses per layer pair (l, l+1)
+    synapses: list            # Synapses per edge, in the order of spec.edges
     signals: dict             # name -> TimedArray: stimulus, target, phase, learn_sign, readout
     readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
     event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
@@ -200,6 +202,12 @@ class BuildContext:
     @property
     def graded_input(self) -> bool:
         return self.spec.spiking.input_code == "graded"
+
+    @property
+    def fed_by_input(self) -> set:
+        """The layers an edge from the input feeds (layer 1, and any a skip coupling from
+        the input reaches)."""
+        return {e.post for e in self.spec.edges if e.pre == 0}
 
 
 @dataclass
@@ -274,7 +282,7 @@ def _add_rewind(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
 def _add_dynamics(ctx: BuildContext, code: NeuronCode, index: int, kind: str) -> None:
     """The state update of a hidden or output neuron, with the held graded drive in the
     layer a graded input feeds."""
-    fed_graded = index == 1 and ctx.graded_input
+    fed_graded = ctx.graded_input and index in ctx.fed_by_input
     if fed_graded:
         code.model += GRADED_DRIVE_STATE
         code.boundary.append("Ix = 0")
@@ -298,7 +306,7 @@ def _add_own_signal(ctx: BuildContext, code: NeuronCode, index: int) -> None:
     code.step += [own["step"]] if own["step"] else []
     code.boundary.insert(0, ctx.rule.bias_apply)
     input_path = ctx.rule.pathway(ctx.graded_input, ctx.spec.learning.partner)
-    if index == 1 and input_path.on_post:
+    if index in ctx.fed_by_input and input_path.on_post:
         code.events["learning_spike"] = LEARNING_SPIKE.format(threshold=code.threshold)
 
 
@@ -361,9 +369,9 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     lower layer is the clamped input), with the rule's pathway of that edge."""
     import brian2 as b2
 
-    spec, index = ctx.spec, edge.pre
+    spec = ctx.spec
     clamped = edge.pre == 0  # the input layer receives no feedback
-    graded = graded_pair(spec, index)
+    graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
     deliver = GRADED_ON_PRE if graded else "I_post += w"
     on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
@@ -375,7 +383,7 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     if on_post:
         pathways["on_post"] = on_post
         pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
-    name = f"w{edge.pre}{edge.post}"
+    name = edge_synapses_name(edge)
     syn = b2.Synapses(lower, upper, model="w : 1\n" + path.synapse_model,
                       dt=ctx.sample_dt if graded else ctx.dt, namespace=ctx.namespace,
                       name=name, **pathways)
@@ -389,6 +397,11 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     if weights is not None:
         syn.w = np.asarray(weights, dtype=float).ravel()
     return syn
+
+
+def edge_synapses_name(edge) -> str:
+    """The Brian2 name of an edge's Synapses: ``w{pre}_{post}`` (``w0_1``, ``w1_3``)."""
+    return f"w{edge.pre}_{edge.post}"
 
 
 #: The piece that builds an edge kind's Synapses (a new edge kind is one more entry; the

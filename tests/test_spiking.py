@@ -39,7 +39,7 @@ def test_one_synapses_object_per_layer_pair_feeds_both_directions():
     layer_names = {g.name for g in net.layers}
     couplings = {o.name for o in net.network.objects if isinstance(o, b2.Synapses)
                  and o.source.name in layer_names and o.target.name in layer_names}
-    assert couplings == {s.name for s in net.synapses} == {"w01", "w12"}
+    assert couplings == {s.name for s in net.synapses} == {"w0_1", "w1_2"}
     mon = b2.StateMonitor(net.layers[1], "u", record=True, when="end")
     mon_out = b2.StateMonitor(net.layers[2], "u", record=True, when="end")
     spikes = b2.SpikeMonitor(net.layers[1])

@@ -2,21 +2,23 @@
 
 The estimate comes from events that happened: each run file holds, per epoch, the mean
 number of spikes per sample of every layer in each part of a sample (counted inside the
-compiled simulation; see :mod:`eqspike.spiking`). From those and the network's shape
-(dense, all-to-all couplings) eqspike derives, per sample:
+compiled simulation; see :mod:`eqspike.spiking`). From those and the network's graph
+(dense, all-to-all edges, skip couplings included) eqspike derives, per sample and per edge
+p → q of the graph:
 
 =====================  ===========================================================
 spikes                 S_l^p: counted (layer l, part p: free_quiet, free_window, nudged)
 synaptic events        a spike delivered to each target, both directions of a shared
-                       synapse: S_l · n_{l+1} upward, S_{l+1} · n_l downward (l ≥ 1: the
+                       synapse: S_p · n_q upward, S_q · n_p downward (p ≥ 1: the
                        clamped input receives nothing)
 neuron updates         n_l per step, every layer (rate-coded input encoders included; a
                        graded input neuron loads its value once per sample)
-plasticity events      the rule firing at a spike: S_l · n_{l+1} and/or S_{l+1} · n_l for the
+plasticity events      the rule firing at a spike: S_p · n_q and/or S_q · n_p for the
                        spikes of the learning windows (free_window and nudged), on the sides
                        where the rule has spike code (:func:`spiking_counts`)
-weight writes          the once-per-sample application, n_l · n_{l+1} per pair (+ biases);
-                       with a graded input, n_1 per input event instead
+weight writes          the once-per-sample application, n_p · n_q per edge (+ biases,
+                       charged to the first edge into each layer); with a graded input,
+                       n_q per input event instead
 trace updates          one jump per spike (S_l; a graded input keeps no trace); the per-step
                        decay is part of the neuron update, and the jump is charged with it
                        (no device lists it apart)
@@ -28,10 +30,11 @@ a *training sample* is T1 + T2 steps (counts from the training samples).
 The GPU baseline runs the same network with the rate-based reference as dense arithmetic
 (:mod:`eqspike.reference`), batched (``batch`` samples share each weight read):
 
-* inference: the input drive x·W_0 once, then per free step, for every other layer pair,
-  the upward and downward products (2 n_l n_{l+1} MACs) and one activation per neuron;
+* inference: the input drive x·W once per edge from the input, then per free step, for
+  every other edge, the upward and downward products (2 n_p n_q MACs) and one activation per
+  neuron;
 * training: the same over T1 + T2 steps, plus the EP update: two outer products and the
-  weight update (3 n_l n_{l+1} per pair) and the biases;
+  weight update (3 n_p n_q per edge) and the biases;
 * memory: each weight read once per step per batch, states read and written per step
   (4 bytes per value), weight update read-modify-write once per batch.
 

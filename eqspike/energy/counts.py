@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import graded_pair, rule_for
+from ..rules import graded_edge, rule_for
 from ..schedule import EVENT_PHASES
 from .devices import EnergyError
 
-__all__ = ["spiking_counts", "dense_counts", "learning_parts", "part_steps"]
+__all__ = ["spiking_counts", "dense_counts", "learning_parts", "part_steps", "bias_edges"]
 
 
 def part_steps(spec, workload: str) -> np.ndarray:
@@ -32,21 +32,33 @@ def learning_parts(spec) -> np.ndarray:
     return np.array([0.0, 1.0 if negative else 0.0, 1.0])
 
 
+def bias_edges(spec) -> list:
+    """Per non-input layer l (1 ... L), the index of the first edge into it: the edge its
+    bias and its state traffic are charged to, so that every layer is charged once
+    whatever the number of edges into it (a chain: edge l − 1)."""
+    return [next(k for k, e in enumerate(spec.edges) if e.post == layer)
+            for layer in range(1, len(spec.layers))]
+
+
 def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
     """Per-sample event counts of the spiking network, each (units, parts).
 
     ``spikes``: (L, 3) mean spikes per sample per layer and part (a run file's events).
-    Returns ``spikes`` (L, 3), ``synaptic_events`` (L−1, 3) per layer pair,
-    ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3), ``plasticity_events`` (L−1, 3) and
-    ``weight_writes`` (L−1, 3).
+    Returns ``spikes`` (L, 3), ``synaptic_events`` (E, 3) per edge of the graph (in the
+    order of ``spec.edges``), ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3),
+    ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3).
 
-    What the rule does on each layer pair comes from its pathway
-    (:meth:`eqspike.rules.Rule.pathway`): code on the lower or upper neuron's spikes
-    makes each window spike of that neuron a plasticity event at every synapse it joins; an
-    ``apply`` at the boundary writes every weight once per training sample; an
-    ``on_sample_end`` (a graded input) writes the synapses of each input event's neuron once.
-    A graded input neuron has no per-step update and no trace: it loads its value once per
-    sample and sends one event (counted as its spike) to its fan-out.
+    Every edge is all-to-all, so its events follow exactly from the counted spikes of the
+    two layers it joins (pre p, post q): a spike of p reaches the n_q neurons of q and one of
+    q the n_p neurons of p (none when p is the clamped input). What the rule does on an edge
+    comes from its pathway (:meth:`eqspike.rules.Rule.pathway`): code on the lower or upper
+    neuron's spikes makes each window spike of that neuron a plasticity event at every
+    synapse it joins; an ``apply`` at the boundary writes every weight once per training
+    sample; an ``on_sample_end`` (a graded input) writes the synapses of each input event's
+    neuron once. A layer's bias writes are charged to the first edge into it
+    (:func:`bias_edges`). A graded input neuron has no per-step update and no trace: it
+    loads its value once per sample and sends one event (counted as its spike) to its
+    fan-out.
     """
     sizes = np.asarray(spec.layers)
     spikes = np.asarray(spikes, dtype=float)
@@ -55,55 +67,62 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
                           f"{tuple(sizes)} and parts {EVENT_PHASES}")
     rule = rule_for(spec)
     training = workload == "training"
-    window_steps = part_steps(spec, "training") * learning_parts(spec)
-    up = spikes[:-1] * sizes[1:, None]                       # lower layer's spikes, upward
-    down = spikes[1:] * sizes[:-1, None]                     # upper layer's spikes, downward
-    down[0] = 0.0                                            # the input is clamped
     learning = learning_parts(spec)                          # parts where σ ≠ 0
-    plastic = np.zeros((len(sizes) - 1, 3))
-    writes = np.zeros((len(sizes) - 1, 3))
-    for k in range(len(sizes) - 1):
-        path = rule.pathway(graded_pair(spec, k), spec.learning.partner)
+    window_steps = part_steps(spec, "training") * learning
+    n_edges = len(spec.edges)
+    delivered, plastic, writes = (np.zeros((n_edges, 3)) for _ in range(3))
+    for k, edge in enumerate(spec.edges):
+        p, q = edge.pre, edge.post
+        delivered[k] = spikes[p] * sizes[q] + (spikes[q] * sizes[p] if p > 0 else 0.0)
+        path = rule.pathway(graded_edge(spec, k), spec.learning.partner)
         if path.on_pre:
-            plastic[k] += spikes[k] * sizes[k + 1] * learning
+            plastic[k] += spikes[p] * sizes[q] * learning
         if path.on_post:
-            plastic[k] += spikes[k + 1] * sizes[k] * learning
+            plastic[k] += spikes[q] * sizes[p] * learning
         if training and path.apply:
-            writes[k, 2] += sizes[k] * sizes[k + 1]          # every weight, once
+            writes[k, 2] += sizes[p] * sizes[q]              # every weight, once
         if training and path.on_sample_end:
-            writes[k, 2] += spikes[k].sum() * sizes[k + 1]  # one event per non-zero input
-        if training and rule.telescoping:                    # the biases, at every
-            writes[k] += sizes[k + 1] * window_steps          # window step
-        elif training:
-            writes[k, 2] += sizes[k + 1]                     # the biases, once
+            writes[k, 2] += spikes[p].sum() * sizes[q]       # one event per non-zero input
+    if training:
+        for layer, k in enumerate(bias_edges(spec), start=1):
+            if rule.telescoping:                             # the biases, at every
+                writes[k] += sizes[layer] * window_steps      # window step
+            else:
+                writes[k, 2] += sizes[layer]                 # the biases, once
     updates = sizes[:, None] * part_steps(spec, workload)[None, :] * 1.0
     traces = spikes.copy()
     if spec.spiking.input_code == "graded":
         updates[0] = [sizes[0], 0.0, 0.0]                    # one load per sample
         traces[0] = 0.0
-    return {"spikes": spikes, "synaptic_events": up + down, "neuron_updates": updates,
+    return {"spikes": spikes, "synaptic_events": delivered, "neuron_updates": updates,
             "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:
     """Per-sample MACs and bytes of the rate-based reference run as dense arithmetic.
 
-    Returns ``macs`` (L−1, 3) per layer pair and part, ``activations`` (L, 3) and
-    ``bytes`` (L−1, 3) (weights per pair, states attributed to the pair below them).
+    Returns ``macs`` (E, 3) per edge of the graph and part, ``activations`` (L, 3) and
+    ``bytes`` (E, 3) (weights per edge, each layer's states charged to the first edge into
+    it, :func:`bias_edges`). An edge from the input computes its drive x·W once per sample;
+    every other edge its upward and downward products at every step.
     """
     sizes = np.asarray(spec.layers, dtype=float)
     steps = part_steps(spec, workload).astype(float)
-    pairs = sizes[:-1] * sizes[1:]
-    macs = 2.0 * pairs[:, None] * steps[None, :]
-    macs[0] = 0.0
-    macs[0, 0] = pairs[0]                                     # the input drive, once
+    pairs = np.array([sizes[e.pre] * sizes[e.post] for e in spec.edges])
+    from_input = np.array([e.pre == 0 for e in spec.edges])
+    once = np.array([1.0, 0.0, 0.0])
+    macs = np.where(from_input[:, None], pairs[:, None] * once,
+                    2.0 * pairs[:, None] * steps[None, :])
     activations = sizes[:, None] * steps[None, :]
     activations[0] = 0.0                                      # the input is data
-    weight_reads = 4.0 * pairs[:, None] * steps[None, :] / batch
-    weight_reads[0] = 0.0
-    weight_reads[0, 0] = 4.0 * pairs[0] / batch
-    state_traffic = 2 * 4.0 * sizes[1:, None] * steps[None, :]
+    weight_reads = 4.0 * pairs[:, None] / batch * np.where(from_input[:, None], once,
+                                                           steps[None, :])
+    state_traffic = np.zeros_like(macs)
+    for layer, k in enumerate(bias_edges(spec), start=1):
+        state_traffic[k] += 2 * 4.0 * sizes[layer] * steps
     if workload == "training":
-        macs[:, 2] += 3.0 * pairs + sizes[1:]                 # two outer products + update
+        macs[:, 2] += 3.0 * pairs                             # two outer products + update
+        for layer, k in enumerate(bias_edges(spec), start=1):
+            macs[k, 2] += sizes[layer]                        # the bias update
         weight_reads[:, 2] += 2 * 4.0 * pairs / batch         # read-modify-write per batch
     return {"macs": macs, "activations": activations, "bytes": weight_reads + state_traffic}

@@ -21,10 +21,14 @@ ASSUMPTIONS = (
     "Counted: spikes (in the simulation), synaptic events = spikes x fan-out in both "
     "directions, neuron updates = neurons x steps, plasticity events = learning-window "
     "spikes x fan-out, weight writes once per training sample. GPU baseline: dense MACs of "
-    "the rate-based reference (input drive once, 2 products per other pair per step), "
+    "the rate-based reference (input drive once, 2 products per other edge per step), "
     "activations, memory traffic with weights read once per step per batch. Not counted: "
     "static/leakage power, off-chip I/O, host control, multi-hop routing, compilation."
 )
+
+
+#: The categories counted per layer; every other one is per edge of the graph.
+PER_LAYER = ("spikes", "neuron_updates", "activations")
 
 
 def _priced_terms(device: Device, spiking: dict, dense: dict, workload: str) -> dict:
@@ -73,6 +77,7 @@ class EnergyReport:
 
     network: str
     layers: tuple
+    edges: tuple                                  # (pre, post) per edge of the graph
     epoch: int
     train_samples: int
     baseline: str
@@ -166,13 +171,14 @@ class EnergyReport:
         return "\n".join(lines + notes)
 
     def breakdown(self, device: str, workload: str) -> str:
-        """Energy per category and unit (layer or layer pair), split by part of the sample."""
+        """Energy per category and unit (a layer, or an edge ``pre-post`` of the graph),
+        split by part of the sample."""
         lines = [f"{device}, {workload}: J per sample by category, unit and part "
                  f"({', '.join(EVENT_PHASES)})"]
         for category, values in self.energy[device][workload].items():
-            units = ("layer" if values.shape[0] == len(self.layers) else "pair")
+            units = "layer" if category in PER_LAYER else "edge"
             for k, row in enumerate(values):
-                label = f"{k}" if units == "layer" else f"{k}-{k + 1}"
+                label = f"{k}" if units == "layer" else "-".join(map(str, self.edges[k]))
                 if np.any(row):
                     parts = "  ".join(f"{v:9.3e}" for v in row)
                     lines.append(f"  {category:16s} {units} {label:4s} {parts}   "
@@ -229,7 +235,8 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
         raise EnergyError(f"{run.path}: no finished epoch, so no event counts")
     run.checkpoint()       # counts of weights that went non-finite price nothing: refuse
     spec = run.spec
-    report = EnergyReport(spec.name, spec.layers, int(run.metrics["epoch"][-1]),
+    report = EnergyReport(spec.name, spec.layers, tuple((e.pre, e.post) for e in spec.edges),
+                          int(run.metrics["epoch"][-1]),
                           int(run.metrics["train_samples"][-1]), baseline, batch,
                           devices=chosen)
     sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}

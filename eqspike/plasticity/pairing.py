@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from ..rules import UNBOUNDED, graded_pair, rule_for, rule_scales
+from ..rules import UNBOUNDED, graded_edge, rule_for, rule_scales
 
 __all__ = ["pairing_window"]
 
@@ -35,11 +35,11 @@ learn = learn_sign(t) : 1 (shared)
 
 
 def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
-                   post_change: str = "increase", layer_pair: int = -1,
+                   post_change: str = "increase", edge: int = -1,
                    window: int | None = None) -> dict:
     """Net weight change per pairing for each offset Δt (steps), with the rule of ``spec``.
 
-    The learning rate is that of ``layer_pair`` (default: the last) in epoch 0, so the
+    The learning rate is that of edge ``edge`` of the graph (default: the last) in epoch 0, so the
     changes are in the units of the weights of a real run. Returns ``dt`` (offsets), ``dw``
     (pairings, offsets): each pairing's change, ``mean`` and ``sem`` over pairings, and the
     protocol's settings. Runs in Brian2's runtime mode (numpy target).
@@ -57,8 +57,8 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     if centre + reach >= window or centre - reach < 0:
         raise UsageError(f"a window of {window} steps cannot hold offsets up to ±{reach}")
     rule = rule_for(spec)
-    if graded_pair(spec, layer_pair % (len(spec.layers) - 1)):
-        raise UsageError(f"layer pair {layer_pair} has a graded input: its pre neuron does not "
+    if graded_edge(spec, edge % len(spec.edges)):
+        raise UsageError(f"edge {edge} leaves a graded input: its pre neuron does not "
                          "spike, so there is no pre spike to pair with")
     n, episode = len(offsets), 2 * window
     steps = pairings * episode + 1
@@ -103,7 +103,7 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     syn = b2.Synapses(groups[0], groups[1], model="w : 1\n" + path.synapse_model, dt=dt,
                       namespace=namespace, name="pairing_synapses", **pathways)
     syn.connect(j="i")
-    lr_w = rule_scales(spec, 0)[0][layer_pair]
+    lr_w = rule_scales(spec, 0)[0][edge]
     syn.lr_w, syn.w_max = lr_w, UNBOUNDED
     weight_log = b2.StateMonitor(syn, "w", record=True, dt=episode * dt, when="start",
                                  order=3)

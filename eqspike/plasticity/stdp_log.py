@@ -28,7 +28,7 @@ the −β phase, or the free phase and the +β phase that restarts from the free
 Memory stays bounded however long the run: a chunk's spikes are processed and dropped; per
 epoch the logger keeps (a) the binned window of *every* change (count, sum and sum of
 squares of ΔW per sign and Δt bin, ``|Δt| ≤ dt_range``, one overflow bin), (b) a uniform
-random sample of at most ``max_events`` changes per layer pair (reservoir by random keys),
+random sample of at most ``max_events`` changes per edge (reservoir by random keys),
 and (c) the logged weights after each chunk. Each chunk also checks itself: the logged
 changes of a synapse must sum to its weight change over the chunk (``max_mismatch``; exact
 up to rounding unless ``[learning] weight_bound`` clipped the weight).
@@ -49,7 +49,7 @@ __all__ = ["EVENT_DTYPE", "NO_SPIKE", "TRIGGERS", "select_synapses",
            "reconstruct_changes", "as_events", "STDPLogger"]
 
 #: One logged weight change. ``sample``: index in the epoch's order; ``step``: in the sample;
-#: ``synapse``: index in the layer pair's selection; ``trigger``: 0 presynaptic spike,
+#: ``synapse``: index in the edge's selection; ``trigger``: 0 presynaptic spike,
 #: 1 postsynaptic spike; ``sign``: σ; ``dw``: the change; Δt in steps (NO_SPIKE: none).
 EVENT_DTYPE = np.dtype([("sample", "i8"), ("step", "i4"), ("synapse", "i4"), ("trigger", "i1"),
                         ("sign", "i1"), ("dw", "f8"), ("dt_nearest", "i4"), ("dt_last", "i4")])
@@ -58,17 +58,18 @@ TRIGGERS = ("pre", "post")
 
 
 def select_synapses(spec, per_pair: int, seed: int = 0) -> list:
-    """``per_pair`` synapses of every layer pair, as (pre, post) index arrays.
+    """``per_pair`` synapses of every edge of the graph (in the order of ``spec.edges``), as
+    (pre, post) index arrays.
 
     The synapses are drawn from the block joining ⌈√N⌉ random presynaptic and as many
     random postsynaptic neurons, so that few neurons (whose spikes the simulation records)
     cover many synapses.
     """
     if per_pair < 1:
-        raise UsageError(f"log at least one synapse per layer pair, got {per_pair}")
+        raise UsageError(f"log at least one synapse per edge, got {per_pair}")
     rng = np.random.default_rng([seed, 4])
     out = []
-    for n_pre, n_post in zip(spec.layers[:-1], spec.layers[1:]):
+    for n_pre, n_post in ((spec.layers[e.pre], spec.layers[e.post]) for e in spec.edges):
         n = min(per_pair, n_pre * n_post)
         m_post = min(math.isqrt(n - 1) + 1, n_post)
         m_pre = min(-(-n // m_post), n_pre)
@@ -84,9 +85,9 @@ def select_synapses(spec, per_pair: int, seed: int = 0) -> list:
 def logged_neurons(spec, selection) -> list:
     """Per layer, the sorted neurons that the selected synapses join."""
     per_layer = [[] for _ in spec.layers]
-    for k, (pre, post) in enumerate(selection):
-        per_layer[k].append(pre)
-        per_layer[k + 1].append(post)
+    for edge, (pre, post) in zip(spec.edges, selection):
+        per_layer[edge.pre].append(pre)
+        per_layer[edge.post].append(post)
     return [np.unique(np.concatenate(p)) if p else np.zeros(0, dtype=int) for p in per_layer]
 
 
@@ -179,8 +180,8 @@ def _raster(spec, spikes, neurons, n_samples):
 class LayerSpikes:
     """One layer's logged spikes in a chunk, with what every change needs from them, flat
     over (sample, step, logged neuron): the trace a synapse reads, and the neighbouring
-    spikes. Built once per layer and chunk (:func:`layer_spikes`), shared by both layer
-    pairs a hidden layer belongs to."""
+    spikes. Built once per layer and chunk (:func:`layer_spikes`), shared by every edge a
+    layer belongs to."""
 
     neurons: np.ndarray       # the logged neurons (sorted ids)
     raster: np.ndarray        # (n, S, m) bool
@@ -218,7 +219,7 @@ def layer_spikes(spec, spikes, neurons, n_samples: int) -> LayerSpikes:
 
 def reconstruct_changes(spec, pre: LayerSpikes, post: LayerSpikes, synapses,
                         lr_w: float) -> dict:
-    """Every non-zero change of the ``synapses`` = (pre, post) of one layer pair in a chunk.
+    """Every non-zero change of the ``synapses`` = (pre, post) of one edge in a chunk.
 
     Returns the columns of :data:`EVENT_DTYPE` as arrays (``sample`` counted in the chunk),
     presynaptic triggers first; :func:`as_events` makes a table of some of them.
@@ -324,7 +325,7 @@ class STDPLogger:
     def add_chunk(self, logged_spikes, lr_w, weights, first_sample: int, n_samples: int,
                   samples_seen: int) -> None:
         """Add one chunk: ``logged_spikes`` from :class:`~eqspike.engine.ChunkResult`,
-        ``lr_w`` per layer pair, the weights after the chunk (not modified afterwards), the
+        ``lr_w`` per edge, the weights after the chunk (not modified afterwards), the
         epoch index of its first sample, its number of samples, and the run's samples seen
         after it.
 
@@ -344,9 +345,9 @@ class STDPLogger:
         before = [t[-1] for t in self.trajectory] if self.samples else None
         layers = [layer_spikes(self.spec, spikes, neurons, n_samples)
                   for spikes, neurons in zip(logged_spikes, self.neurons)]
-        for k, (pre, post) in enumerate(self.selection):
-            changes = reconstruct_changes(self.spec, layers[k], layers[k + 1], (pre, post),
-                                          lr_w[k])
+        for k, (edge, (pre, post)) in enumerate(zip(self.spec.edges, self.selection)):
+            changes = reconstruct_changes(self.spec, layers[edge.pre], layers[edge.post],
+                                          (pre, post), lr_w[k])
             dw, n = changes["dw"], len(changes["dw"])
             self.n_events[k] += n
             size = 2 * 2 * self.n_bins

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runfile
+from ..parameters import edge_name
 
 __all__ = ["load_log", "binned_window", "fit_exponentials", "describe_fit",
            "plasticity_report", "bi_poo_window", "compare_windows", "MIN_EXPLAINED"]
@@ -174,16 +175,17 @@ def compare_windows(paths, out_png, pairings: int = 5, dt_kind: str = "nearest")
         dt_range = int(log["attrs"]["dt_range"])
         epochs = list(log["epochs"].values())
         label = f"{Path(path).stem} ({spec.learning.rule})"
+        names = [edge_name(e) for e in spec.edges]
         fits = {}
         for k in range(len(log["selection"])):
             w = binned_window(sum(e[f"window_{k}"] for e in epochs), dt_range, dt_kind)
             y, scale = _normalised(w["net"]["mean"])
             axes[0].errorbar(w["dt"], y, yerr=w["net"]["sem"] / scale, fmt="o-", ms=2.5,
                              lw=1, capsize=1.5, color=f"C{2 * r + k}",
-                             label=f"{label}, W_{k}_{k + 1}")
-            fits[f"W_{k}_{k + 1}"] = fit_exponentials(w["dt"], w["net"]["mean"],
+                             label=f"{label}, {names[k]}")
+            fits[f"{names[k]}"] = fit_exponentials(w["dt"], w["net"]["mean"],
                                                       w["net"]["sem"])
-            header += [f"{label} W_{k}_{k + 1} mean", f"{label} W_{k}_{k + 1} sem"]
+            header += [f"{label} {names[k]} mean", f"{label} {names[k]} sem"]
             columns += [w["net"]["mean"], w["net"]["sem"]]
         offsets = range(-dt_range, dt_range + 1)
         for change, style in (("increase", "-"), ("decrease", ":")):
@@ -253,9 +255,9 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     """Figures and tables of a run's STDP log (and of the pairing protocol with its rule).
 
     Writes into ``out_dir`` (default: beside the run file, ``RUN-plasticity/``):
-    ``stdp_window.png`` / ``.csv`` (training window per layer pair and the protocol's, on
+    ``stdp_window.png`` / ``.csv`` (training window per edge and the protocol's, on
     one figure), ``stdp_fits.csv`` (A₊, τ₊, A₋, τ₋ ± s.e.), ``weight_changes.png`` /
-    ``.csv`` (histograms of the kept changes per layer pair and sign) and
+    ``.csv`` (histograms of the kept changes per edge and sign) and
     ``weight_trajectories.png`` / ``.csv``. Returns the numbers it printed.
     """
     from ..figures import subplots
@@ -265,6 +267,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     path = Path(path)
     run = runfile.read_run(path)
     spec = run.spec
+    names = [edge_name(e) for e in spec.edges]
     log = load_log(path)
     out_dir = Path(out_dir) if out_dir else path.with_name(path.stem + "-plasticity")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -276,12 +279,12 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     offsets = range(-dt_range, dt_range + 1)
     proto = pairing_window(spec, offsets, pairings) if protocol else None
 
-    fits = {f"W_{k}_{k + 1}": fit_exponentials(w["dt"], w["net"]["mean"], w["net"]["sem"])
+    fits = {f"{names[k]}": fit_exponentials(w["dt"], w["net"]["mean"], w["net"]["sem"])
             for k, w in enumerate(windows)}
     if proto is not None:
         fits["protocol"] = fit_exponentials(proto["dt"], proto["mean"], None)
 
-    # -- the window: training per layer pair and the protocol, one figure ----------------
+    # -- the window: training per edge and the protocol, one figure ----------------
     fit_lines = _fit_lines(fits)
     text_height = 0.16 * (len(fit_lines) + 1)                 # inches for the fit lines
     fig, axes = subplots(1, 2, figsize=(12, 4.5 + text_height))
@@ -289,7 +292,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     for k, w in enumerate(windows):
         y, scale = _normalised(w["net"]["mean"])
         ax.errorbar(w["dt"], y, yerr=w["net"]["sem"] / scale, fmt="o-", ms=3, capsize=2,
-                    label=f"training, W_{k}_{k + 1} (max |ΔW| {scale:.2e})")
+                    label=f"training, {names[k]} (max |ΔW| {scale:.2e})")
     if proto is not None:
         y, scale = _normalised(proto["mean"])
         ax.plot(proto["dt"], y, "k--", lw=2,
@@ -304,7 +307,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     for k, w in enumerate(windows):
         for sign, style in zip(SIGNS, ("v-", "^-")):
             ax.plot(w["dt"], w[sign]["mean"], style, ms=3,
-                    label=f"W_{k}_{k + 1}, σ = {'−' if sign == 'negative' else '+'}1")
+                    label=f"{names[k]}, σ = {'−' if sign == 'negative' else '+'}1")
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlabel("Δt = t_post − t_pre (steps)")
@@ -325,7 +328,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     for k, w in enumerate(windows):
         for sign in ("net", *SIGNS):
             for stat in ("count", "mean", "sem"):
-                header.append(f"W_{k}_{k + 1}_{sign}_{stat}")
+                header.append(f"{names[k]}_{sign}_{stat}")
                 columns.append(w[sign][stat])
     if proto is not None:
         header += ["protocol_mean", "protocol_sem"]
@@ -333,7 +336,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     _write_csv(out_dir / "stdp_window.csv", header, np.column_stack(columns).tolist())
     _write_fits_csv(out_dir / "stdp_fits.csv", fits)
 
-    # -- histograms of the kept changes, per layer pair and phase sign -------------------
+    # -- histograms of the kept changes, per edge and phase sign -------------------
     fig, axes = subplots(1, pairs, figsize=(5.5 * pairs, 4), squeeze=False)
     rows = []
     for k in range(pairs):
@@ -345,17 +348,17 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         for sign, value in zip(SIGNS, (-1, 1)):
             counts, _ = np.histogram(dw[events["sign"] == value], edges)
             ax.stairs(counts, edges, label=f"σ = {'−' if value < 0 else '+'}1")
-            rows += [[f"W_{k}_{k + 1}", sign, lo, hi, c]
+            rows += [[f"{names[k]}", sign, lo, hi, c]
                      for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
         ax.set_yscale("log")
         ax.set_xlabel("ΔW per change")
         ax.set_ylabel("changes (kept sample)")
         total = sum(int(e[f"n_events_{k}"]) for e in epochs)
-        ax.set_title(f"W_{k}_{k + 1}: {len(events)} of {total} changes")
+        ax.set_title(f"{names[k]}: {len(events)} of {total} changes")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "weight_changes.png", dpi=120)
-    _write_csv(out_dir / "weight_changes.csv", ["pair", "sign", "dw_low", "dw_high", "count"],
+    _write_csv(out_dir / "weight_changes.csv", ["edge", "sign", "dw_low", "dw_high", "count"],
                rows)
 
     # -- weight trajectories of the logged synapses ---------------------------------------
@@ -369,11 +372,11 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
         ax.plot(samples, weights[:, shown], lw=0.7, alpha=0.7)
         ax.set_xlabel("training samples seen")
         ax.set_ylabel("weight")
-        ax.set_title(f"W_{k}_{k + 1}: {len(shown)} of {weights.shape[1]} logged synapses")
-        rows += [[f"W_{k}_{k + 1}", s, *w] for s, w in zip(samples, weights)]
+        ax.set_title(f"{names[k]}: {len(shown)} of {weights.shape[1]} logged synapses")
+        rows += [[f"{names[k]}", s, *w] for s, w in zip(samples, weights)]
     fig.tight_layout()
     fig.savefig(out_dir / "weight_trajectories.png", dpi=120)
-    _write_csv(out_dir / "weight_trajectories.csv", ["pair", "samples_seen", "weights..."],
+    _write_csv(out_dir / "weight_trajectories.csv", ["edge", "samples_seen", "weights..."],
                rows)
 
     mismatch = max(float(np.max(e["attrs"]["max_mismatch"])) for e in epochs)

@@ -2,13 +2,17 @@
 
 The seed paper's claim (Elayedam & Srinivasan, Hopfield-Resnet): plain deep layered Hopfield
 networks stagnate under EP, while residual (skip) couplings let them train. This script
-trains ``networks/deep.toml`` (784, six hidden layers, 10) twice with the same seed, data
-and settings: as it is, and with a skip coupling from every hidden layer l to layer l + 2
-(each with the rate of the plain coupling into that layer). Each run is a normal run file;
-the learning curves go side by side into one PNG (and CSV) via analysis/learning_curve.py.
+trains a deep network twice with the same seed, data and settings: as a plain chain, and
+with a skip coupling from every hidden layer l to layer l + 2 (each with the rate of the
+plain coupling into that layer). Given a plain chain (``networks/deep.toml``: rate
+reference, 784, six hidden layers, 10) it adds the skips; given a network that has them
+(``networks/mnist-deep.toml``: spiking EP, three hidden layers) it removes them for the plain
+run. Either engine: the network file's ``[network] path`` chooses. Each run is a normal run
+file; the learning curves go side by side into one PNG (and CSV) via
+analysis/learning_curve.py.
 
     python benchmarks/depth_experiment.py [--network deep] [--epochs 15] [--train-samples 60000]
-                                          [--out-dir runs/depth]
+                                          [--out-dir runs/depth] [--only plain|residual]
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ def with_skips(spec):
     only: a cross-entropy read-out is not part of Φ)."""
     from eqspike.spec import EdgeSpec
 
+    from eqspike.parameters import has_readout
+
     edges = list(spec.edges)
     rates = list(spec.learning.rates)
     rate_into = {e.post: r for e, r in zip(edges, rates)}
-    last = len(spec.layers) - (2 if spec.reference.loss == "cross_entropy" else 1)
+    last = len(spec.layers) - (2 if has_readout(spec) else 1)
     for layer in range(1, last - 1):
         edges.append(EdgeSpec(layer, layer + 2))
         rates.append(rate_into[layer + 2])
@@ -37,8 +43,28 @@ def with_skips(spec):
                                  "description": spec.network.description + " + skips l->l+2"})
 
 
+def has_skips(spec) -> bool:
+    return any(e.post != e.pre + 1 for e in spec.edges)
+
+
+def without_skips(spec):
+    """``spec`` as a plain chain: its skip couplings (edges l → m, m > l + 1) removed, with
+    their learning rates."""
+    kept = [(e, r) for e, r in zip(spec.edges, spec.learning.rates) if e.post == e.pre + 1]
+    return spec.replace(learning={"rates": [r for _, r in kept]},
+                        network={"edges": [e for e, _ in kept],
+                                 "description": spec.network.description + ", skips removed"})
+
+
+def variants(spec) -> dict:
+    """{"plain": the chain, "residual": the chain with skips l → l+2}, from either."""
+    if has_skips(spec):
+        return {"plain": without_skips(spec), "residual": spec}
+    return {"plain": spec, "residual": with_skips(spec)}
+
+
 def main(argv=None) -> int:
-    from eqspike.training import train as train_rate
+    from eqspike.training import train
     from eqspike.spec import load_network
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,6 +74,11 @@ def main(argv=None) -> int:
     parser.add_argument("--test-samples", type=int)
     parser.add_argument("--data-dir")
     parser.add_argument("--out-dir", default="runs/depth")
+    parser.add_argument("--only", choices=("plain", "residual"),
+                        help="train one of the two (e.g. one per core); the curves are drawn "
+                             "from whichever run files exist")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue existing run files from their last checkpoint")
     args = parser.parse_args(argv)
     spec = load_network(args.network)
     overrides = {k: v for k, v in (("epochs", args.epochs),
@@ -57,16 +88,22 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for label, variant in (("plain", spec), ("residual", with_skips(spec))):
+    for label, variant in variants(spec).items():
         path = out / f"{spec.name}-{label}.h5"
-        print(f"== {label}: {len(variant.edges)} couplings -> {path}", flush=True)
-        # the script's own outputs: a rerun measures again and replaces them
-        result = train_rate(variant, path, data_dir=args.data_dir,
-                            test_samples=args.test_samples, progress=False, overwrite=True)
-        print(f"{label}: test accuracy per epoch "
-              f"{', '.join(f'{a:.4f}' for a in result.test_accuracy)} "
-              f"({result.seconds:.0f} s)", flush=True)
-        paths.append(str(path))
+        if args.only in (None, label):
+            print(f"== {label}: {len(variant.edges)} couplings -> {path}", flush=True)
+            if args.resume and path.exists():
+                result = train(None, path, data_dir=args.data_dir, resume=True,
+                                    progress=False)
+            else:   # the script's own outputs: a rerun measures again and replaces them
+                result = train(variant, path, data_dir=args.data_dir,
+                                    test_samples=args.test_samples, progress=False,
+                                    overwrite=True)
+            print(f"{label}: test accuracy per epoch "
+                  f"{', '.join(f'{a:.4f}' for a in result.test_accuracy)} "
+                  f"({result.seconds:.0f} s)", flush=True)
+        if path.exists():
+            paths.append(str(path))
     sys.path.insert(0, str(ROOT / "analysis"))
     import learning_curve
 

@@ -184,7 +184,8 @@ class StandaloneEngine(Engine):
     creating a second one retires the first (using it then raises a clear error).
 
     ``threads``: OpenMP threads of the build (Brian2's ``openmp_threads``; 0: none, the
-    plain sequential code); None: :func:`default_threads`. Threads change the order of
+    plain sequential code); None: :func:`default_threads`. ``profile``: time every code
+    object (Brian2's ``profile=True``, a build of its own), see :meth:`profiling_info`. Threads change the order of
     floating-point sums, so results agree with a sequential build within rounding at first
     and may drift apart where a rounding difference moves a spike (see the tests).
     """
@@ -193,17 +194,18 @@ class StandaloneEngine(Engine):
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
                  cache_dir: str | os.PathLike | None = None, count_events: bool = True,
-                 log_neurons=None, threads: int | None = None):
+                 log_neurons=None, threads: int | None = None, profile: bool = False):
         super().__init__(spec, chunk_samples, seed, count_events, log_neurons)
         import brian2 as b2
 
         self.threads = resolve_threads(threads)
+        self.profile = bool(profile)
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)
         if StandaloneEngine._live is not None:
             StandaloneEngine._live._retire()
         variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
-        variant += f"-t{self.threads}" if self.threads else ""
+        variant += (f"-t{self.threads}" if self.threads else "") + ("-prof" if profile else "")
         self.directory, self._lock = self._claim(
             root / f"{spec.structure_key()}-n{self.chunk_samples}{variant}")
         b2.set_device("cpp_standalone", build_on_run=False)
@@ -216,13 +218,20 @@ class StandaloneEngine(Engine):
         self.net = build_network(spec, self.chunk_samples, count_events=count_events,
                                  log_neurons=log_neurons)
         dt = spec.spiking.dt_ms * b2.ms
-        self.net.network.run(self.net.duration_steps * dt, namespace={})
+        self.net.network.run(self.net.duration_steps * dt, namespace={}, profile=self.profile)
         device.build(directory=str(self.directory), run=False, with_output=False)
         self.device = device
         # only the signals some code reads exist in the build (the binary refuses the rest:
         # e.g. ``phase``, read only by the event counters, in a build without them)
         self._signals = {k: v for k, v in self.net.signals.items() if v in device.timed_arrays}
         StandaloneEngine._live = self
+
+    def profiling_info(self) -> list:
+        """(code object name, seconds) of the last chunk, slowest first: Brian2's
+        per-code-object profile, for an engine built with ``profile=True``."""
+        if not self.profile:
+            raise RuntimeError("this engine was built without profile=True")
+        return [(name, float(t)) for name, t in self.net.network.profiling_info]
 
     def _retire(self):
         """Free this engine's build slot and its Brian2 objects. Brian2 names implicit

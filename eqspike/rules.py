@@ -170,7 +170,9 @@ class Rule:
     the free state under symmetric nudging); ``input_model``: what the input layer needs
     besides. On the hidden and output neurons: ``own`` (how H_i is measured: code at spikes
     and at steps; None: ``[learning] window_rate`` decides, :data:`WINDOW_RATE`) and
-    ``bias_apply`` (at the boundary). ``spike_driven``: the synapses do work at spikes;
+    ``bias_apply`` (at the boundary). ``accumulator``: the per-synapse signal both spike
+    pathways add to and ``apply`` reads ("": none). ``spike_driven``: the synapses do work
+    at spikes;
     ``free_window``: with one-sided nudging the last T2 free steps are a negative window
     (σ = −1); ``telescoping``: the signal is a sum of changes, so its scale has no 1/T_w.
     """
@@ -186,6 +188,7 @@ class Rule:
     input_model: str = ""
     own: dict | None = None
     bias_apply: str = APPLY_BIAS_UPDATE
+    accumulator: str = ""
     spike_driven: bool = True
     free_window: bool = True
     telescoping: bool = False
@@ -257,6 +260,7 @@ RULES = {
             on_post="hebb += learn_post * {partner}_pre",
             apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
         graded=GRADED_PATHWAY,
+        accumulator="hebb",
     ),
     "end_of_phase": Rule(
         name="end_of_phase",

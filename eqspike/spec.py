@@ -152,6 +152,14 @@ class SpikingSection:
     readout_steps: int = _f(20, lo=1, doc="last free steps whose output spikes are counted")
     precision: str = _f("float64", choices=("float64", "float32"),
                         doc="dtype of every state variable and weight in the simulation")
+    feedback: str = _f("shared", choices=("shared", "copy"),
+                       doc="how an edge between two spiking layers feeds its lower layer: "
+                           "shared: through the on_post pathway of its one Synapses object, "
+                           "reading W in the lower layer's order (strided in memory); copy: "
+                           "through a second Synapses object in the upper layer's order "
+                           "holding W transposed, refreshed from W at every sample boundary "
+                           "(the same deliveries, contiguous in memory; for rules that change "
+                           "W only at sample boundaries; see eqspike.spiking)")
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,10 @@ class NetworkSpec:
                     f"a {e.kind} edge: the spiking engine builds dense edges only, between "
                     "any two layers (run this graph on the rate reference: [network] path "
                     "= \"rate\")")
+        if self.spiking.feedback == "copy" and self.learning.rule == "continual":
+            raise SpecError(f"{self.name}: [spiking] feedback = \"copy\" needs a rule that "
+                            "changes the weights only at sample boundaries; the continual "
+                            "rule moves them at every spike (use feedback = \"shared\")")
         n_pairs = len(layers) - 1
         if len(self.learning.bias_rates) != n_pairs:
             raise SpecError(f"{self.name}: [learning] bias_rates needs {n_pairs} values (one "

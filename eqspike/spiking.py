@@ -28,10 +28,10 @@ code and receive nothing. Averaged over time, u settles near
 the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is what the spike
 rates code.
 
-At each sample boundary (run_regularly, ``when='start'``) the learning rule of
-:mod:`eqspike.rules` (``[learning] rule``) applies its accumulated update on the
-synapses (order 1), then the neurons apply theirs and every state is reset (order 2)
-(u = I = x = 0, a = 1/2). The output's readout count (spikes in the last ``readout_steps``
+At each sample boundary (run_regularly, ``when='start'``, in the order of
+:data:`BOUNDARY`) the learning rule of :mod:`eqspike.rules` (``[learning] rule``) applies
+its accumulated update on the synapses, then the neurons apply theirs and every state is
+reset (u = I = x = 0, a = 1/2). The output's readout count (spikes in the last ``readout_steps``
 free steps) is recorded by a :class:`~brian2.StateMonitor` just before that reset, so the
 monitor holds one row per sample of the chunk and never grows with the run.
 
@@ -61,7 +61,8 @@ from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_si
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
-           "build_dense_edge", "build_counters", "edge_synapses_name", "neuron_code", "layer_kind", "LAYER_CODE",
+           "build_dense_edge", "build_feedback_copy", "build_counters", "edge_synapses_name",
+           "copies_feedback", "BOUNDARY", "neuron_code", "layer_kind", "LAYER_CODE",
            "EDGE_BUILDERS"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
@@ -104,8 +105,13 @@ GRADED_INPUT_LOAD = "r = stimulus(t, i)"
 GRADED_THRESHOLD = "onset(t) > 0 and r > 0"
 GRADED_SAMPLE_END = "offset(t) > 0 and r > 0"
 #: (when, order) of the ``sample_end`` event's thresholder and pathway: at the boundary,
-#: before the synapses' apply (order 1) and the neurons' reset (order 2) of the new sample.
+#: before the synapses' apply and the neurons' reset of the new sample (:data:`BOUNDARY`).
 SAMPLE_END_SCHEDULE = {"thresholder": ("start", -3), "pathway": ("start", -2)}
+#: The order of the work at each sample boundary (``when = "start"``), after the event
+#: counters (-1) and the monitors (0): a feedback copy's accumulator collected into its
+#: edge's buffer, the synapses' rule applied, the copy refreshed, then the neurons' update
+#: and reset.
+BOUNDARY = {"collect": 1, "apply": 2, "refresh": 3, "neurons": 4}
 #: Receiving a graded event: the post neuron holds w r_j as input drive for the sample.
 GRADED_ON_PRE = "Ix_post += w * r_pre"
 #: The held drive of a layer that receives a graded input.
@@ -348,8 +354,8 @@ def build_layer(ctx: BuildContext, index: int, biases=None):
     if kind == "graded":
         group.thresholder["sample_end"].when, group.thresholder["sample_end"].order = \
             SAMPLE_END_SCHEDULE["thresholder"]
-    group.run_regularly("\n".join(code.boundary), dt=ctx.sample_dt, when="start", order=2,
-                        name=f"layer{index}_boundary")
+    group.run_regularly("\n".join(code.boundary), dt=ctx.sample_dt, when="start",
+                        order=BOUNDARY["neurons"], name=f"layer{index}_boundary")
     if code.step:
         group.run_regularly("\n".join(code.step), when="groups", name=f"layer{index}_step")
     if kind in ("hidden", "output") and biases is not None:
@@ -363,19 +369,88 @@ def build_layer(ctx: BuildContext, index: int, biases=None):
     return group, monitor
 
 
+#: The feedback copy (``[spiking] feedback = "copy"``). Brian2 stores an all-to-all edge's
+#: synapses in the lower layer's order (w[i n_post + j] = W_ij), so the feedback pathway of
+#: an upper spike j (``on_post``: I_i += W_ij for every i) reads w, the rule's accumulator
+#: and the synapse→neuron index with a stride of n_post: measured 6.3 against 1.0 ns per
+#: event forward on 256 × 256 (benchmarks/profile_network.py). With the copy, the edge's own
+#: Synapses feed only upward, and a second Synapses object from the upper to the lower layer,
+#: stored in the upper layer's order, holds W_ij as its ``w`` and feeds downward with the
+#: rule's feedback half: the same deliveries, read contiguously. Its accumulator and the
+#: weights cross between the two through a buffer group of one entry per synapse (Brian2
+#: links variables of fixed-size groups only): at each boundary the copy's accumulator is
+#: collected into ``kh`` (BOUNDARY["collect"]), the edge adds it to its own and applies the
+#: rule, then publishes W in ``kw`` (BOUNDARY["apply"]), and the copy reloads it
+#: (BOUNDARY["refresh"]). Exact for rules that change W only at the boundary: the sum of
+#: both halves' accumulators is the one accumulator's, up to the order of float additions.
+COPY_BUFFER = "kh : 1                       # the copy's accumulator, collected\n" \
+              "kw : 1                       # W, published for the copy\n"
+COPY_LINKS = "kidx : integer (constant)    # this synapse's entry in the buffer\n" \
+             "kh : 1 (linked)\nkw : 1 (linked)\n"
+COPY_COLLECT = "kh = {acc}\n{acc} = 0"
+COPY_ADD = "{acc} += kh"
+COPY_PUBLISH = "kw = w"
+COPY_REFRESH = "w = kw"
+
+
+def mirrored(code: str) -> str:
+    """Synapse code seen from the other side: ``_pre`` ↔ ``_post`` (for the feedback copy,
+    whose presynaptic layer is the edge's upper layer)."""
+    import re
+
+    return re.sub(r"_(pre|post)\b", lambda m: "_post" if m.group(1) == "pre" else "_pre", code)
+
+
+def copies_feedback(spec: NetworkSpec, edge) -> bool:
+    """Whether ``edge`` feeds its lower layer through a copy (``[spiking] feedback``): every
+    edge whose lower layer spikes and receives (not the clamped input)."""
+    return spec.spiking.feedback == "copy" and edge.pre > 0
+
+
+def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> list:
+    """The feedback copy of edge ``syn`` (see :data:`COPY_BUFFER`): the buffer group and
+    the upper → lower Synapses; returns both (to add to the network)."""
+    import brian2 as b2
+
+    acc = ctx.rule.accumulator
+    n_lower, n_upper = len(lower), len(upper)
+    name = syn.name
+    buffer = b2.NeuronGroup(n_lower * n_upper, COPY_BUFFER, dt=ctx.sample_dt,
+                            namespace=ctx.namespace, name=f"{name}_buffer")
+    model = "w : 1\n" + COPY_LINKS + (f"{acc} : 1\n" if acc else "")
+    on_pre = "\n".join(c for c in ("I_post += w", mirrored(path.on_post)) if c)
+    copy = b2.Synapses(upper, lower, model=model, on_pre=on_pre, dt=ctx.dt,
+                       namespace=ctx.namespace, name=f"{name}_feedback")
+    copy.connect()                            # upper-major: copy index j * n_lower + i
+    copy.kidx = f"j * {n_upper} + i"          # ... holds W_ij, entry i * n_upper + j
+    for owner in (syn, copy):
+        owner.kh = b2.linked_var(buffer, "kh", index="kidx")
+        owner.kw = b2.linked_var(buffer, "kw", index="kidx")
+    syn.kidx = f"i * {n_upper} + j"
+    if acc:
+        copy.run_regularly(COPY_COLLECT.format(acc=acc), dt=ctx.sample_dt, when="start",
+                           order=BOUNDARY["collect"], name=f"{name}_feedback_collect")
+    copy.run_regularly(COPY_REFRESH, dt=ctx.sample_dt, when="start",
+                       order=BOUNDARY["refresh"], name=f"{name}_feedback_refresh")
+    return [buffer, copy]
+
+
 def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     """The Synapses of one dense edge: all-to-all, one weight per pair serving both
     directions (``on_pre`` feeds the upper layer, ``on_post`` the lower one, unless the
-    lower layer is the clamped input), with the rule's pathway of that edge."""
+    lower layer is the clamped input, or :func:`build_feedback_copy` does), with the rule's
+    pathway of that edge. Returns (the edge's Synapses, other objects to add)."""
     import brian2 as b2
 
     spec = ctx.spec
     clamped = edge.pre == 0  # the input layer receives no feedback
+    copied = copies_feedback(spec, edge)
     graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
     deliver = GRADED_ON_PRE if graded else "I_post += w"
     on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
-    on_post = "\n".join(c for c in ("" if clamped else "I_pre += w", path.on_post) if c)
+    on_post = "" if copied else "\n".join(c for c in ("" if clamped else "I_pre += w",
+                                                       path.on_post) if c)
     pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
     if path.on_sample_end:
         pathways["on_pre"]["sample_end"] = path.on_sample_end
@@ -384,19 +459,25 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
         pathways["on_post"] = on_post
         pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
     name = edge_synapses_name(edge)
-    syn = b2.Synapses(lower, upper, model="w : 1\n" + path.synapse_model,
-                      dt=ctx.sample_dt if graded else ctx.dt, namespace=ctx.namespace,
-                      name=name, **pathways)
+    model = "w : 1\n" + path.synapse_model + (COPY_LINKS if copied else "")
+    syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
+                      namespace=ctx.namespace, name=name, **pathways)
     syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
     syn.w_max = UNBOUNDED  # the engine sets the network's bound per run
+    extra = build_feedback_copy(ctx, edge, lower, upper, syn, path) if copied else []
     if path.on_sample_end:
         syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
-    if path.apply:
-        syn.run_regularly(path.apply, dt=ctx.sample_dt, when="start", order=1,
+    apply = path.apply
+    if copied:
+        acc = ctx.rule.accumulator
+        apply = "\n".join(c for c in (COPY_ADD.format(acc=acc) if acc else "", apply,
+                                       COPY_PUBLISH) if c)
+    if apply:
+        syn.run_regularly(apply, dt=ctx.sample_dt, when="start", order=BOUNDARY["apply"],
                           name=f"{name}_boundary")
     if weights is not None:
         syn.w = np.asarray(weights, dtype=float).ravel()
-    return syn
+    return syn, extra
 
 
 def edge_synapses_name(edge) -> str:
@@ -404,8 +485,9 @@ def edge_synapses_name(edge) -> str:
     return f"w{edge.pre}_{edge.post}"
 
 
-#: The piece that builds an edge kind's Synapses (a new edge kind is one more entry; the
-#: spec refuses, for the spiking engine, the kinds not here).
+#: The piece that builds an edge kind's Synapses, returning (the edge's Synapses, other
+#: objects to add) (a new edge kind is one more entry; the spec refuses, for the spiking
+#: engine, the kinds not here).
 EDGE_BUILDERS = {"dense": build_dense_edge}
 
 
@@ -492,12 +574,14 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     built = [build_layer(ctx, index, biases) for index in range(len(spec.layers))]
     layers = [group for group, _ in built]
     log_monitors = [monitor for _, monitor in built if monitor is not None]
-    synapses = [EDGE_BUILDERS[edge.kind](ctx, edge, layers[edge.pre], layers[edge.post],
-                                         None if weights is None else weights[k])
-                for k, edge in enumerate(spec.edges)]
+    built = [EDGE_BUILDERS[edge.kind](ctx, edge, layers[edge.pre], layers[edge.post],
+                                      None if weights is None else weights[k])
+             for k, edge in enumerate(spec.edges)]
+    synapses = [syn for syn, _ in built]
     monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
                               order=0, name="readout_monitor")
-    network = b2.Network(*layers, *synapses, monitor, *log_monitors)
+    network = b2.Network(*layers, *synapses, *(o for _, extra in built for o in extra),
+                         monitor, *log_monitors)
     event_monitor = None
     if count_events:
         objects, event_monitor = build_counters(ctx, layers)

@@ -24,7 +24,7 @@ EDGES = [(0, 1), (1, 2), (0, 2), (2, 3), (1, 3)]
 LAYERS = [4, 5, 4, 3]
 
 
-def skip_spec(input_code="rate", nudging="one_sided", rule="eqspike"):
+def skip_spec(input_code="rate", nudging="one_sided", rule="eqspike", feedback="shared"):
     edges = ", ".join(f"{{pre = {p}, post = {q}}}" for p, q in EDGES)
     return spec_from_toml(f"""
 [network]
@@ -32,6 +32,7 @@ layers = {LAYERS}
 edges = [{edges}]
 [spiking]
 input_code = "{input_code}"
+feedback = "{feedback}"
 readout_steps = 6
 [phases]
 free_steps = 16
@@ -66,13 +67,15 @@ def _run(net):
     net.network.run(net.duration_steps * net.spec.spiking.dt_ms * b2.ms, namespace={})
 
 
+@pytest.mark.parametrize("feedback", ["shared", "copy"])
 @pytest.mark.parametrize("input_code, nudging", [("rate", "one_sided"),
                                                  ("graded", "symmetric")])
-def test_every_edge_delivers_its_spikes_in_both_directions(input_code, nudging):
+def test_every_edge_delivers_its_spikes_in_both_directions(input_code, nudging, feedback):
     """What a layer m receives at each step is, summed over the graph,
     Σ_{p→m} W_pmᵀ s_p(t) + Σ_{m→q} W_mq s_q(t) (the clamped input receives nothing); a
-    graded input holds Ix_m = Σ_{0→m} W_0mᵀ r instead, for the whole sample."""
-    spec = skip_spec(input_code, nudging)
+    graded input holds Ix_m = Σ_{0→m} W_0mᵀ r instead, for the whole sample. The same with
+    the feedback through a copy of W (``[spiking] feedback = "copy"``)."""
+    spec = skip_spec(input_code, nudging, feedback=feedback)
     weights, biases = _parameters()
     rates = np.array([[0.8, 0.3, 0.0, 0.6], [0.4, 0.9, 0.7, 0.2]])
     net = build_network(spec, 2, rates=rates, targets=np.eye(3)[[0, 2]],
@@ -108,14 +111,17 @@ def test_every_edge_delivers_its_spikes_in_both_directions(input_code, nudging):
         assert s[0].sum() == np.count_nonzero(rates)
 
 
-@pytest.mark.parametrize("rule, read", [("eqspike", "x"), ("continual", "dv")])
+@pytest.mark.parametrize("rule, read, feedback", [("eqspike", "x", "shared"),
+                                                  ("eqspike", "x", "copy"),
+                                                  ("continual", "dv", "shared")])
 @pytest.mark.parametrize("edge", range(len(EDGES)), ids=[f"{p}-{q}" for p, q in EDGES])
-def test_each_edge_learns_by_its_rule(rule, read, edge):
+def test_each_edge_learns_by_its_rule(rule, read, feedback, edge):
     """Over one training sample, every edge's Δw_ij = lr_w Σ σ(t) v_other(t) over the
     spikes of i (v of j) and of j (v of i): v the trace x for the EqSpike rule (applied at
-    the sample's end), the last step's change dv of what the synapse reads for the
+    the sample's end; its feedback half accumulated in the copy's synapses with
+    ``feedback = "copy"``), the last step's change dv of what the synapse reads for the
     continual rule (applied at each spike)."""
-    spec = skip_spec(rule=rule)
+    spec = skip_spec(rule=rule, feedback=feedback)
     weights, biases = _parameters(11)
     rates = np.array([[0.9, 0.5, 0.3, 0.7]])
     net = build_network(spec, 1, rates=rates, targets=np.eye(3)[[1]], weights=weights,
@@ -140,6 +146,10 @@ def test_each_edge_learns_by_its_rule(rule, read, edge):
     delta = np.asarray(net.synapses[edge].w[:]).reshape(expected.shape) - weights[edge]
     assert np.abs(expected).max() > 0, "no spike fell in a learning window"
     np.testing.assert_allclose(delta, lr_w * expected, rtol=1e-9, atol=1e-14)
+    if feedback == "copy" and p > 0:   # the copy holds the new W, in the upper layer's order
+        copy = next(o for o in net.network.objects if o.name == f"w{p}_{q}_feedback")
+        np.testing.assert_array_equal(np.asarray(copy.w[:]).reshape(LAYERS[q], LAYERS[p]),
+                                      weights[edge].T + delta.T)
 
 
 def test_counters_and_synaptic_events_per_edge_equal_the_monitored_spikes():
@@ -147,7 +157,7 @@ def test_counters_and_synaptic_events_per_edge_equal_the_monitored_spikes():
     layer and part, and the energy accounting's synaptic events per edge equal the monitored
     spikes of its two layers times the fan-out: S_p n_q upward and S_q n_p downward (none
     into the clamped input)."""
-    spec = skip_spec("graded", "symmetric")
+    spec = skip_spec("graded", "symmetric", feedback="copy")
     weights, biases = _parameters(3)
     rng = np.random.default_rng(8)
     n = 3

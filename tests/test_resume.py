@@ -70,19 +70,34 @@ def test_rate_resume_is_bit_identical(tmp_path, data_dir, monkeypatch, precision
     _same_parameters(full, part)
 
 
-def _spiking_spec(precision):
-    return load_network("tiny").replace(
+#: A graph with two hidden layers and skip couplings (0 -> 2, 1 -> 3), its edges listed out
+#: of sorted order: a resumed run must hand each edge its own weights back.
+SKIP_GRAPH = {"layers": [784, 16, 12, 10],
+              "edges": [{"pre": 0, "post": 1}, {"pre": 1, "post": 2}, {"pre": 0, "post": 2},
+                        {"pre": 2, "post": 3}, {"pre": 1, "post": 3}]}
+
+
+def _spiking_spec(precision, graph="chain"):
+    spec = load_network("tiny").replace(
         spiking={"precision": precision},
         training={"train_samples": 30, "chunk_samples": 10, "epochs": 2, "seed": 4})
+    if graph == "skip":
+        spec = spec.replace(network=SKIP_GRAPH, learning={"rates": [0.05] * 5,
+                                                          "bias_rates": [0.05] * 3})
+    return spec
 
 
-@pytest.mark.parametrize("precision", ["float32", "float64"])
-@pytest.mark.parametrize("where", [(1, 1), (1, 0)], ids=["mid-epoch", "epoch boundary"])
-def test_spiking_resume_is_bit_identical(tmp_path, data_dir, monkeypatch, precision, where):
+@pytest.mark.parametrize("precision, graph, where", [
+    pytest.param(precision, "chain", where, id=f"{precision}-chain-{name}")
+    for precision in ("float32", "float64")
+    for where, name in (((1, 1), "mid-epoch"), ((1, 0), "epoch boundary"))
+] + [pytest.param("float64", "skip", (1, 1), id="float64-skip-mid-epoch")])
+def test_spiking_resume_is_bit_identical(tmp_path, data_dir, monkeypatch, precision, graph,
+                                         where):
     """Killed after chunk 1 of epoch 2 (mid-epoch) or after epoch 1 was recorded (its
-    sidecar says chunk 0 of epoch 2), then resumed."""
+    sidecar says chunk 0 of epoch 2), then resumed; on the chain and on a skip graph."""
     kwargs = dict(data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
-    full = train(_spiking_spec(precision), tmp_path / "full.h5", **kwargs).path
+    full = train(_spiking_spec(precision, graph), tmp_path / "full.h5", **kwargs).path
     real = runfile.write_latest
 
     def dies(path, *args, **attrs):
@@ -93,7 +108,7 @@ def test_spiking_resume_is_bit_identical(tmp_path, data_dir, monkeypatch, precis
     part = tmp_path / "part.h5"
     monkeypatch.setattr(runfile, "write_latest", dies)
     with pytest.raises(KeyboardInterrupt):
-        train(_spiking_spec(precision), part, **kwargs)
+        train(_spiking_spec(precision, graph), part, **kwargs)
     monkeypatch.undo()
     train(None, part, resume=True, **kwargs)
     _same_parameters(full, part)

@@ -122,27 +122,41 @@ def test_non_finite_weights_name_the_layer():
                       "b_1": np.zeros(2)}, "at step 3")
 
 
-#: The default network's schemes (graded input, state window rate, symmetric nudging) and
-#: the rate-coded input with one-sided nudging, on a small network.
-SCHEMES = {"rate-coded": {},
-           "graded": {"spiking": {"input_code": "graded"},
-                      "phases": {"nudging": "symmetric"},
-                      "learning": {"window_rate": "state"}}}
+#: The default network's schemes (graded input, state window rate, symmetric nudging), the
+#: rate-coded input with one-sided nudging, and a graph with two hidden layers and skip
+#: couplings (from the input, 0 -> 2, and between hidden layers, 1 -> 3; graded input; the
+#: feedback through copies of the weights, whose buffers are written through linked
+#: variables), on small networks.
+GRADED = {"spiking": {"input_code": "graded"}, "phases": {"nudging": "symmetric"},
+          "learning": {"window_rate": "state"}}
+SKIP_EDGES = [{"pre": 0, "post": 1}, {"pre": 1, "post": 2}, {"pre": 0, "post": 2},
+              {"pre": 2, "post": 3}, {"pre": 1, "post": 3}]
+SCHEMES = {"rate-coded": {"network": {"layers": [20, 12, 4]}},
+           "graded": {"network": {"layers": [20, 12, 4]}, **GRADED},
+           "skip": {"network": {"layers": [20, 12, 8, 4], "edges": SKIP_EDGES},
+                    **GRADED, "spiking": {"input_code": "graded", "feedback": "copy"}}}
 
 
 def _small(scheme):
     changes = {k: dict(v) for k, v in SCHEMES[scheme].items()}
-    changes.setdefault("learning", {}).update(rates=[0.1, 0.1], bias_rates=[0.1, 0.1])
-    return load_network("tiny").replace(network={"layers": [20, 12, 4]}, **changes)
+    n_edges = len(changes["network"].get("edges", [])) or len(changes["network"]["layers"]) - 1
+    n_layers = len(changes["network"]["layers"]) - 1
+    changes.setdefault("learning", {}).update(rates=[0.1] * n_edges,
+                                              bias_rates=[0.1] * n_layers)
+    return load_network("tiny").replace(**changes)
 
 
-def _chunk_args(n=7):
+def _chunk_args(n=7, spec=None):
+    """A chunk of n samples (the last two evaluated) and initial weights for ``spec``'s
+    graph (default: the 20-12-4 chain)."""
+    spec = spec or _small("graded")
+    sizes = spec.layers
     rng = np.random.default_rng(2)
-    rates = rng.uniform(0, 1, (n, 20)) * (rng.uniform(0, 1, (n, 20)) > 0.3)  # some zeros
-    targets = np.eye(4)[rng.integers(0, 4, n)]
+    rates = rng.uniform(0, 1, (n, sizes[0])) * (rng.uniform(0, 1, (n, sizes[0])) > 0.3)
+    targets = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
     kinds = np.r_[np.full(n - 2, SAMPLE_TRAIN), np.full(2, SAMPLE_EVAL)]
-    weights = [rng.uniform(-0.3, 0.5, (20, 12)), rng.uniform(-0.5, 0.5, (12, 4))]
-    return rates, targets, kinds, weights, [np.zeros(12), np.zeros(4)]
+    weights = [rng.uniform(-0.3, 0.5, (sizes[e.pre], sizes[e.post])) for e in spec.edges]
+    return rates, targets, kinds, weights, [np.zeros(m) for m in sizes[1:]]
 
 
 @pytest.mark.standalone
@@ -151,7 +165,7 @@ def test_standalone_equals_runtime(tmp_path, scheme):
     """The compiled build and the runtime mode give the same weights, readouts and event
     counts on a small network."""
     spec = _small(scheme)
-    rates, targets, kinds, weights, biases = _chunk_args()
+    rates, targets, kinds, weights, biases = _chunk_args(spec=spec)
     runtime = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, weights, biases)
     compiled = StandaloneEngine(spec, 10, cache_dir=tmp_path)
     standalone = compiled.run_chunk(rates, targets, kinds, weights, biases)
@@ -171,9 +185,10 @@ def test_standalone_equals_runtime(tmp_path, scheme):
 @pytest.mark.standalone
 def test_openmp_threads_give_the_same_results(tmp_path):
     """A build with 2 OpenMP threads gives the weights, readouts and counts of the
-    sequential build, to the bit (the tolerance the README states: none)."""
-    spec = _small("graded")
-    args = _chunk_args(9)
+    sequential build, to the bit (the tolerance the README states: none), on the skip
+    graph (graded input; two edges write into each of layers 2 and 3)."""
+    spec = _small("skip")
+    args = _chunk_args(9, spec)
     sequential = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=0).run_chunk(*args)
     threaded_engine = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=2)
     assert threaded_engine.directory.name.endswith("-t2")

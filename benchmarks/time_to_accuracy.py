@@ -292,6 +292,11 @@ def main(argv=None):
             records.append(record)
             print_table(record)
     write_outputs(records, Path(args.out), targets)
+    if len(configs) == 1:
+        print("\ntime to reach each accuracy (training seconds)")
+        for target in targets:
+            seconds = time_to(records[0], target)
+            print(f"{target:8.1f}% {'not reached' if seconds is None else f'{seconds:.1f} s'}")
     if len(configs) > 1:
         a_label, b_label = configs[0][0], configs[1][0]
         print(f"\ntime to reach each accuracy, median over {args.repeats} round(s) "

@@ -108,10 +108,9 @@ GRADED_SAMPLE_END = "offset(t) > 0 and r > 0"
 #: before the synapses' apply and the neurons' reset of the new sample (:data:`BOUNDARY`).
 SAMPLE_END_SCHEDULE = {"thresholder": ("start", -3), "pathway": ("start", -2)}
 #: The order of the work at each sample boundary (``when = "start"``), after the event
-#: counters (-1) and the monitors (0): a feedback copy's accumulator collected into its
-#: edge's buffer, the synapses' rule applied, the copy refreshed, then the neurons' update
-#: and reset.
-BOUNDARY = {"collect": 1, "apply": 2, "refresh": 3, "neurons": 4}
+#: counters (-1) and the monitors (0): the synapses' rule applied, a feedback copy
+#: refreshed (:data:`COPY_BUFFER`), then the neurons' update and reset.
+BOUNDARY = {"apply": 1, "refresh": 2, "neurons": 3}
 #: Receiving a graded event: the post neuron holds w r_j as input drive for the sample.
 GRADED_ON_PRE = "Ix_post += w * r_pre"
 #: The held drive of a layer that receives a graded input.
@@ -376,29 +375,34 @@ def build_layer(ctx: BuildContext, index: int, biases=None):
 #: event forward on 256 × 256 (benchmarks/profile_network.py). With the copy, the edge's own
 #: Synapses feed only upward, and a second Synapses object from the upper to the lower layer,
 #: stored in the upper layer's order, holds W_ij as its ``w`` and feeds downward with the
-#: rule's feedback half: the same deliveries, read contiguously. Its accumulator and the
-#: weights cross between the two through a buffer group of one entry per synapse (Brian2
-#: links variables of fixed-size groups only): at each boundary the copy's accumulator is
-#: collected into ``kh`` (BOUNDARY["collect"]), the edge adds it to its own and applies the
-#: rule, then publishes W in ``kw`` (BOUNDARY["apply"]), and the copy reloads it
-#: (BOUNDARY["refresh"]). Exact for rules that change W only at the boundary: the sum of
-#: both halves' accumulators is the one accumulator's, up to the order of float additions.
-COPY_BUFFER = "kh : 1                       # the copy's accumulator, collected\n" \
-              "kw : 1                       # W, published for the copy\n"
-COPY_LINKS = "kidx : integer (constant)    # this synapse's entry in the buffer\n" \
+#: rule's feedback half: the same deliveries, read contiguously. Brian2 links variables of
+#: fixed-size groups only, so what crosses between the two lives in a buffer group of one
+#: entry per synapse: ``kh``, the feedback half of the rule's accumulator, in the copy's
+#: order (the copy adds to it at spikes, contiguously), and ``kw``, W in the edge's order.
+#: At each boundary the edge adds ``kh`` to its accumulator, applies the rule and publishes
+#: W in ``kw`` (BOUNDARY["apply"]); the copy reloads W and clears ``kh``
+#: (BOUNDARY["refresh"]): one strided read each per synapse and sample, no strided write.
+#: Exact for rules that change W only at the boundary: the two halves' sum is the one
+#: accumulator's, up to the order of the float additions.
+COPY_BUFFER = "kh : 1                       # the copy's accumulator, in the copy's order\n" \
+              "kw : 1                       # W, in the edge's order\n"
+COPY_LINKS = "k_edge : integer (constant)  # this synapse's entry in the edge's order\n" \
+             "k_copy : integer (constant)  # ... in the copy's order\n" \
              "kh : 1 (linked)\nkw : 1 (linked)\n"
-COPY_COLLECT = "kh = {acc}\n{acc} = 0"
 COPY_ADD = "{acc} += kh"
 COPY_PUBLISH = "kw = w"
-COPY_REFRESH = "w = kw"
+COPY_REFRESH = "w = kw\nkh = 0"
 
 
-def mirrored(code: str) -> str:
-    """Synapse code seen from the other side: ``_pre`` ↔ ``_post`` (for the feedback copy,
-    whose presynaptic layer is the edge's upper layer)."""
+def mirrored(code: str, accumulator: str = "") -> str:
+    """Synapse code seen from the other side, for the feedback copy (whose presynaptic
+    layer is the edge's upper layer): ``_pre`` ↔ ``_post``, and the rule's accumulator
+    written to the buffer's ``kh``."""
     import re
 
-    return re.sub(r"_(pre|post)\b", lambda m: "_post" if m.group(1) == "pre" else "_pre", code)
+    code = re.sub(r"_(pre|post)\b", lambda m: "_post" if m.group(1) == "pre" else "_pre",
+                  code)
+    return re.sub(rf"\b{accumulator}\b", "kh", code) if accumulator else code
 
 
 def copies_feedback(spec: NetworkSpec, edge) -> bool:
@@ -407,29 +411,33 @@ def copies_feedback(spec: NetworkSpec, edge) -> bool:
     return spec.spiking.feedback == "copy" and edge.pre > 0
 
 
+def _link_buffer(owner, buffer) -> None:
+    import brian2 as b2
+
+    owner.kh = b2.linked_var(buffer, "kh", index="k_copy")
+    owner.kw = b2.linked_var(buffer, "kw", index="k_edge")
+
+
 def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> list:
     """The feedback copy of edge ``syn`` (see :data:`COPY_BUFFER`): the buffer group and
     the upper → lower Synapses; returns both (to add to the network)."""
     import brian2 as b2
 
-    acc = ctx.rule.accumulator
     n_lower, n_upper = len(lower), len(upper)
     name = syn.name
     buffer = b2.NeuronGroup(n_lower * n_upper, COPY_BUFFER, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_buffer")
-    model = "w : 1\n" + COPY_LINKS + (f"{acc} : 1\n" if acc else "")
-    on_pre = "\n".join(c for c in ("I_post += w", mirrored(path.on_post)) if c)
-    copy = b2.Synapses(upper, lower, model=model, on_pre=on_pre, dt=ctx.dt,
+    on_pre = "\n".join(c for c in ("I_post += w", mirrored(path.on_post,
+                                                           ctx.rule.accumulator)) if c)
+    copy = b2.Synapses(upper, lower, model="w : 1\n" + COPY_LINKS, on_pre=on_pre, dt=ctx.dt,
                        namespace=ctx.namespace, name=f"{name}_feedback")
-    copy.connect()                            # upper-major: copy index j * n_lower + i
-    copy.kidx = f"j * {n_upper} + i"          # ... holds W_ij, entry i * n_upper + j
-    for owner in (syn, copy):
-        owner.kh = b2.linked_var(buffer, "kh", index="kidx")
-        owner.kw = b2.linked_var(buffer, "kw", index="kidx")
-    syn.kidx = f"i * {n_upper} + j"
-    if acc:
-        copy.run_regularly(COPY_COLLECT.format(acc=acc), dt=ctx.sample_dt, when="start",
-                           order=BOUNDARY["collect"], name=f"{name}_feedback_collect")
+    copy.connect()
+    # edge synapse (i lower, j upper) is entry i n_upper + j in the edge's order and
+    # j n_lower + i in the copy's (whose own i is the upper neuron, j the lower one)
+    syn.k_edge, syn.k_copy = f"i * {n_upper} + j", f"j * {n_lower} + i"
+    copy.k_edge, copy.k_copy = f"j * {n_upper} + i", f"i * {n_lower} + j"
+    _link_buffer(syn, buffer)
+    _link_buffer(copy, buffer)
     copy.run_regularly(COPY_REFRESH, dt=ctx.sample_dt, when="start",
                        order=BOUNDARY["refresh"], name=f"{name}_feedback_refresh")
     return [buffer, copy]
@@ -551,6 +559,11 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     # a graded input's group and synapses run on the sample clock on purpose (see
     # GRADED_INPUT_LOAD): Brian2's note that their dt differs from the target's is expected
     b2.BrianLogger.suppress_name("synapses_dt_mismatch")
+    # a feedback copy reads and writes its buffer through linked variables, which Brian2
+    # cannot prove order-independent; each synapse owns one buffer entry (kidx is a
+    # bijection, tested), so the order does not matter
+    if spec.spiking.feedback == "copy":
+        b2.BrianLogger.suppress_hierarchy("brian2.codegen.generators.base")
     b2.prefs.core.default_float_dtype = {"float64": np.float64,
                                          "float32": np.float32}[spec.spiking.precision]
     n_in, n_out = spec.layers[0], spec.layers[-1]

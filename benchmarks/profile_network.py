@@ -19,6 +19,11 @@ network:
 
     python benchmarks/profile_network.py [--networks mnist,mnist-deep] [--samples 500]
                                          [--repeats 2]
+
+A network may be written ``NAME@784-256-256-10`` (its dense chain with those layers; the
+first edge's learning rate for every edge but the last) and end in ``+copy`` or
+``+shared`` (its ``[spiking] feedback``), e.g. ``mnist@784-256-256-10+copy`` or
+``mnist-deep+shared``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,24 @@ from pathlib import Path
 import numpy as np
 
 
+def load_variant(name: str):
+    """The network a ``--networks`` entry names (see the module docstring)."""
+    from eqspike.spec import load_network
+
+    name, _, feedback = name.partition("+")
+    name, _, layers = name.partition("@")
+    spec = load_network(name)
+    if layers:
+        sizes = [int(n) for n in layers.split("-")]
+        first, last = spec.learning.rates[0], spec.learning.rates[-1]
+        rates = [first] * (len(sizes) - 2) + [last]
+        spec = spec.replace(network={"layers": sizes, "edges": []},
+                            learning={"rates": rates, "bias_rates": rates})
+    if feedback:
+        spec = spec.replace(spiking={"feedback": feedback})
+    return spec
+
+
 def measure(network, samples, profile, data_dir, cache_dir, out):
     """Time one chunk of ``samples`` training samples of ``network``; write JSON to ``out``."""
     from eqspike.data import load_dataset, rates_from_images
@@ -42,10 +65,9 @@ def measure(network, samples, profile, data_dir, cache_dir, out):
     from eqspike.engine import StandaloneEngine
     from eqspike.parameters import as_lists, init_parameters
     from eqspike.schedule import SAMPLE_TRAIN
-    from eqspike.spec import load_network
     from eqspike.spiking import edge_synapses_name
 
-    spec = load_network(network)
+    spec = load_variant(network)
     train = load_dataset(spec.network.dataset, "train", data_dir)
     images = rates_from_images(train.images[:2 * samples]).astype(float)
     targets = np.eye(spec.layers[-1])[train.labels[:2 * samples]]

@@ -327,6 +327,11 @@ class NetworkSpec:
             if e.kind == "conv" and (len(shapes[e.pre]) != 3 or len(shapes[e.post]) != 3):
                 raise SpecError(f"{where} edges[{k}]: a conv edge joins [C, H, W] layers, got "
                                 f"{list(shapes[e.pre])} -> {list(shapes[e.post])}")
+        pairs = [(e.pre, e.post) for e in edges]
+        twice = sorted({p for p in pairs if pairs.count(p) > 1})
+        if twice:
+            raise SpecError(f"{where} edges: more than one edge joins layers "
+                            f"{', '.join(f'{a} -> {b}' for a, b in twice)}")
         fed = {e.post for e in edges}
         unfed = [k for k in range(1, len(layers)) if k not in fed]
         if unfed:

@@ -186,3 +186,43 @@ def test_counters_and_synaptic_events_per_edge_equal_the_monitored_spikes():
     for k, (p, q) in enumerate(EDGES):
         delivered = totals[p] * LAYERS[q] + (totals[q] * LAYERS[p] if p > 0 else 0.0)
         assert events[k].sum() == pytest.approx(delivered, rel=1e-12)
+
+
+def test_stdp_logging_rebuilds_every_edge_of_a_skip_graph():
+    """STDP logging per edge: the changes rebuilt from the logged spikes of each edge's two
+    layers add up to each logged synapse's weight change, the skip couplings included."""
+    from eqspike.plasticity.stdp_log import STDPLogger, select_synapses
+
+    spec = skip_spec()
+    selection = select_synapses(spec, 6, seed=2)
+    assert [len(pre) for pre, _ in selection] == [6] * len(EDGES)
+    logger = STDPLogger(spec, selection)
+    engine = RuntimeEngine(spec, 3, log_neurons=logger.neurons)
+    weights, biases = _parameters(7)
+    rng = np.random.default_rng(1)
+    logger.start_epoch(weights, 0)
+    result = engine.run_chunk(rng.uniform(0.2, 1, (3, 4)), np.eye(3)[[0, 1, 2]],
+                              np.full(3, SAMPLE_TRAIN), weights, biases)
+    logger.add_chunk(result.logged_spikes, engine.learning_rates(0)[0], result.weights, 0, 3, 3)
+    assert np.all(logger.n_events > 0)
+    for k, (pre, post) in enumerate(selection):
+        change = result.weights[k][pre, post] - weights[k][pre, post]
+        assert np.abs(change).max() > 0
+    assert logger.max_mismatch.max() < 1e-12
+
+
+def test_the_energy_breakdown_names_each_edge():
+    from eqspike.energy.report import EnergyReport
+
+    spec = skip_spec()
+    spikes = np.ones((len(LAYERS), 3))
+    counts = spiking_counts(spec, spikes, "training")
+    report = EnergyReport("skip", tuple(LAYERS), tuple(EDGES), 1, 10, "gpu", 50,
+                          energy={"chip": {"training": {
+                              "synaptic_events": counts["synaptic_events"],
+                              "spikes": counts["spikes"]}}})
+    text = report.breakdown("chip", "training")
+    assert "edge 1-3" in text and "edge 0-2" in text and "layer 3" in text
+    # a skip edge's events: S_1 n_3 up and S_3 n_1 down, per part
+    np.testing.assert_allclose(counts["synaptic_events"][EDGES.index((1, 3))],
+                               [LAYERS[3] + LAYERS[1]] * 3)

@@ -112,6 +112,11 @@ def test_the_spiking_engine_refuses_an_edge_it_cannot_build():
         _spiking_graph('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]')
 
 
+def test_two_edges_between_the_same_layers_are_refused():
+    with pytest.raises(SpecError, match="more than one edge joins layers 0 -> 1"):
+        _spiking_graph('[{pre = 0, post = 1}, {pre = 1, post = 2}, {pre = 0, post = 1}]')
+
+
 def test_the_spiking_engine_takes_a_skip_coupling():
     spec = _spiking_graph('[{pre = 0, post = 1}, {pre = 1, post = 2}, {pre = 0, post = 2}]')
     assert [(e.pre, e.post) for e in spec.edges] == [(0, 1), (1, 2), (0, 2)]

@@ -382,8 +382,11 @@ def test_spiking_vs_rate_script(tmp_path, data_dir, monkeypatch):
                 test_samples=10, progress=False)
     monkeypatch.setenv("EQSPIKE_DATA", str(data_dir))
     out = tmp_path / "svr.png"
-    assert svr.main([str(run.path), "--samples", "5", "--out", str(out)]) == 0
+    assert svr.main([str(run.path), "--samples", "5", "--out", str(out), "--test-samples", "30",
+                     "--mode", "runtime"]) == 0
     text = (tmp_path / "svr.csv").read_text()
     assert text.startswith("layer,neurons,mean_abs_rate_difference")
     assert "test_accuracy_rate_model_same_weights" in text
+    agreement = float(text.split("same_class_both_paths,")[1].split()[0])
+    assert 0.0 <= agreement <= 1.0
     assert out.stat().st_size > 1000

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parameters import init_parameters
+from ..parameters import edge_name, init_parameters
 from ..spec import SpecError
 from .edges import make_edge
 
@@ -84,10 +84,11 @@ def init_params(spec, seed: int) -> dict:
 
 
 def spiking_twin(spec, weights, biases) -> "HopfieldNetwork":
-    """The rate network that a spiking network definition approximates: its layers, dense
-    couplings, hard sigmoid, squared-error nudge and leak α = 1/tau_u (the spiking neuron's),
-    with weights W_l (n_l, n_{l+1}) and biases b_l given as lists."""
-    params = {f"W_{k}_{k + 1}": np.asarray(w, dtype=float) for k, w in enumerate(weights)}
+    """The rate network that a spiking network definition approximates: its graph of dense
+    edges (skip couplings included), hard sigmoid, squared-error nudge and leak α = 1/tau_u
+    (the spiking neuron's), with weights (n_pre, n_post) per edge in the order of
+    ``spec.edges`` and biases b_l given as lists."""
+    params = {edge_name(e): np.asarray(w, dtype=float) for e, w in zip(spec.edges, weights)}
     params.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
     return HopfieldNetwork(spec, params, alpha=1.0 / spec.spiking.tau_u)
 
@@ -120,7 +121,7 @@ class HopfieldNetwork:
         self.edges = [make_edge(e.kind, shapes[e.pre], shapes[e.post], **(
             {"kernel": e.kernel, "stride": e.stride, "padding": e.padding, "pool": e.pool}
             if e.kind == "conv" else {})) for e in self.specs]
-        self.edge_names = [f"W_{e.pre}_{e.post}" for e in self.specs]
+        self.edge_names = [edge_name(e) for e in self.specs]
         if len(set(self.edge_names)) != len(self.edge_names):
             raise SpecError(f"{spec.name}: two edges join the same pair of layers")
         self.incoming = {l: [k for k, e in enumerate(self.specs) if e.post == l]

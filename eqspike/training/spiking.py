@@ -22,7 +22,7 @@ from ..rules import rule_scales, schedule_position
 from ..schedule import SAMPLE_EVAL, SAMPLE_TRAIN
 from .loop import EventStats, progress_bar, units
 
-__all__ = ["SpikingTrainer", "evaluate", "predict"]
+__all__ = ["SpikingTrainer", "classify", "evaluate", "predict"]
 
 
 def predict(readout: np.ndarray) -> np.ndarray:
@@ -30,29 +30,35 @@ def predict(readout: np.ndarray) -> np.ndarray:
     return np.argmax(readout, axis=1)
 
 
-def evaluate(engine: Engine, weights, biases, rates, labels, progress=None):
-    """Free phase only (no nudge, no plasticity): accuracy and the samples' event counts."""
+def classify(engine: Engine, weights, biases, rates, progress=None):
+    """Free phase only (no nudge, no plasticity): the class of every sample of ``rates``
+    (:func:`predict`) and the samples' event counts."""
     n_out = engine.spec.layers[-1]
     targets = np.zeros((engine.chunk_samples, n_out))
-    correct, stats = 0, EventStats()
-    for start, stop in units(len(labels), engine.chunk_samples):
+    classes, stats = [], EventStats()
+    for start, stop in units(len(rates), engine.chunk_samples):
         n = stop - start
         result = engine.run_chunk(rates[start:stop], targets[:n], np.full(n, SAMPLE_EVAL),
                                   weights, biases)
-        correct += int(np.sum(predict(result.readout) == labels[start:stop]))
+        classes.append(predict(result.readout))
         if result.events is not None:
             stats.add(result.events)
         if progress is not None:
             progress.update(n)
-    return correct / len(labels), stats
+    return np.concatenate(classes), stats
+
+
+def evaluate(engine: Engine, weights, biases, rates, labels, progress=None):
+    """Free phase only (no nudge, no plasticity): accuracy and the samples' event counts."""
+    classes, stats = classify(engine, weights, biases, rates, progress)
+    return float(np.mean(classes == labels)), stats
 
 
 def _stdp_logger(spec, seed, log_synapses, log_max_events, stored=None):
-    """The STDP logger of a run: a new selection of ``log_synapses`` per layer pair, or the
+    """The STDP logger of a run: a new selection of ``log_synapses`` per edge, or the
     one a resumed run file holds (``stored``: its ``/plasticity`` group); None: no logging."""
     if stored is not None:
-        selection = [(stored[f"pre_{k}"], stored[f"post_{k}"])
-                     for k in range(len(spec.layers) - 1)]
+        selection = [(stored[f"pre_{k}"], stored[f"post_{k}"]) for k in range(len(spec.edges))]
         attrs = stored["attrs"]
         return STDPLogger(spec, selection, int(attrs["max_events"]), int(attrs["dt_range"]),
                           seed, background=True)
@@ -67,8 +73,8 @@ class SpikingTrainer:
 
     ``mode``: the Brian2 device (standalone: one compiled build; runtime: no compiler);
     ``threads``: the run's thread count (:mod:`eqspike.threads`); ``log_synapses`` > 0 logs
-    the weight changes of that many synapses per layer pair, keeping at most
-    ``log_max_events`` per layer pair and epoch (``stored_log``: a resumed run's
+    the weight changes of that many synapses per edge, keeping at most
+    ``log_max_events`` per edge and epoch (``stored_log``: a resumed run's
     ``/plasticity`` group, whose synapses it logs again; the log of an interrupted epoch
     covers the chunks run after resuming).
     """

@@ -160,10 +160,10 @@ def main(argv=None):
         ax.set_xlabel("rate model ρ(u) after T1 steps")
         ax.set_ylabel(f"spike rate, last {spec.spiking.readout_steps} free steps")
         ax.set_title(f"layer {k}: mean |Δ| = {diff.mean():.3f}", fontsize=9)
-    fig.suptitle(f"{Path(args.run).name} (trained by the {trained}): same weights, "
-                 f"{args.samples} test images. "
-                 f"Test accuracy spiking {100 * spiking_accuracy:.2f}%, rate model "
-                 f"{100 * rate_accuracy:.2f}%", fontsize=9)
+    fig.suptitle(f"{Path(args.run).name} (trained by the {trained}): same weights; rates of "
+                 f"{args.samples} test images. On all {len(labels)}: test accuracy spiking "
+                 f"{100 * spiking_accuracy:.2f}%, rate model {100 * rate_accuracy:.2f}%, the "
+                 f"same class in both on {100 * agreement:.2f}%", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     plt.close(fig)

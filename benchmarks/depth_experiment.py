@@ -87,23 +87,22 @@ def main(argv=None) -> int:
         spec = spec.replace(training=overrides)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for label, variant in variants(spec).items():
-        path = out / f"{spec.name}-{label}.h5"
-        if args.only in (None, label):
-            print(f"== {label}: {len(variant.edges)} couplings -> {path}", flush=True)
-            if args.resume and path.exists():
-                result = train(None, path, data_dir=args.data_dir, resume=True,
-                                    progress=False)
-            else:   # the script's own outputs: a rerun measures again and replaces them
-                result = train(variant, path, data_dir=args.data_dir,
-                                    test_samples=args.test_samples, progress=False,
-                                    overwrite=True)
-            print(f"{label}: test accuracy per epoch "
-                  f"{', '.join(f'{a:.4f}' for a in result.test_accuracy)} "
-                  f"({result.seconds:.0f} s)", flush=True)
-        if path.exists():
-            paths.append(str(path))
+    runs = {label: (variant, out / f"{spec.name}-{label}.h5")
+            for label, variant in variants(spec).items()}
+    for label, (variant, path) in runs.items():
+        if args.only not in (None, label):
+            continue
+        print(f"== {label}: {len(variant.edges)} couplings -> {path}", flush=True)
+        if args.resume and path.exists():
+            result = train(None, path, data_dir=args.data_dir, resume=True, progress=False)
+        else:   # the script's own outputs: a rerun measures again and replaces them
+            result = train(variant, path, data_dir=args.data_dir,
+                           test_samples=args.test_samples, progress=False, overwrite=True)
+        print(f"{label}: test accuracy per epoch "
+              f"{', '.join(f'{a:.4f}' for a in result.test_accuracy)} "
+              f"({result.seconds:.0f} s)", flush=True)
+    # whichever run files exist now (with --only, the other may be a second process's)
+    paths = [str(path) for _, path in runs.values() if path.exists()]
     sys.path.insert(0, str(ROOT / "analysis"))
     import learning_curve
 

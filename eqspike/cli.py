@@ -12,8 +12,9 @@
     eqspike plasticity RUN.h5 [--out DIR] [--pairings 5] [--no-protocol]
     eqspike gdu [--network gdu] [--beta 1e-4 ...] [--t1 N] [--k N] [--batch N] [--out gdu.h5]
     eqspike networks
+    eqspike --version
 
-Every expected failure (an :class:`eqspike.errors.EqspikeError`: bad data, network or run
+Every subcommand's ``--help`` ends with examples (:data:`EXAMPLES`). Every expected failure (an :class:`eqspike.errors.EqspikeError`: bad data, network or run
 file, bad arguments, a diverging run; or the filesystem refusing a write) ends with one
 line ``eqspike: error: ...`` on stderr and exit status 2, and a failed start creates
 nothing. Any other exception is a bug and keeps its traceback.
@@ -77,10 +78,69 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+#: Examples shown at the end of each subcommand's ``--help``.
+EXAMPLES = {
+    "train": """examples:
+  eqspike train                                   the default network, one epoch (96.74%)
+  eqspike train --network mnist-long              5 epochs, past 98%
+  eqspike train --network mnist-deep --out runs/deep.h5
+  eqspike train --resume runs/deep.h5 --epochs 10 continue (or extend) a run
+  eqspike train --network mnist-rate              the rate reference
+  eqspike train --network mnist-rate-coded --log-synapses 1000   with STDP logging""",
+    "evaluate": """examples:
+  eqspike evaluate runs/RUN.h5
+  eqspike evaluate runs/*.h5 --test-samples 2000
+  eqspike evaluate runs/RUN.h5 --checkpoint epoch_0002""",
+    "energy": """examples:
+  eqspike energy runs/RUN.h5 --breakdown --device loihi
+  eqspike energy runs/RUN.h5 --measure                measure this machine's baseline first
+  eqspike energy runs/RUN.h5 --levers loihi --versus-steps 4,8,12,20""",
+    "plasticity": """examples:
+  eqspike train --network mnist-rate-coded --log-synapses 1000 --out runs/log.h5
+  eqspike plasticity runs/log.h5 --out stdp/
+  eqspike plasticity runs/log.h5 --compare runs/other-rule.h5""",
+    "gdu": """examples:
+  eqspike gdu
+  eqspike gdu --network mnist-rate --beta 0.5 --beta 0.1 --t1 100 --k 10""",
+    "sweep": """examples:
+  eqspike sweep sweeps/tiny-beta.toml
+  eqspike sweep sweeps/tiny-beta.toml --workers 2 --out runs/sweep-beta
+  eqspike sweep --status runs/sweep-beta""",
+    "networks": """examples:
+  eqspike networks
+  eqspike train --network NAME          train one of them""",
+}
+
+
+def _versions() -> str:
+    """``eqspike X (brian2 Y, numpy Z, Python W)``, without importing Brian2."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def of(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"eqspike {__version__} (brian2 {of('brian2')}, numpy {of('numpy')}, Python "
+            f"{sys.version.split()[0]})")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eqspike", description=(
         "Spiking Equilibrium Propagation (EqSpike) in Brian2."))
+    parser.add_argument("--version", action="version", version=_versions())
     sub = parser.add_subparsers(dest="command", required=True)
+    real_add_parser = sub.add_parser
+
+    def add_parser(name, **kwargs):
+        """Every subcommand's --help ends with its examples (:data:`EXAMPLES`)."""
+        return real_add_parser(name, epilog=EXAMPLES.get(name),
+                               formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    sub.add_parser = add_parser
 
     common = _Parser(add_help=False)
     common.add_argument("--data-dir", help="dataset directory (default: $EQSPIKE_DATA, "
@@ -469,11 +529,22 @@ def _sweep(args) -> int:
 
 
 def _networks(args) -> int:
+    """The named networks as an aligned table: name, engine, dataset, layers, edges (skip
+    and conv edges counted apart), description."""
     from .spec import available_networks, load_network
 
+    rows = [("name", "engine", "dataset", "layers", "edges", "description")]
     for name in available_networks():
         spec = load_network(name)
-        print(f"{name:12s} {'-'.join(map(str, spec.layers)):14s} {spec.network.description}")
+        skips = sum(e.post != e.pre + 1 for e in spec.edges)
+        convs = sum(e.kind == "conv" for e in spec.edges)
+        edges = f"{len(spec.edges)}" + "".join(f", {n} {what}" for n, what in
+                                               ((skips, "skip"), (convs, "conv")) if n)
+        rows.append((name, spec.network.path, spec.network.dataset,
+                     "-".join(map(str, spec.layers)), edges, spec.network.description))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
     return 0
 
 

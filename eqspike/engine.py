@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import rules
+from .parameters import edge_weight_shape
 from .threads import DEFAULT_THREADS, resolve_threads
 from .spec import NetworkSpec
 from .schedule import EVENT_PHASES, SAMPLE_PAD, padded_sample_signal, phase_signals
@@ -100,8 +101,8 @@ class Engine:
         """
         lr_w, lr_b = self.learning_rates(epoch)
         bound = self.spec.learning.weight_bound or rules.UNBOUNDED
-        out = [(syn, "lr_w", lr) for syn, lr in zip(net.synapses, lr_w)]
-        out += [(syn, "w_max", bound) for syn in net.synapses]
+        out = [(holder, "lr_w", lr) for holder, lr in zip(net.weights, lr_w)]
+        out += [(holder, "w_max", bound) for holder in net.weights]
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
         return out
 
@@ -137,9 +138,9 @@ class Engine:
 
     @staticmethod
     def _collect(net, n_samples) -> ChunkResult:
-        sizes = [len(g) for g in net.layers]
-        weights = [np.asarray(s.w[:], dtype=float).reshape(sizes[e.pre], sizes[e.post])
-                   for e, s in zip(net.spec.edges, net.synapses)]
+        weights = [np.asarray(holder.w[:], dtype=float).reshape(
+                       edge_weight_shape(net.spec, e))
+                   for e, holder in zip(net.spec.edges, net.weights)]
         biases = [np.asarray(g.b[:], dtype=float) for g in net.layers[1:]]
         # monitors record at every sample boundary, before the reset: row k + 1 is sample k
         counts = np.asarray(net.readout_monitor.count)  # (n_out, n_samples + 1)
@@ -272,8 +273,8 @@ class StandaloneEngine(Engine):
         values = {"stimulus": padded_sample_signal(rates),
                   "target": padded_sample_signal(targets), **steps}
         args = {signal: values[k] for k, signal in self._signals.items()}
-        for syn, w in zip(net.synapses, weights):
-            args[syn.w] = np.asarray(w, dtype=float).ravel()
+        for holder, w in zip(net.weights, weights):
+            args[holder.w] = np.asarray(w, dtype=float).ravel()
         for group, b in zip(net.layers[1:], biases):
             args[group.b] = np.asarray(b, dtype=float)
         for owner, name, value in self.run_parameters(net, epoch):

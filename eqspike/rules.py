@@ -345,6 +345,10 @@ def check_loggable(spec) -> None:
     if not rule_for(spec).spike_driven:
         raise UsageError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
                          f"[learning] rule = {spec.learning.rule!r}")
+    conv = [k for k, e in enumerate(spec.edges) if e.kind == "conv"]
+    if conv:
+        raise UsageError(f"STDP logging rebuilds the changes of dense edges; {spec.name}'s "
+                         f"edge {conv[0]} is a conv edge (its taps share kernel entries)")
     if spec.spiking.input_code != "rate" or spec.learning.partner != "trace":
         raise UsageError(f"STDP logging rebuilds every weight change from spike traces; "
                          f"{spec.name} has [spiking] input_code = {spec.spiking.input_code!r} "

@@ -281,13 +281,16 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [network] activation {self.network.activation!r}: "
                             "the spiking path codes rates in [0, 1] and takes hard_sigmoid "
                             "only (set [network] path = \"rate\" for the rate reference)")
-        for k, e in enumerate(self.edges):
-            if e.kind != "dense":
-                raise SpecError(
-                    f"{self.name}: [network] edges[{k}] (pre = {e.pre}, post = {e.post}) is "
-                    f"a {e.kind} edge: the spiking engine builds dense edges only, between "
-                    "any two layers (run this graph on the rate reference: [network] path "
-                    "= \"rate\")")
+        spiking_conv = [k for k, e in enumerate(self.edges)
+                        if e.kind == "conv" and not (e.pre == 0 and
+                                                     self.spiking.input_code == "graded")]
+        if spiking_conv and self.learning.rule != "eqspike":
+            k = spiking_conv[0]
+            raise SpecError(
+                f"{self.name}: [network] edges[{k}] is a conv edge between spiking layers: "
+                f"its shared kernel learns by the eqspike rule's accumulated signal, summed "
+                f"over the taps; [learning] rule = {self.learning.rule!r} is not built for "
+                "conv edges yet (use rule = \"eqspike\")")
         if self.spiking.feedback == "copy" and self.learning.rule == "continual":
             raise SpecError(f"{self.name}: [spiking] feedback = \"copy\" needs a rule that "
                             "changes the weights only at sample boundaries; the continual "

@@ -23,8 +23,11 @@ it is coupled to, in both directions through ONE :class:`~brian2.Synapses` objec
 of the network graph (``on_pre`` feeds the upper layer, ``on_post`` feeds the lower one):
 the symmetric coupling EP requires, with one weight per pair of neurons. An edge may join
 any two layers (a skip coupling l → m, m > l + 1): a layer's I sums what every edge into or
-out of it delivers. The input layer is clamped: its neurons emit the pixel rates in the same
-code and receive nothing. Averaged over time, u settles near
+out of it delivers. A conv edge (:func:`build_conv_edge`) is one synapse per tap of the
+convolution (:mod:`eqspike.conv`), each reading its kernel entry from a kernel group through
+a linked variable: one weight per kernel entry, shared by every connection that uses it.
+The input layer is clamped: its neurons emit the pixel rates in the same code and receive
+nothing. Averaged over time, u settles near
 the EP fixed point W ρ + b of the rate dynamics s ← ρ(W s + b), which is what the spike
 rates code.
 
@@ -61,7 +64,7 @@ from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_si
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
-           "build_dense_edge", "build_feedback_copy", "build_counters", "edge_synapses_name",
+           "build_dense_edge", "build_conv_edge", "build_feedback_copy", "build_counters", "edge_synapses_name",
            "copies_feedback", "BOUNDARY", "neuron_code", "layer_kind", "LAYER_CODE",
            "EDGE_BUILDERS"]
 
@@ -108,9 +111,10 @@ GRADED_SAMPLE_END = "offset(t) > 0 and r > 0"
 #: before the synapses' apply and the neurons' reset of the new sample (:data:`BOUNDARY`).
 SAMPLE_END_SCHEDULE = {"thresholder": ("start", -3), "pathway": ("start", -2)}
 #: The order of the work at each sample boundary (``when = "start"``), after the event
-#: counters (-1) and the monitors (0): the synapses' rule applied, a feedback copy
-#: refreshed (:data:`COPY_BUFFER`), then the neurons' update and reset.
-BOUNDARY = {"apply": 1, "refresh": 2, "neurons": 3}
+#: counters (-1) and the monitors (0): a conv edge's taps collected into its kernel
+#: (:data:`KERNEL_STATE`), the rule applied (by the synapses, or the kernel), a feedback
+#: copy refreshed (:data:`COPY_BUFFER`), then the neurons' update and reset.
+BOUNDARY = {"collect": 1, "apply": 2, "refresh": 3, "neurons": 4}
 #: Receiving a graded event: the post neuron holds w r_j as input drive for the sample.
 GRADED_ON_PRE = "Ix_post += w * r_pre"
 #: The held drive of a layer that receives a graded input.
@@ -180,6 +184,8 @@ class SpikingNetwork:
     network: object           # brian2.Network
     layers: list              # NeuronGroup per layer, input first
     synapses: list            # Synapses per edge, in the order of spec.edges
+    weights: list             # per edge, the group holding its w, lr_w, w_max: the Synapses
+                              # (dense), the kernel group (conv)
     signals: dict             # name -> TimedArray: stimulus, target, phase, learn_sign, readout
     readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
     event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
@@ -407,8 +413,8 @@ def mirrored(code: str, accumulator: str = "") -> str:
 
 def copies_feedback(spec: NetworkSpec, edge) -> bool:
     """Whether ``edge`` feeds its lower layer through a copy (``[spiking] feedback``): every
-    edge whose lower layer spikes and receives (not the clamped input)."""
-    return spec.spiking.feedback == "copy" and edge.pre > 0
+    dense edge whose lower layer spikes and receives (not the clamped input)."""
+    return spec.spiking.feedback == "copy" and edge.pre > 0 and edge.kind == "dense"
 
 
 def _link_buffer(owner, buffer) -> None:
@@ -447,7 +453,8 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     """The Synapses of one dense edge: all-to-all, one weight per pair serving both
     directions (``on_pre`` feeds the upper layer, ``on_post`` the lower one, unless the
     lower layer is the clamped input, or :func:`build_feedback_copy` does), with the rule's
-    pathway of that edge. Returns (the edge's Synapses, other objects to add)."""
+    pathway of that edge. Returns (the edge's Synapses, the same as the group holding its
+    weights, other objects to add)."""
     import brian2 as b2
 
     spec = ctx.spec
@@ -485,7 +492,7 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
                           name=f"{name}_boundary")
     if weights is not None:
         syn.w = np.asarray(weights, dtype=float).ravel()
-    return syn, extra
+    return syn, syn, extra
 
 
 def edge_synapses_name(edge) -> str:
@@ -493,10 +500,83 @@ def edge_synapses_name(edge) -> str:
     return f"w{edge.pre}_{edge.post}"
 
 
-#: The piece that builds an edge kind's Synapses, returning (the edge's Synapses, other
+#: A conv edge's shared weights (:mod:`eqspike.conv`): a group of one entry per kernel
+#: weight. Every tap (a Synapses synapse) reads its entry through a linked ``w`` and adds its
+#: update signal, times the pooling factor 1/p², to the entry's ``kacc`` at the sample's end
+#: (BOUNDARY["collect"]; a graded input's taps at their closing event); the kernel then
+#: applies the rule's step once per entry (BOUNDARY["apply"]): a kernel entry's update is
+#: the sum over its taps of the per-connection updates. Memory grows with the taps' index
+#: and accumulator, the weights with the kernel.
+KERNEL_STATE = """
+w : 1                        # the kernel entry W[o, c, u, v]
+kacc : 1                     # its taps' summed update signal
+lr_w : 1 (shared)            # see Rule.weight_scale
+w_max : 1 (shared)           # |w| <= w_max after every update
+"""
+KERNEL_APPLY = "w = clip(w + lr_w * kacc, -w_max, w_max)\nkacc = 0"
+TAP_STATE = "k : integer (constant)       # the tap's kernel entry\nw : 1 (linked)\n" \
+            "kacc : 1 (linked)\n"
+TAP_COLLECT = "kacc += {scale!r} * {acc}\n{acc} = 0"
+TAP_GRADED_APPLY = "kacc += {scale!r} * r_pre * hebb_b_post"
+
+
+def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
+    """The Synapses of one conv edge: one synapse per tap (:func:`eqspike.conv.conv_taps`),
+    reading its kernel entry from the kernel group (:data:`KERNEL_STATE`) through a linked
+    variable, so that W is shared; each tap delivers (1/p²) w in both directions
+    (``on_pre`` upward, ``on_post`` downward, unless the lower layer is the clamped input),
+    with the rule's spike code of the edge. Returns (the Synapses, the kernel group, the
+    objects to add: the kernel group)."""
+    import brian2 as b2
+
+    from .conv import conv_taps
+
+    spec = ctx.spec
+    clamped = edge.pre == 0
+    graded = graded_edge(spec, spec.edges.index(edge))
+    path = ctx.rule.pathway(graded, spec.learning.partner)
+    taps = conv_taps(spec.shapes[edge.pre], spec.shapes[edge.post], edge.kernel,
+                     edge.stride, edge.padding, edge.pool)
+    scale, acc = taps.scale, ctx.rule.accumulator
+    name = edge_synapses_name(edge)
+    kernel = b2.NeuronGroup(taps.kernel_size, KERNEL_STATE, dt=ctx.sample_dt,
+                            namespace=ctx.namespace, name=f"{name}_kernel")
+    kernel.w_max = UNBOUNDED
+    deliver = f"Ix_post += {scale!r} * w * r_pre" if graded else f"I_post += {scale!r} * w"
+    on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
+    on_post = "\n".join(c for c in ("" if clamped else f"I_pre += {scale!r} * w",
+                                     path.on_post) if c)
+    pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
+    if graded:
+        pathways["on_pre"]["sample_end"] = TAP_GRADED_APPLY.format(scale=scale)
+        pathways["on_event"]["sample_end"] = "sample_end"
+    if on_post:
+        pathways["on_post"] = on_post
+        pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
+    model = TAP_STATE + "".join(line + "\n" for line in path.synapse_model.splitlines()
+                                if line.strip() and "(shared)" not in line)
+    syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
+                      namespace=ctx.namespace, name=name, **pathways)
+    syn.connect(i=taps.pre, j=taps.post)
+    syn.k = taps.entry
+    syn.w = b2.linked_var(kernel, "w", index="k")
+    syn.kacc = b2.linked_var(kernel, "kacc", index="k")
+    if graded:
+        syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
+    elif acc:
+        syn.run_regularly(TAP_COLLECT.format(scale=scale, acc=acc), dt=ctx.sample_dt,
+                          when="start", order=BOUNDARY["collect"], name=f"{name}_collect")
+    kernel.run_regularly(KERNEL_APPLY, dt=ctx.sample_dt, when="start", order=BOUNDARY["apply"],
+                         name=f"{name}_kernel_apply")
+    if weights is not None:
+        kernel.w = np.asarray(weights, dtype=float).ravel()
+    return syn, kernel, [kernel]
+
+
+#: The piece that builds an edge kind: (its Synapses, the group holding its weights, other
 #: objects to add) (a new edge kind is one more entry; the spec refuses, for the spiking
 #: engine, the kinds not here).
-EDGE_BUILDERS = {"dense": build_dense_edge}
+EDGE_BUILDERS = {"dense": build_dense_edge, "conv": build_conv_edge}
 
 
 def build_counters(ctx: BuildContext, layers: list) -> tuple:
@@ -559,10 +639,11 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     # a graded input's group and synapses run on the sample clock on purpose (see
     # GRADED_INPUT_LOAD): Brian2's note that their dt differs from the target's is expected
     b2.BrianLogger.suppress_name("synapses_dt_mismatch")
-    # a feedback copy reads and writes its buffer through linked variables, which Brian2
-    # cannot prove order-independent; each synapse owns one buffer entry (kidx is a
-    # bijection, tested), so the order does not matter
-    if spec.spiking.feedback == "copy":
+    # a feedback copy and a conv edge's taps read and write through linked variables,
+    # which Brian2 cannot prove order-independent: each synapse of a copy owns its buffer
+    # entry (a bijection, tested), and a tap's only write to a shared entry is a sum
+    # (kacc +=), whose order changes only the rounding
+    if spec.spiking.feedback == "copy" or any(e.kind == "conv" for e in spec.edges):
         b2.BrianLogger.suppress_hierarchy("brian2.codegen.generators.base")
     b2.prefs.core.default_float_dtype = {"float64": np.float64,
                                          "float32": np.float32}[spec.spiking.precision]
@@ -590,14 +671,15 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     built = [EDGE_BUILDERS[edge.kind](ctx, edge, layers[edge.pre], layers[edge.post],
                                       None if weights is None else weights[k])
              for k, edge in enumerate(spec.edges)]
-    synapses = [syn for syn, _ in built]
+    synapses = [syn for syn, _, _ in built]
     monitor = b2.StateMonitor(layers[-1], "count", record=True, dt=sample_dt, when="start",
                               order=0, name="readout_monitor")
-    network = b2.Network(*layers, *synapses, *(o for _, extra in built for o in extra),
+    network = b2.Network(*layers, *synapses, *(o for _, _, extra in built for o in extra),
                          monitor, *log_monitors)
     event_monitor = None
     if count_events:
         objects, event_monitor = build_counters(ctx, layers)
         network.add(*objects)
-    return SpikingNetwork(spec, n_samples, network, layers, synapses, signals, monitor,
+    return SpikingNetwork(spec, n_samples, network, layers, synapses,
+                          [holder for _, holder, _ in built], signals, monitor,
                           event_monitor, log_monitors)

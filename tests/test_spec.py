@@ -107,9 +107,12 @@ bias_rates = [0.1, 0.1]
 """, "spiking-graph")
 
 
-def test_the_spiking_engine_refuses_an_edge_it_cannot_build():
-    with pytest.raises(SpecError, match="is a conv edge: the spiking engine builds dense edges"):
-        _spiking_graph('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]')
+def test_the_spiking_engine_refuses_a_conv_edge_for_a_rule_it_cannot_build():
+    spec = _spiking_graph('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]')
+    assert spec.edges[0].kind == "conv"
+    with pytest.raises(SpecError, match="edges.0. is a conv edge between spiking layers: .* "
+                                        "rule = 'continual' is not built for conv edges"):
+        spec.replace(learning={"rule": "continual"})
 
 
 def test_two_edges_between_the_same_layers_are_refused():

@@ -390,3 +390,38 @@ def test_spiking_vs_rate_script(tmp_path, data_dir, monkeypatch):
     agreement = float(text.split("same_class_both_paths,")[1].split()[0])
     assert 0.0 <= agreement <= 1.0
     assert out.stat().st_size > 1000
+
+
+def test_version_names_eqspike_and_brian2(capsys):
+    import eqspike
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"eqspike {eqspike.__version__} (brian2 ")
+
+
+def test_networks_is_an_aligned_table_with_each_engine(capsys):
+    from eqspike.spec import available_networks
+
+    assert main(["networks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:]
+    assert header.split()[:5] == ["name", "engine", "dataset", "layers", "edges"]
+    assert [row.split()[0] for row in rows] == available_networks()
+    for column in ("engine", "dataset", "layers", "edges", "description"):
+        start = header.index(column)
+        assert all(row[start - 2:start] == "  " and row[start] != " " for row in rows), column
+    deep = next(row for row in rows if row.startswith("mnist-deep "))
+    assert deep.split()[1] == "spiking" and "6, 2 skip" in deep
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "energy", "plasticity", "gdu",
+                                     "sweep", "networks"])
+def test_every_subcommand_help_ends_with_examples(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    examples = out.split("examples:\n", 1)[1]
+    assert f"eqspike {command}" in examples

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ("vocabulary", ["eqspike", "eqspike.errors", "eqspike.threads", "eqspike.spec",
                     "eqspike.data", "eqspike.schedule", "eqspike.rules", "eqspike.parameters",
+                    "eqspike.conv",
                     "eqspike.figures", "eqspike.plasticity.rules"]),
     ("files, energy, rate reference", ["eqspike.runfile", "eqspike.energy",
                                        "eqspike.reference"]),

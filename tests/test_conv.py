@@ -1,0 +1,200 @@
+"""Convolutions in the spiking engine: shared kernels, against the rate reference's ConvEdge.
+
+The taps of a conv edge (:mod:`eqspike.conv`) reproduce ConvEdge's forward product, its
+transpose and its gradient; a tiny deterministic spiking network with two conv edges (the
+first from the input, the second pooled) delivers, at every step, exactly ConvEdge's
+products of the monitored spikes, and one training sample moves each kernel entry by the
+sum over its taps of the per-connection EqSpike updates.
+"""
+
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from eqspike.conv import conv_taps
+from eqspike.engine import RuntimeEngine, StandaloneEngine
+from eqspike.reference.edges import ConvEdge
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, phase_signals
+from eqspike.spec import spec_from_toml
+from eqspike.spiking import build_network
+
+
+@pytest.mark.parametrize("pre, post, kernel, stride, padding, pool", [
+    ((2, 6, 6), (3, 4, 4), 3, 1, 0, 1), ((2, 6, 6), (3, 2, 2), 3, 1, 0, 2),
+    ((1, 7, 7), (2, 4, 4), 3, 2, 1, 1), ((2, 8, 8), (3, 2, 2), 3, 1, 1, 4),
+    ((1, 9, 9), (2, 2, 2), 3, 2, 0, 2)])
+def test_the_taps_are_the_rate_references_conv_edge(pre, post, kernel, stride, padding, pool):
+    edge = ConvEdge(pre, post, kernel, stride, padding, pool)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=edge.weight_shape)
+    x, y = rng.normal(size=(1, int(np.prod(pre)))), rng.normal(size=(1, int(np.prod(post))))
+    taps = conv_taps(pre, post, kernel, stride, padding, pool)
+    assert taps.scale == 1 / pool ** 2 and taps.kernel_size == w.size
+    flat = w.ravel()
+    up, down, grad = np.zeros(y.size), np.zeros(x.size), np.zeros(w.size)
+    np.add.at(up, taps.post, taps.scale * flat[taps.entry] * x[0, taps.pre])
+    np.add.at(down, taps.pre, taps.scale * flat[taps.entry] * y[0, taps.post])
+    np.add.at(grad, taps.entry, taps.scale * x[0, taps.pre] * y[0, taps.post])
+    np.testing.assert_allclose(up, edge.forward(w, x)[0], atol=1e-12)
+    np.testing.assert_allclose(down, edge.backward(w, y)[0], atol=1e-12)
+    np.testing.assert_allclose(grad, edge.grad(x, y).ravel(), atol=1e-12)
+
+
+#: input (1, 6, 6) -conv 3x3, padding 1-> (2, 6, 6) -conv 3x3, pool 2-> (2, 2, 2) -dense-> 3
+SHAPES = [(1, 6, 6), (2, 6, 6), (2, 2, 2), (3,)]
+CONV = [dict(kernel=3, stride=1, padding=1, pool=1), dict(kernel=3, stride=1, padding=0, pool=2)]
+
+
+def conv_spec(input_code="rate", nudging="one_sided"):
+    return spec_from_toml(f"""
+[network]
+layers = {[int(np.prod(s)) for s in SHAPES]}
+shapes = {[list(s) for s in SHAPES]}
+edges = [{{pre = 0, post = 1, kind = "conv", kernel = 3, padding = 1}},
+         {{pre = 1, post = 2, kind = "conv", kernel = 3, pool = 2}},
+         {{pre = 2, post = 3}}]
+[spiking]
+input_code = "{input_code}"
+readout_steps = 6
+[phases]
+free_steps = 16
+nudge_steps = 8
+nudging = "{nudging}"
+[learning]
+rates = [0.05, 0.05, 0.05]
+bias_rates = [0.05, 0.05, 0.05]
+""", name="conv")
+
+
+def _parameters(seed=3):
+    rng = np.random.default_rng(seed)
+    edges = [ConvEdge(SHAPES[k], SHAPES[k + 1], **CONV[k]) for k in range(2)]
+    weights = [rng.uniform(-0.2, 0.5, e.weight_shape) for e in edges]
+    weights.append(rng.uniform(-0.3, 0.6, (8, 3)))
+    biases = [rng.uniform(0.05, 0.3, int(np.prod(s))) for s in SHAPES[1:]]
+    return edges, weights, biases
+
+
+def _raster(monitor, n, steps):
+    out = np.zeros((steps, n))
+    out[np.round(monitor.t / b2.ms).astype(int), np.asarray(monitor.i)] = 1.0
+    return out
+
+
+def _run(net):
+    net.network.run(net.duration_steps * net.spec.spiking.dt_ms * b2.ms, namespace={})
+
+
+@pytest.mark.parametrize("input_code", ["rate", "graded"])
+def test_conv_edges_deliver_the_rate_references_products(input_code):
+    """At every step, layer 1 receives ConvEdge₀₁ forward of the input's spikes (graded:
+    holds it for the sample, from the pixel values) plus ConvEdge₁₂ᵀ of layer 2's spikes;
+    layer 2 receives ConvEdge₁₂ forward of layer 1's spikes plus W₂₃ s₃; to 1e-12."""
+    spec = conv_spec(input_code)
+    edges, weights, biases = _parameters()
+    rng = np.random.default_rng(4)
+    rates = rng.uniform(0, 1, (2, 36)) * (rng.uniform(0, 1, (2, 36)) > 0.2)
+    net = build_network(spec, 2, rates=rates, targets=np.eye(3)[[0, 2]],
+                        kinds=np.full(2, SAMPLE_EVAL), weights=weights, biases=biases)
+    spikes = [b2.SpikeMonitor(g) for g in net.layers]
+    received = [b2.StateMonitor(g, "I", record=True, when="end") for g in net.layers[1:]]
+    held = b2.StateMonitor(net.layers[1], "Ix", record=True, when="end") \
+        if input_code == "graded" else None
+    net.network.add(*spikes, *received, *([held] if held is not None else []))
+    _run(net)
+    steps = net.duration_steps
+    s = [_raster(m, int(np.prod(shape)), steps) for m, shape in zip(spikes, SHAPES)]
+    graded = input_code == "graded"
+    expected_1 = edges[1].backward(weights[1], s[2]) + (0 if graded else
+                                                       edges[0].forward(weights[0], s[0]))
+    expected_2 = edges[1].forward(weights[1], s[1]) + s[3] @ weights[2].T
+    for got, expected in ((received[0].I, expected_1), (received[1].I, expected_2),
+                          (received[2].I, s[2] @ weights[2])):
+        np.testing.assert_allclose(np.asarray(got).T, expected, rtol=1e-12, atol=1e-12)
+        assert np.abs(expected).max() > 0
+    if graded:
+        sample = spec.steps_per_sample
+        for k in range(2):
+            drive = edges[0].forward(weights[0], rates[k:k + 1])[0]
+            np.testing.assert_allclose(np.asarray(held.Ix)[:, k * sample:(k + 1) * sample],
+                                       drive[:, None].repeat(sample, 1), rtol=1e-12)
+
+
+def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates():
+    """One training sample: each entry of the pooled conv kernel (edge 1 → 2) moves by
+    lr_w Σ_taps (1/p²) Σ_t σ(t) (s_pre x_post + s_post x_pre), the EqSpike update of every
+    connection it serves, summed; the input's conv kernel by the same from its own taps."""
+    spec = conv_spec()
+    edges, weights, biases = _parameters(5)
+    rng = np.random.default_rng(6)
+    net = build_network(spec, 1, rates=rng.uniform(0.3, 1, (1, 36)), targets=np.eye(3)[[1]],
+                        weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    engine.set_run_parameters(net)
+    traces = [b2.StateMonitor(g, "x", record=True, when="thresholds") for g in net.layers]
+    spikes = [b2.SpikeMonitor(g) for g in net.layers]
+    net.network.add(*traces, *spikes)
+    _run(net)
+    steps = net.duration_steps
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"][:steps]
+    lr_w = engine.learning_rates()[0]
+    for k, edge in enumerate(edges):
+        taps = conv_taps(SHAPES[k], SHAPES[k + 1], **CONV[k])
+        s_pre = _raster(spikes[k], int(np.prod(SHAPES[k])), steps)
+        s_post = _raster(spikes[k + 1], int(np.prod(SHAPES[k + 1])), steps)
+        x_pre, x_post = np.asarray(traces[k].x).T, np.asarray(traces[k + 1].x).T
+        signal = (sign[:, None] * (s_pre[:, taps.pre] * x_post[:, taps.post]
+                                   + s_post[:, taps.post] * x_pre[:, taps.pre])).sum(axis=0)
+        expected = np.zeros(taps.kernel_size)
+        np.add.at(expected, taps.entry, lr_w[k] * taps.scale * signal)
+        got = np.asarray(net.weights[k].w[:]) - weights[k].ravel()
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-14)
+
+
+def test_a_graded_input_conv_kernel_learns_from_the_signed_counts():
+    """A graded input's conv kernel: ΔW[entry] = lr_w Σ_taps (1/p²) r_pre H_post, with H
+    the post neuron's phase-signed count of window spikes."""
+    spec = conv_spec("graded", "one_sided")
+    edges, weights, biases = _parameters(7)
+    rates = np.random.default_rng(8).uniform(0, 1, (1, 36))
+    net = build_network(spec, 1, rates=rates, targets=np.eye(3)[[2]], weights=weights,
+                        biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    engine.set_run_parameters(net)
+    hidden = b2.SpikeMonitor(net.layers[1])
+    net.network.add(hidden)
+    _run(net)
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
+    t = np.round(hidden.t / b2.ms).astype(int)
+    counts = np.bincount(hidden.i, weights=sign[t], minlength=72)
+    taps = conv_taps(SHAPES[0], SHAPES[1], **CONV[0])
+    expected = np.zeros(taps.kernel_size)
+    np.add.at(expected, taps.entry,
+              engine.learning_rates()[0][0] * taps.scale * rates[0, taps.pre] * counts[taps.post])
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(np.asarray(net.weights[0].w[:]) - weights[0].ravel(), expected,
+                               rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.standalone
+def test_conv_standalone_equals_runtime(tmp_path):
+    """The compiled build (kernel groups passed by run_args, taps reading them through
+    linked variables) gives the runtime mode's weights, readouts and counts."""
+    spec = conv_spec("graded", "one_sided")
+    _, weights, biases = _parameters(9)
+    rng = np.random.default_rng(10)
+    n = 6
+    args = (rng.uniform(0, 1, (n, 36)), np.eye(3)[rng.integers(0, 3, n)],
+            np.r_[np.full(n - 1, SAMPLE_TRAIN), [SAMPLE_EVAL]], weights, biases)
+    runtime = RuntimeEngine(spec, n).run_chunk(*args)
+    compiled = StandaloneEngine(spec, n, cache_dir=tmp_path).run_chunk(*args)
+    for x, y in zip(runtime.weights + runtime.biases, compiled.weights + compiled.biases):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    assert runtime.weights[0].shape == (2, 1, 3, 3)
+    for before, after in zip(weights, runtime.weights):   # every kernel learned
+        assert not np.allclose(after, before)
+    np.testing.assert_array_equal(runtime.readout, compiled.readout)
+    np.testing.assert_array_equal(runtime.events, compiled.events)

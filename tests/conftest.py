@@ -61,3 +61,10 @@ def runtime_device():
     b2.set_device("runtime")
     b2.prefs.codegen.target = "numpy"
     yield
+
+
+@pytest.fixture(scope="session")
+def build_cache(tmp_path_factory):
+    """One standalone build cache for the session: builds are keyed by the network's
+    structure and the chunk size, so tests of one small network share its compile."""
+    return tmp_path_factory.mktemp("builds")

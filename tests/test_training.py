@@ -161,13 +161,13 @@ def _chunk_args(n=7, spec=None):
 
 @pytest.mark.standalone
 @pytest.mark.parametrize("scheme", list(SCHEMES))
-def test_standalone_equals_runtime(tmp_path, scheme):
+def test_standalone_equals_runtime(build_cache, scheme):
     """The compiled build and the runtime mode give the same weights, readouts and event
     counts on a small network."""
     spec = _small(scheme)
     rates, targets, kinds, weights, biases = _chunk_args(spec=spec)
     runtime = RuntimeEngine(spec, 10).run_chunk(rates, targets, kinds, weights, biases)
-    compiled = StandaloneEngine(spec, 10, cache_dir=tmp_path)
+    compiled = StandaloneEngine(spec, 10, cache_dir=build_cache)
     standalone = compiled.run_chunk(rates, targets, kinds, weights, biases)
     for x, y in zip(runtime.weights + runtime.biases, standalone.weights + standalone.biases):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
@@ -183,14 +183,14 @@ def test_standalone_equals_runtime(tmp_path, scheme):
 
 
 @pytest.mark.standalone
-def test_openmp_threads_give_the_same_results(tmp_path):
+def test_openmp_threads_give_the_same_results(build_cache):
     """A build with 2 OpenMP threads gives the weights, readouts and counts of the
     sequential build, to the bit (the tolerance the README states: none), on the skip
     graph (graded input; two edges write into each of layers 2 and 3)."""
     spec = _small("skip")
-    args = _chunk_args(9, spec)
-    sequential = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=0).run_chunk(*args)
-    threaded_engine = StandaloneEngine(spec, 9, cache_dir=tmp_path, threads=2)
+    args = _chunk_args(9, spec)   # chunks of 10: the sequential build is the one above's
+    sequential = StandaloneEngine(spec, 10, cache_dir=build_cache, threads=0).run_chunk(*args)
+    threaded_engine = StandaloneEngine(spec, 10, cache_dir=build_cache, threads=2)
     assert threaded_engine.directory.name.endswith("-t2")
     threaded = threaded_engine.run_chunk(*args)
     for x, y in zip(sequential.weights + sequential.biases, threaded.weights + threaded.biases):
@@ -200,12 +200,12 @@ def test_openmp_threads_give_the_same_results(tmp_path):
 
 
 @pytest.mark.standalone
-def test_a_build_without_event_counters_learns_the_same(tmp_path):
+def test_a_build_without_event_counters_learns_the_same(build_cache):
     """``count_events=False`` (what bench_counters compares against) runs and learns as the
     counted build does; the signals that only the counters read are not passed to it."""
     spec, args = _small("graded"), _chunk_args(9)
-    counted = StandaloneEngine(spec, 9, cache_dir=tmp_path).run_chunk(*args)
-    plain = StandaloneEngine(spec, 9, cache_dir=tmp_path, count_events=False).run_chunk(*args)
+    counted = StandaloneEngine(spec, 10, cache_dir=build_cache).run_chunk(*args)
+    plain = StandaloneEngine(spec, 10, cache_dir=build_cache, count_events=False).run_chunk(*args)
     assert plain.events is None and counted.events is not None
     for x, y in zip(counted.weights + counted.biases, plain.weights + plain.biases):
         np.testing.assert_array_equal(x, y)

@@ -5,7 +5,8 @@ One network description, two engines, one training loop:
 * :mod:`eqspike.spec` -- the network file: one graph (layers, shapes, dense and conv edges,
   skip couplings) that both engines read; :mod:`eqspike.schedule` and
   :mod:`eqspike.rules` -- the model's vocabulary (the phases of a sample, the learning
-  rules); :mod:`eqspike.parameters` -- the one initialiser;
+  rules); :mod:`eqspike.parameters` -- the one initialiser; :mod:`eqspike.conv` -- a conv
+  edge's taps (which neuron reaches which through which kernel entry);
 * :mod:`eqspike.spiking` and :mod:`eqspike.engine` -- the Brian2 builder (a piece per layer
   kind and edge kind) and its compiled engine;
 * :mod:`eqspike.reference` -- rate-based EP in NumPy (dense, conv and skip couplings, EP

@@ -14,10 +14,10 @@
     eqspike networks
     eqspike --version
 
-Every subcommand's ``--help`` ends with examples (:data:`EXAMPLES`). Every expected failure (an :class:`eqspike.errors.EqspikeError`: bad data, network or run
-file, bad arguments, a diverging run; or the filesystem refusing a write) ends with one
-line ``eqspike: error: ...`` on stderr and exit status 2, and a failed start creates
-nothing. Any other exception is a bug and keeps its traceback.
+Every subcommand's ``--help`` ends with examples (:data:`EXAMPLES`). Every expected failure
+(an :class:`eqspike.errors.EqspikeError`: bad data, network or run file, bad arguments, a
+diverging run; or the filesystem refusing a write) ends with one line
+``eqspike: error: ...`` on stderr and exit status 2, and a failed start creates nothing. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

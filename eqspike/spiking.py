@@ -64,7 +64,7 @@ from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_si
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
-           "build_dense_edge", "build_conv_edge", "build_feedback_copy", "build_counters", "edge_synapses_name",
+           "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy", "build_counters", "edge_synapses_name",
            "copies_feedback", "BOUNDARY", "neuron_code", "layer_kind", "LAYER_CODE",
            "EDGE_BUILDERS"]
 
@@ -525,14 +525,18 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     reading its kernel entry from the kernel group (:data:`KERNEL_STATE`) through a linked
     variable, so that W is shared; each tap delivers (1/p²) w in both directions
     (``on_pre`` upward, ``on_post`` downward, unless the lower layer is the clamped input),
-    with the rule's spike code of the edge. Returns (the Synapses, the kernel group, the
-    objects to add: the kernel group)."""
+    with the rule's spike code of the edge. The taps are stored in the lower layer's order,
+    so that a presynaptic spike reads its taps contiguously; with ``[spiking] feedback =
+    "copy"`` a second Synapses object, the taps in the upper layer's order, feeds the lower
+    layer instead of ``on_post`` (:func:`build_conv_feedback`). Returns (the Synapses, the
+    kernel group, the objects to add: the kernel group and the copy)."""
     import brian2 as b2
 
     from .conv import conv_taps
 
     spec = ctx.spec
     clamped = edge.pre == 0
+    copied = spec.spiking.feedback == "copy" and not clamped
     graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
     taps = conv_taps(spec.shapes[edge.pre], spec.shapes[edge.post], edge.kernel,
@@ -544,8 +548,9 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     kernel.w_max = UNBOUNDED
     deliver = f"Ix_post += {scale!r} * w * r_pre" if graded else f"I_post += {scale!r} * w"
     on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
-    on_post = "\n".join(c for c in ("" if clamped else f"I_pre += {scale!r} * w",
-                                     path.on_post) if c)
+    on_post = "" if copied else "\n".join(c for c in ("" if clamped else
+                                                       f"I_pre += {scale!r} * w",
+                                                       path.on_post) if c)
     pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
     if graded:
         pathways["on_pre"]["sample_end"] = TAP_GRADED_APPLY.format(scale=scale)
@@ -557,10 +562,9 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
                                 if line.strip() and "(shared)" not in line)
     syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
                       namespace=ctx.namespace, name=name, **pathways)
-    syn.connect(i=taps.pre, j=taps.post)
-    syn.k = taps.entry
-    syn.w = b2.linked_var(kernel, "w", index="k")
-    syn.kacc = b2.linked_var(kernel, "kacc", index="k")
+    by_pre = np.argsort(taps.pre, kind="stable")         # the lower layer's order
+    syn.connect(i=taps.pre[by_pre], j=taps.post[by_pre])
+    _link_kernel(syn, kernel, taps.entry[by_pre])
     if graded:
         syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
     elif acc:
@@ -570,7 +574,39 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
                          name=f"{name}_kernel_apply")
     if weights is not None:
         kernel.w = np.asarray(weights, dtype=float).ravel()
-    return syn, kernel, [kernel]
+    extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, path, name)] if copied else []
+    return syn, kernel, [kernel, *extra]
+
+
+def _link_kernel(syn, kernel, entries) -> None:
+    """Each synapse of ``syn`` reads and adds to kernel entry ``entries[synapse]``."""
+    import brian2 as b2
+
+    syn.k = entries
+    syn.w = b2.linked_var(kernel, "w", index="k")
+    syn.kacc = b2.linked_var(kernel, "kacc", index="k")
+
+
+def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, path, name: str):
+    """A conv edge's feedback (``[spiking] feedback = "copy"``): the taps from the upper to
+    the lower layer, in the upper layer's order, reading the same kernel entries (a kernel
+    is small enough to stay in cache, so unlike a dense edge's copy it needs no copy of the
+    weights), with the rule's feedback half accumulated per tap and added into the kernel's
+    ``kacc`` at the sample's end (BOUNDARY["collect"])."""
+    import brian2 as b2
+
+    acc, scale = ctx.rule.accumulator, taps.scale
+    on_pre = "\n".join(c for c in (f"I_post += {scale!r} * w", mirrored(path.on_post)) if c)
+    model = TAP_STATE + (f"{acc} : 1\n" if acc else "")
+    feedback = b2.Synapses(upper, lower, model=model, on_pre=on_pre, dt=ctx.dt,
+                           namespace=ctx.namespace, name=f"{name}_feedback")
+    feedback.connect(i=taps.post, j=taps.pre)            # ordered by post: upper-major
+    _link_kernel(feedback, kernel, taps.entry)
+    if acc:
+        feedback.run_regularly(TAP_COLLECT.format(scale=scale, acc=acc), dt=ctx.sample_dt,
+                               when="start", order=BOUNDARY["collect"],
+                               name=f"{name}_feedback_collect")
+    return feedback
 
 
 #: The piece that builds an edge kind: (its Synapses, the group holding its weights, other

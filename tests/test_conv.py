@@ -47,7 +47,7 @@ SHAPES = [(1, 6, 6), (2, 6, 6), (2, 2, 2), (3,)]
 CONV = [dict(kernel=3, stride=1, padding=1, pool=1), dict(kernel=3, stride=1, padding=0, pool=2)]
 
 
-def conv_spec(input_code="rate", nudging="one_sided"):
+def conv_spec(input_code="rate", nudging="one_sided", feedback="shared"):
     return spec_from_toml(f"""
 [network]
 layers = {[int(np.prod(s)) for s in SHAPES]}
@@ -57,6 +57,7 @@ edges = [{{pre = 0, post = 1, kind = "conv", kernel = 3, padding = 1}},
          {{pre = 2, post = 3}}]
 [spiking]
 input_code = "{input_code}"
+feedback = "{feedback}"
 readout_steps = 6
 [phases]
 free_steps = 16
@@ -87,12 +88,14 @@ def _run(net):
     net.network.run(net.duration_steps * net.spec.spiking.dt_ms * b2.ms, namespace={})
 
 
-@pytest.mark.parametrize("input_code", ["rate", "graded"])
-def test_conv_edges_deliver_the_rate_references_products(input_code):
+@pytest.mark.parametrize("input_code, feedback", [("rate", "shared"), ("graded", "shared"),
+                                                  ("rate", "copy")])
+def test_conv_edges_deliver_the_rate_references_products(input_code, feedback):
     """At every step, layer 1 receives ConvEdge₀₁ forward of the input's spikes (graded:
-    holds it for the sample, from the pixel values) plus ConvEdge₁₂ᵀ of layer 2's spikes;
-    layer 2 receives ConvEdge₁₂ forward of layer 1's spikes plus W₂₃ s₃; to 1e-12."""
-    spec = conv_spec(input_code)
+    holds it for the sample, from the pixel values) plus ConvEdge₁₂ᵀ of layer 2's spikes
+    (through the edge's on_post, or its feedback taps); layer 2 receives ConvEdge₁₂ forward
+    of layer 1's spikes plus W₂₃ s₃; to 1e-12."""
+    spec = conv_spec(input_code, feedback=feedback)
     edges, weights, biases = _parameters()
     rng = np.random.default_rng(4)
     rates = rng.uniform(0, 1, (2, 36)) * (rng.uniform(0, 1, (2, 36)) > 0.2)
@@ -122,11 +125,13 @@ def test_conv_edges_deliver_the_rate_references_products(input_code):
                                        drive[:, None].repeat(sample, 1), rtol=1e-12)
 
 
-def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates():
+@pytest.mark.parametrize("feedback", ["shared", "copy"])
+def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates(feedback):
     """One training sample: each entry of the pooled conv kernel (edge 1 → 2) moves by
     lr_w Σ_taps (1/p²) Σ_t σ(t) (s_pre x_post + s_post x_pre), the EqSpike update of every
-    connection it serves, summed; the input's conv kernel by the same from its own taps."""
-    spec = conv_spec()
+    connection it serves, summed (with the feedback taps, the second term accumulated
+    there); the input's conv kernel by the same from its own taps."""
+    spec = conv_spec(feedback=feedback)
     edges, weights, biases = _parameters(5)
     rng = np.random.default_rng(6)
     net = build_network(spec, 1, rates=rng.uniform(0.3, 1, (1, 36)), targets=np.eye(3)[[1]],

@@ -44,9 +44,10 @@ signals such as ``phase``, ``nudge``, ``learn_sign``, ``readout``; per-sample ``
 
 Two pieces exist for speed and measurement, not for the model. The synapses of every edge
 from the input run their rule-only ``on_post`` pathway on a custom ``learning_spike`` event
-(a spike while σ(t) ≠ 0) instead of every spike. Every neuron counts its own spikes per sample in the three parts of
-:data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on), in its reset code; at each
-sample boundary a summed variable totals them per layer and a StateMonitor records that.
+(a spike while σ(t) ≠ 0) instead of every spike. Every neuron counts its own spikes per
+sample in the three parts of :data:`EVENT_PHASES` (what :mod:`eqspike.energy` builds on), in
+its reset code; at each sample boundary a summed variable totals them per layer and a
+StateMonitor records that.
 
 With ``log_neurons`` (STDP logging, :mod:`eqspike.plasticity.stdp_log`) the flagged
 neurons' spikes in training samples raise a ``logged_spike`` event that an EventMonitor per
@@ -64,9 +65,9 @@ from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_si
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
-           "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy", "build_counters", "edge_synapses_name",
-           "copies_feedback", "BOUNDARY", "neuron_code", "layer_kind", "LAYER_CODE",
-           "EDGE_BUILDERS"]
+           "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy",
+           "build_counters", "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
+           "layer_kind", "LAYER_CODE", "EDGE_BUILDERS"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
 NEURON_STATE = """

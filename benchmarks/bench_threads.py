@@ -32,23 +32,25 @@ from pathlib import Path
 import numpy as np
 
 
-def measure(network, samples, threads, data_dir, cache_dir, out):
-    """Time one chunk of training samples with a ``threads`` build; write JSON to ``out``."""
+def timed_chunk(spec, samples, data_dir, cache_dir, **engine_options):
+    """Compile ``spec`` for chunks of ``samples`` training samples, run one chunk from the
+    initial weights (warm-up), then time a second one on the next samples. Returns (the
+    engine, build seconds, the timed chunk's seconds, its result, its per-sample event
+    counts: :func:`eqspike.energy.spiking_counts`). ``engine_options``: of
+    :class:`~eqspike.engine.StandaloneEngine` (threads, profile)."""
     from eqspike.data import load_dataset, rates_from_images
     from eqspike.energy import spiking_counts
     from eqspike.engine import StandaloneEngine
-    from eqspike.spec import load_network
     from eqspike.schedule import SAMPLE_TRAIN
     from eqspike.parameters import as_lists, init_parameters
 
-    spec = load_network(network)
     train = load_dataset(spec.network.dataset, "train", data_dir)
     images = rates_from_images(train.images[:2 * samples]).astype(float)
     targets = np.eye(spec.layers[-1])[train.labels[:2 * samples]]
     kinds = np.full(samples, SAMPLE_TRAIN)
     weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
     t = time.perf_counter()
-    engine = StandaloneEngine(spec, samples, cache_dir=cache_dir, threads=threads)
+    engine = StandaloneEngine(spec, samples, cache_dir=cache_dir, **engine_options)
     build = time.perf_counter() - t
     warm = engine.run_chunk(images[:samples], targets[:samples], kinds, weights, biases)
     t = time.perf_counter()
@@ -56,6 +58,15 @@ def measure(network, samples, threads, data_dir, cache_dir, out):
                               warm.biases)
     seconds = time.perf_counter() - t
     counts = spiking_counts(spec, result.events.mean(axis=0), "training")
+    return engine, build, seconds, result, counts
+
+
+def measure(network, samples, threads, data_dir, cache_dir, out):
+    """Time one chunk of training samples with a ``threads`` build; write JSON to ``out``."""
+    from eqspike.spec import load_network
+
+    _, build, seconds, result, counts = timed_chunk(load_network(network), samples, data_dir,
+                                                    cache_dir, threads=threads)
     Path(out).write_text(json.dumps({
         "ms": 1e3 * seconds / samples, "build": build,
         "spikes": counts["spikes"].sum(axis=1).tolist(),

@@ -33,7 +33,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -60,28 +59,12 @@ def load_variant(name: str):
 
 def measure(network, samples, profile, data_dir, cache_dir, out):
     """Time one chunk of ``samples`` training samples of ``network``; write JSON to ``out``."""
-    from eqspike.data import load_dataset, rates_from_images
-    from eqspike.energy import spiking_counts
-    from eqspike.engine import StandaloneEngine
-    from eqspike.parameters import as_lists, init_parameters
-    from eqspike.schedule import SAMPLE_TRAIN
+    from bench_threads import timed_chunk   # the sibling benchmark's timing of a chunk
     from eqspike.spiking import edge_synapses_name
 
     spec = load_variant(network)
-    train = load_dataset(spec.network.dataset, "train", data_dir)
-    images = rates_from_images(train.images[:2 * samples]).astype(float)
-    targets = np.eye(spec.layers[-1])[train.labels[:2 * samples]]
-    kinds = np.full(samples, SAMPLE_TRAIN)
-    weights, biases = as_lists(spec, init_parameters(spec, spec.training.seed))
-    t = time.perf_counter()
-    engine = StandaloneEngine(spec, samples, cache_dir=cache_dir, profile=profile)
-    build = time.perf_counter() - t
-    warm = engine.run_chunk(images[:samples], targets[:samples], kinds, weights, biases)
-    t = time.perf_counter()
-    result = engine.run_chunk(images[samples:], targets[samples:], kinds, warm.weights,
-                              warm.biases)
-    seconds = time.perf_counter() - t
-    counts = spiking_counts(spec, result.events.mean(axis=0), "training")
+    engine, build, seconds, _, counts = timed_chunk(spec, samples, data_dir, cache_dir,
+                                                    profile=profile)
     record = {"ms": 1e3 * seconds / samples, "build": build, "layers": list(spec.layers),
               "edges": [edge_synapses_name(e) for e in spec.edges],
               "steps": samples * spec.steps_per_sample + 1,

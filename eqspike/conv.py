@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ConvTaps", "conv_taps"]
+__all__ = ["ConvTaps", "conv_taps", "edge_taps", "reach_rows", "event_rows", "event_row_labels",
+           "row_sources"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,44 @@ def conv_taps(pre_shape, post_shape, kernel: int, stride: int = 1, padding: int 
     entry = np.broadcast_to(((o * c_in + c) * k + u) * k + v, full)
     return ConvTaps(pre[inside].astype(np.int64), post[inside].astype(np.int64),
                     entry[inside].astype(np.int64), 1.0 / (p * p), c_out * c_in * k * k)
+
+
+def edge_taps(spec, edge) -> ConvTaps:
+    """:func:`conv_taps` of a conv edge of the graph ``spec``."""
+    return conv_taps(spec.shapes[edge.pre], spec.shapes[edge.post], edge.kernel, edge.stride,
+                     edge.padding, edge.pool)
+
+
+def reach_rows(spec) -> list:
+    """The event counters' rows after the L layers' spikes: ``(k, direction)`` for every conv
+    edge k of the graph, in edge order, direction ``"up"`` then ``"down"``. Row (k, up)
+    counts the events the pre layer's spikes send through edge k, Σ_i n_i · fan_out_i, and
+    (k, down) the post layer's, Σ_j n_j · fan_in_j (per part of the sample). A dense edge
+    needs no row: its fan-outs are the other layer's size, so its events follow from the
+    layers' spike counts; a conv neuron's fan-out varies at the borders. None on the rate
+    path, which counts no events."""
+    if spec.network.path != "spiking":
+        return []
+    return [(k, direction) for k, edge in enumerate(spec.edges) if edge.kind == "conv"
+            for direction in ("up", "down")]
+
+
+def event_rows(spec) -> int:
+    """Rows of the event counts a spiking run records: the L layers, then :func:`reach_rows`."""
+    return len(spec.layers) + len(reach_rows(spec))
+
+
+def event_row_labels(spec) -> list:
+    """A label per row of the event counts: ``layer 0`` ... ``layer L-1``, then ``edge p-q
+    up`` and ``edge p-q down`` per conv edge."""
+    edges = spec.edges
+    return ([f"layer {n}" for n in range(len(spec.layers))]
+            + [f"edge {edges[k].pre}-{edges[k].post} {d}" for k, d in reach_rows(spec)])
+
+
+def row_sources(spec) -> np.ndarray:
+    """The layer whose spikes each row of the event counts counts (a reach row: the edge's
+    pre layer upward, its post layer downward)."""
+    edges = spec.edges
+    return np.array(list(range(len(spec.layers)))
+                    + [edges[k].pre if d == "up" else edges[k].post for k, d in reach_rows(spec)])

@@ -175,6 +175,9 @@ class Rule:
     at spikes;
     ``free_window``: with one-sided nudging the last T2 free steps are a negative window
     (σ = −1); ``telescoping``: the signal is a sum of changes, so its scale has no 1/T_w.
+    ``step_signal``: a rule whose weights move at every step (the continual rule) gives the
+    signal of a pre and of a post spike, ΔW = lr_w · signal; a conv edge's taps add theirs
+    to their kernel entry, which applies the sum at the end of every step ("": none).
     """
 
     name: str
@@ -192,6 +195,7 @@ class Rule:
     spike_driven: bool = True
     free_window: bool = True
     telescoping: bool = False
+    step_signal: tuple = ()
 
     def pathway(self, graded: bool, partner: str = "trace") -> Pathway:
         """The strings of a layer pair whose lower layer is graded (the input) or spikes;
@@ -246,9 +250,11 @@ GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
 GRADED_PATHWAY = Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
                          on_sample_end=GRADED_APPLY)
 
-#: The continual rule at a spike: the weight moves at once by the other neuron's change.
-CONTINUAL_ON_PRE = "w = clip(w + lr_w * learn_post * dv_post, -w_max, w_max)"
-CONTINUAL_ON_POST = "w = clip(w + lr_w * learn_post * dv_pre, -w_max, w_max)"
+#: The continual rule at a spike: the weight moves at once by the other neuron's change,
+#: ΔW_ij = lr_w σ(t) Δv_other (the signal of a pre spike, of a post spike).
+CONTINUAL_SIGNAL = ("learn_post * dv_post", "learn_post * dv_pre")
+CONTINUAL_ON_PRE = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[0]}, -w_max, w_max)"
+CONTINUAL_ON_POST = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[1]}, -w_max, w_max)"
 
 RULES = {
     "eqspike": Rule(
@@ -291,6 +297,7 @@ RULES = {
         bias_apply="hebb_b = 0",
         free_window=False,
         telescoping=True,
+        step_signal=CONTINUAL_SIGNAL,
     ),
 }
 

@@ -26,9 +26,12 @@ scalar carries an HDF5 Fletcher-32 checksum, verified on each read)::
                             eval_seconds, train_samples (int), test_images (int: the
                             images test_accuracy covers; -1 in format 1 files)
     /events                 spikes per sample, one row per epoch: for each layer and each part
-                            of a sample (attrs: phases = free_quiet, free_window, nudged):
-                            train_mean, train_std (E, L, 3) over the epoch's training
-                            samples; eval_mean, eval_std (E, L, 3) over the test samples
+                            of a sample (attrs: phases = free_quiet, free_window, nudged;
+                            rows = the R row labels): train_mean, train_std (E, R, 3) over
+                            the epoch's training samples; eval_mean, eval_std (E, R, 3) over
+                            the test samples. R = L, then for each conv edge the events its
+                            pre and post layer's spikes sent through it
+                            (:func:`eqspike.conv.reach_rows`)
     /plasticity             only with STDP logging (``eqspike train --log-synapses N``);
                             attrs: dt_range, max_events, lr_w_initial;
                             pre_K, post_K (N,) int: the logged synapses of edge K
@@ -72,6 +75,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .conv import event_row_labels, event_rows
 from .errors import EqspikeError, UsageError
 from .schedule import EVENT_PHASES
 
@@ -305,7 +309,8 @@ def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
             _dataset(metrics, name, shape=(0,), maxshape=(None,), dtype=dtype)
         events = f.create_group("events")
         events.attrs["phases"] = ",".join(EVENT_PHASES)
-        shape = (len(spec.layers), len(EVENT_PHASES))
+        events.attrs["rows"] = ",".join(event_row_labels(spec))
+        shape = (event_rows(spec), len(EVENT_PHASES))
         for name in EVENT_FIELDS:
             _dataset(events, name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8")
         _write_group(f["checkpoints"].create_group("initial"), weights, biases,

@@ -284,13 +284,13 @@ class NetworkSpec:
         spiking_conv = [k for k, e in enumerate(self.edges)
                         if e.kind == "conv" and not (e.pre == 0 and
                                                      self.spiking.input_code == "graded")]
-        if spiking_conv and self.learning.rule != "eqspike":
+        if spiking_conv and self.learning.rule == "end_of_phase":
             k = spiking_conv[0]
             raise SpecError(
                 f"{self.name}: [network] edges[{k}] is a conv edge between spiking layers: "
-                f"its shared kernel learns by the eqspike rule's accumulated signal, summed "
-                f"over the taps; [learning] rule = {self.learning.rule!r} is not built for "
-                "conv edges yet (use rule = \"eqspike\")")
+                f"its shared kernel learns from the taps' summed signals (the eqspike and "
+                f"continual rules); [learning] rule = {self.learning.rule!r} is not built "
+                "for conv edges")
         if self.spiking.feedback == "copy" and self.learning.rule == "continual":
             raise SpecError(f"{self.name}: [spiking] feedback = \"copy\" needs a rule that "
                             "changes the weights only at sample boundaries; the continual "

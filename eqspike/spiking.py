@@ -56,6 +56,7 @@ layer records; a chunk's monitors hold only that chunk.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +173,11 @@ nudged : 1                   # ... in the positive window (sigma = +1)
 COUNTER_SUMS = ("free_quiet_post = n_quiet_pre : 1 (summed)\n"
                 "free_window_post = n_window_pre : 1 (summed)\n"
                 "nudged_post = n_nudged_pre : 1 (summed)")
+#: A conv edge's reach: each neuron's spike counts times its taps on the edge (``fan``).
+COUNTER_REACH = ("fan : 1 (constant)\n"
+                 "free_quiet_post = n_quiet_pre * fan : 1 (summed)\n"
+                 "free_window_post = n_window_pre * fan : 1 (summed)\n"
+                 "nudged_post = n_nudged_pre * fan : 1 (summed)")
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
                   "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD}
 
@@ -506,8 +512,10 @@ def edge_synapses_name(edge) -> str:
 #: update signal, times the pooling factor 1/p², to the entry's ``kacc`` at the sample's end
 #: (BOUNDARY["collect"]; a graded input's taps at their closing event); the kernel then
 #: applies the rule's step once per entry (BOUNDARY["apply"]): a kernel entry's update is
-#: the sum over its taps of the per-connection updates. Memory grows with the taps' index
-#: and accumulator, the weights with the kernel.
+#: the sum over its taps of the per-connection updates. A rule whose weights move at every
+#: step (the continual rule, :attr:`eqspike.rules.Rule.step_signal`): each tap adds its
+#: signal at its spikes and the kernel applies the step's sum at the end of every step.
+#: Memory grows with the taps' index and accumulator, the weights with the kernel.
 KERNEL_STATE = """
 w : 1                        # the kernel entry W[o, c, u, v]
 kacc : 1                     # its taps' summed update signal
@@ -519,6 +527,8 @@ TAP_STATE = "k : integer (constant)       # the tap's kernel entry\nw : 1 (linke
             "kacc : 1 (linked)\n"
 TAP_COLLECT = "kacc += {scale!r} * {acc}\n{acc} = 0"
 TAP_GRADED_APPLY = "kacc += {scale!r} * r_pre * hebb_b_post"
+#: A tap's share of a rule whose weights move at every step (:attr:`Rule.step_signal`).
+TAP_STEP_SIGNAL = "kacc += {scale!r} * {signal}"
 
 
 def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
@@ -533,16 +543,20 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     kernel group, the objects to add: the kernel group and the copy)."""
     import brian2 as b2
 
-    from .conv import conv_taps
+    from .conv import edge_taps
 
     spec = ctx.spec
     clamped = edge.pre == 0
     copied = spec.spiking.feedback == "copy" and not clamped
     graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
-    taps = conv_taps(spec.shapes[edge.pre], spec.shapes[edge.post], edge.kernel,
-                     edge.stride, edge.padding, edge.pool)
+    taps = edge_taps(spec, edge)
     scale, acc = taps.scale, ctx.rule.accumulator
+    every_step = bool(ctx.rule.step_signal) and not graded
+    if every_step:      # the taps add their signal to the entry; it moves at every step
+        path = dataclasses.replace(path, synapse_model="", on_pre=TAP_STEP_SIGNAL.format(
+            scale=scale, signal=ctx.rule.step_signal[0]), on_post=TAP_STEP_SIGNAL.format(
+            scale=scale, signal=ctx.rule.step_signal[1]))
     name = edge_synapses_name(edge)
     kernel = b2.NeuronGroup(taps.kernel_size, KERNEL_STATE, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_kernel")
@@ -571,8 +585,11 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     elif acc:
         syn.run_regularly(TAP_COLLECT.format(scale=scale, acc=acc), dt=ctx.sample_dt,
                           when="start", order=BOUNDARY["collect"], name=f"{name}_collect")
-    kernel.run_regularly(KERNEL_APPLY, dt=ctx.sample_dt, when="start", order=BOUNDARY["apply"],
-                         name=f"{name}_kernel_apply")
+    if every_step:      # after the step's deliveries, before the next step's
+        kernel.run_regularly(KERNEL_APPLY, dt=ctx.dt, when="end", name=f"{name}_kernel_apply")
+    else:
+        kernel.run_regularly(KERNEL_APPLY, dt=ctx.sample_dt, when="start",
+                             order=BOUNDARY["apply"], name=f"{name}_kernel_apply")
     if weights is not None:
         kernel.w = np.asarray(weights, dtype=float).ravel()
     extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, path, name)] if copied else []
@@ -617,19 +634,37 @@ EDGE_BUILDERS = {"dense": build_dense_edge, "conv": build_conv_edge}
 
 
 def build_counters(ctx: BuildContext, layers: list) -> tuple:
-    """The event counters: a one-neuron-per-layer group that a summed variable fills with
-    each layer's per-part spike counts at every sample boundary, and the StateMonitor that
-    records it. Returns (objects to add to the network, the monitor)."""
+    """The event counters: a group of one neuron per row of :func:`eqspike.conv.event_rows`
+    that summed variables fill at every sample boundary, and the StateMonitor that records
+    it. Rows 0 ... L − 1: each layer's per-part spike counts; then per conv edge
+    (:func:`eqspike.conv.reach_rows`) the events its pre and its post layer's spikes send
+    through it, each neuron's counts weighted by its taps (:data:`COUNTER_REACH`). Returns
+    (objects to add to the network, the monitor)."""
     import brian2 as b2
 
-    counters = b2.NeuronGroup(len(layers), COUNTER_STATE, dt=ctx.sample_dt,
+    from .conv import edge_taps, event_rows, reach_rows
+
+    counters = b2.NeuronGroup(event_rows(ctx.spec), COUNTER_STATE, dt=ctx.sample_dt,
                               namespace=ctx.namespace, name="event_counters")
+    sources = [(group, f"count_layer{index}", None) for index, group in enumerate(layers)]
+    for k, direction in reach_rows(ctx.spec):
+        edge = ctx.spec.edges[k]
+        taps = edge_taps(ctx.spec, edge)
+        if direction == "up":
+            fan = taps.fan_out(ctx.spec.layers[edge.pre])
+            group = layers[edge.pre]
+        else:
+            fan = taps.fan_in(ctx.spec.layers[edge.post])
+            group = layers[edge.post]
+        sources.append((group, f"count_{edge_synapses_name(edge)}_{direction}", fan))
     feeds = []
-    for index, group in enumerate(layers):
-        feed = b2.Synapses(group, counters[index:index + 1], model=COUNTER_SUMS,
-                           dt=ctx.sample_dt, namespace=ctx.namespace,
-                           name=f"count_layer{index}")
+    for row, (group, name, fan) in enumerate(sources):
+        model = COUNTER_SUMS if fan is None else COUNTER_REACH
+        feed = b2.Synapses(group, counters[row:row + 1], model=model, dt=ctx.sample_dt,
+                           namespace=ctx.namespace, name=name)
         feed.connect()
+        if fan is not None:
+            feed.fan = fan.astype(float)      # one synapse per neuron, in neuron order
         for updater in feed.summed_updaters.values():
             # at the boundary, before the monitor records and the counts are reset
             updater.when, updater.order = "start", -1

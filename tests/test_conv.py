@@ -47,7 +47,7 @@ SHAPES = [(1, 6, 6), (2, 6, 6), (2, 2, 2), (3,)]
 CONV = [dict(kernel=3, stride=1, padding=1, pool=1), dict(kernel=3, stride=1, padding=0, pool=2)]
 
 
-def conv_spec(input_code="rate", nudging="one_sided", feedback="shared"):
+def conv_spec(input_code="rate", nudging="one_sided", feedback="shared", rule="eqspike"):
     return spec_from_toml(f"""
 [network]
 layers = {[int(np.prod(s)) for s in SHAPES]}
@@ -64,6 +64,7 @@ free_steps = 16
 nudge_steps = 8
 nudging = "{nudging}"
 [learning]
+rule = "{rule}"
 rates = [0.05, 0.05, 0.05]
 bias_rates = [0.05, 0.05, 0.05]
 """, name="conv")
@@ -125,22 +126,29 @@ def test_conv_edges_deliver_the_rate_references_products(input_code, feedback):
                                        drive[:, None].repeat(sample, 1), rtol=1e-12)
 
 
-@pytest.mark.parametrize("feedback", ["shared", "copy"])
-def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates(feedback):
+@pytest.mark.parametrize("rule, read, feedback", [("eqspike", "x", "shared"),
+                                                  ("eqspike", "x", "copy"),
+                                                  ("continual", "dv", "shared")])
+def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates(rule, read, feedback):
     """One training sample: each entry of the pooled conv kernel (edge 1 → 2) moves by
-    lr_w Σ_taps (1/p²) Σ_t σ(t) (s_pre x_post + s_post x_pre), the EqSpike update of every
-    connection it serves, summed (with the feedback taps, the second term accumulated
-    there); the input's conv kernel by the same from its own taps."""
-    spec = conv_spec(feedback=feedback)
+    lr_w Σ_taps (1/p²) Σ_t σ(t) (s_pre v_post + s_post v_pre), the update of every
+    connection it serves, summed: v the trace x for the EqSpike rule (applied at the
+    sample's end; with the feedback taps, the second term accumulated there), the last
+    step's change dv of what the synapse reads for the continual rule (the kernel moving at
+    every step); the input's conv kernel by the same from its own taps."""
+    spec = conv_spec(feedback=feedback, rule=rule)
     edges, weights, biases = _parameters(5)
     rng = np.random.default_rng(6)
     net = build_network(spec, 1, rates=rng.uniform(0.3, 1, (1, 36)), targets=np.eye(3)[[1]],
                         weights=weights, biases=biases)
     engine = RuntimeEngine(spec, 1)
     engine.set_run_parameters(net)
-    traces = [b2.StateMonitor(g, "x", record=True, when="thresholds") for g in net.layers]
+    traces = [b2.StateMonitor(g, read, record=True, when="thresholds") for g in net.layers]
     spikes = [b2.SpikeMonitor(g) for g in net.layers]
-    net.network.add(*traces, *spikes)
+    # the kernels after every step (the continual rule moves them step by step)
+    kernels = [b2.StateMonitor(net.weights[k], "w", record=True, when="end", order=100,
+                               dt=spec.spiking.dt_ms * b2.ms) for k in range(2)]
+    net.network.add(*traces, *spikes, *kernels)
     _run(net)
     steps = net.duration_steps
     sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"][:steps]
@@ -149,14 +157,23 @@ def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates(feedback):
         taps = conv_taps(SHAPES[k], SHAPES[k + 1], **CONV[k])
         s_pre = _raster(spikes[k], int(np.prod(SHAPES[k])), steps)
         s_post = _raster(spikes[k + 1], int(np.prod(SHAPES[k + 1])), steps)
-        x_pre, x_post = np.asarray(traces[k].x).T, np.asarray(traces[k + 1].x).T
-        signal = (sign[:, None] * (s_pre[:, taps.pre] * x_post[:, taps.post]
-                                   + s_post[:, taps.post] * x_pre[:, taps.pre])).sum(axis=0)
+        x_pre = np.asarray(getattr(traces[k], read)).T
+        x_post = np.asarray(getattr(traces[k + 1], read)).T
+        per_step = sign[:, None] * (s_pre[:, taps.pre] * x_post[:, taps.post]
+                                    + s_post[:, taps.post] * x_pre[:, taps.pre])   # (t, tap)
         expected = np.zeros(taps.kernel_size)
-        np.add.at(expected, taps.entry, lr_w[k] * taps.scale * signal)
+        np.add.at(expected, taps.entry, lr_w[k] * taps.scale * per_step.sum(axis=0))
         got = np.asarray(net.weights[k].w[:]) - weights[k].ravel()
         assert np.abs(expected).max() > 0
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-14)
+        if rule == "continual":      # ... and by the taps' signals up to each step
+            so_far = np.zeros((steps, taps.kernel_size))
+            np.add.at(so_far.T, taps.entry, lr_w[k] * taps.scale * per_step.cumsum(axis=0).T)
+            moved = np.asarray(kernels[k].w).T - weights[k].ravel()
+            middle = spec.phases.free_steps + spec.phases.nudge_steps // 2
+            assert np.abs(so_far[middle]).max() > 0
+            assert np.abs(so_far[-1] - so_far[middle]).max() > 0
+            np.testing.assert_allclose(moved, so_far, rtol=1e-9, atol=1e-14)
 
 
 def test_a_graded_input_conv_kernel_learns_from_the_signed_counts():
@@ -211,3 +228,61 @@ def test_openmp_threads_are_refused_for_conv_edges(tmp_path):
     with pytest.raises(UsageError, match="edge 0 is a conv edge.*OpenMP threads would race"):
         StandaloneEngine(conv_spec(), 2, cache_dir=tmp_path, threads=2)
     assert not any(tmp_path.iterdir())       # refused before anything is built
+
+
+def _fan(edge: ConvEdge, n_pre: int, pool: int):
+    """Taps per pre and per post neuron, from ConvEdge alone: with a kernel of ones the
+    forward product of the unit vectors holds (1/p²) x the taps joining each pair."""
+    pairs = edge.forward(np.ones(edge.weight_shape), np.eye(n_pre)) * pool ** 2   # (pre, post)
+    assert np.allclose(pairs, np.round(pairs))
+    return pairs.sum(axis=1), pairs.sum(axis=0)
+
+
+def test_counters_count_each_conv_edges_events_through_its_taps():
+    """The event counters' reach rows (conv.reach_rows) equal the monitored spikes of each
+    conv edge's pre layer weighted by their fan-out and its post layer's by their fan-in
+    (the fans from ConvEdge), per sample and part; the energy accounting's synaptic events
+    per edge follow: upward for the input's conv edge, both ways for the pooled one."""
+    from eqspike.conv import event_row_labels, event_rows
+    from eqspike.energy import spiking_counts
+
+    spec = conv_spec("graded", "symmetric", feedback="copy")
+    edges, weights, biases = _parameters(11)
+    rng = np.random.default_rng(12)
+    n = 2
+    rates = rng.uniform(0, 1, (n, 36)) * (rng.uniform(0, 1, (n, 36)) > 0.3)
+    net = build_network(spec, n, rates=rates, targets=np.eye(3)[[0, 2]],
+                        kinds=np.full(n, SAMPLE_TRAIN), weights=weights, biases=biases)
+    engine = RuntimeEngine(spec, n)
+    engine.set_run_parameters(net)
+    monitors = [b2.SpikeMonitor(g) for g in net.layers]
+    net.network.add(*monitors)
+    _run(net)
+    counted = RuntimeEngine._collect(net, n).events
+    assert counted.shape == (n, event_rows(spec), 3) == (n, 8, 3)
+    assert event_row_labels(spec)[4:6] == ["edge 0-1 up", "edge 0-1 down"]
+    signals = phase_signals(spec, np.full(n, SAMPLE_TRAIN))
+    sample = spec.steps_per_sample
+    sizes = [int(np.prod(s)) for s in SHAPES]
+    fans = [_fan(edges[k], sizes[k], CONV[k]["pool"]) for k in range(2)]
+    ones = [np.ones(size) for size in sizes]
+    # layer -> its rows: its own spikes, then the reach rows it feeds (edge 0 up, edge 0
+    # down, edge 1 up, edge 1 down), each spike weighted by the neuron's taps there
+    rows = {0: [0, 4], 1: [1, 5, 6], 2: [2, 7], 3: [3]}
+    weight = {0: [ones[0], fans[0][0]], 1: [ones[1], fans[0][1], fans[1][0]],
+              2: [ones[2], fans[1][1]], 3: [ones[3]]}
+    expected = np.zeros_like(counted)
+    for layer, mon in enumerate(monitors):
+        for i, t in zip(np.asarray(mon.i), np.round(mon.t / b2.ms).astype(int)):
+            phase, sigma = int(signals["phase"][t]), int(signals["learn_sign"][t])
+            part = {-1: 1, 1: 2}.get(sigma, 0 if phase == 0 else None)
+            if part is not None:
+                for row, w in zip(rows[layer], weight[layer]):
+                    expected[t // sample, row, part] += w[i]
+    assert expected[:, 4:].sum() > 0
+    np.testing.assert_array_equal(counted, expected)
+    events = spiking_counts(spec, counted.mean(axis=0), "training")["synaptic_events"]
+    mean = counted.mean(axis=0).sum(axis=1)
+    np.testing.assert_allclose(events.sum(axis=1),
+                               [mean[4], mean[6] + mean[7], mean[2] * 3 + mean[3] * 8],
+                               rtol=1e-12)

@@ -110,9 +110,10 @@ bias_rates = [0.1, 0.1]
 def test_the_spiking_engine_refuses_a_conv_edge_for_a_rule_it_cannot_build():
     spec = _spiking_graph('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]')
     assert spec.edges[0].kind == "conv"
+    assert spec.replace(learning={"rule": "continual"}).learning.rule == "continual"
     with pytest.raises(SpecError, match="edges.0. is a conv edge between spiking layers: .* "
-                                        "rule = 'continual' is not built for conv edges"):
-        spec.replace(learning={"rule": "continual"})
+                                        "rule = 'end_of_phase' is not built for conv edges"):
+        spec.replace(learning={"rule": "end_of_phase"})
 
 
 def test_two_edges_between_the_same_layers_are_refused():

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..conv import edge_taps, event_rows, reach_rows
+from ..parameters import edge_weight_shape
 from ..rules import graded_edge, rule_for
 from ..schedule import EVENT_PHASES
 from .devices import EnergyError
 
-__all__ = ["spiking_counts", "dense_counts", "learning_parts", "part_steps", "bias_edges"]
+__all__ = ["spiking_counts", "dense_counts", "learning_parts", "part_steps", "bias_edges",
+           "edge_reach", "edge_connections", "edge_weights"]
 
 
 def part_steps(spec, workload: str) -> np.ndarray:
@@ -40,54 +43,87 @@ def bias_edges(spec) -> list:
             for layer in range(1, len(spec.layers))]
 
 
-def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
+def edge_reach(spec, events: np.ndarray) -> np.ndarray:
+    """(E, 2, 3): per edge of the graph, the events per part the pre layer's spikes send
+    through it (up) and the post layer's (down), from a run's event counts ``events``
+    (:func:`eqspike.conv.event_rows` rows: the layers' spikes, then the conv edges' counted
+    reach, :func:`eqspike.conv.reach_rows`). A dense edge is all-to-all: a spike of p reaches
+    the n_q neurons of q and one of q the n_p neurons of p."""
+    sizes = np.asarray(spec.layers)
+    reach = np.zeros((len(spec.edges), 2, len(EVENT_PHASES)))
+    for k, edge in enumerate(spec.edges):
+        reach[k] = events[edge.pre] * sizes[edge.post], events[edge.post] * sizes[edge.pre]
+    for row, (k, direction) in enumerate(reach_rows(spec), start=len(sizes)):
+        reach[k, 0 if direction == "up" else 1] = events[row]
+    return reach
+
+
+def edge_connections(spec) -> np.ndarray:
+    """Per edge, the connections it makes: n_p n_q for a dense edge, its taps for a conv edge
+    (pairs of neurons a kernel entry couples; :func:`eqspike.conv.conv_taps`)."""
+    return np.array([len(edge_taps(spec, e)) if e.kind == "conv"
+                     else spec.layers[e.pre] * spec.layers[e.post] for e in spec.edges],
+                    dtype=float)
+
+
+def edge_weights(spec) -> np.ndarray:
+    """Per edge, the weights it stores: n_p n_q dense, the kernel's C_out C_in k² conv."""
+    return np.array([np.prod(edge_weight_shape(spec, e)) for e in spec.edges], dtype=float)
+
+
+def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
     """Per-sample event counts of the spiking network, each (units, parts).
 
-    ``spikes``: (L, 3) mean spikes per sample per layer and part (a run file's events).
-    Returns ``spikes`` (L, 3), ``synaptic_events`` (E, 3) per edge of the graph (in the
-    order of ``spec.edges``), ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3),
+    ``events``: (R, 3) mean events per sample in each part, the R rows of
+    :func:`eqspike.conv.event_rows` (a run file's events: the L layers' spikes, then the conv
+    edges' reach). Returns ``events`` (R, 3) as given, ``spikes`` (L, 3), ``synaptic_events`` (E, 3) per edge of the graph
+    (in the order of ``spec.edges``), ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3),
     ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3).
 
-    Every edge is all-to-all, so its events follow exactly from the counted spikes of the
-    two layers it joins (pre p, post q): a spike of p reaches the n_q neurons of q and one of
-    q the n_p neurons of p (none when p is the clamped input). What the rule does on an edge
-    comes from its pathway (:meth:`eqspike.rules.Rule.pathway`): code on the lower or upper
-    neuron's spikes makes each window spike of that neuron a plasticity event at every
-    synapse it joins; an ``apply`` at the boundary writes every weight once per training
-    sample; an ``on_sample_end`` (a graded input) writes the synapses of each input event's
-    neuron once. A layer's bias writes are charged to the first edge into it
-    (:func:`bias_edges`). A graded input neuron has no per-step update and no trace: it
-    loads its value once per sample and sends one event (counted as its spike) to its
-    fan-out.
+    An edge delivers the events its two layers' spikes send through it (:func:`edge_reach`:
+    exact for dense and conv edges), upward, and downward unless its pre layer is the clamped
+    input. What the rule does on an edge comes from its pathway
+    (:meth:`eqspike.rules.Rule.pathway`): code on the lower or upper neuron's spikes makes
+    each window spike of that neuron a plasticity event at every synapse (tap) it joins; an
+    ``apply`` at the boundary writes every connection's update once per training sample (a
+    conv edge's taps sum theirs into the shared kernel entries: one write per tap); an
+    ``on_sample_end`` (a graded input) writes the connections of each input event's neuron
+    once. A layer's bias writes are charged to the first edge into it (:func:`bias_edges`).
+    A graded input neuron has no per-step update and no trace: it loads its value once per
+    sample and sends one event (counted as its spike) to its fan-out.
     """
     sizes = np.asarray(spec.layers)
-    spikes = np.asarray(spikes, dtype=float)
-    if spikes.shape != (len(sizes), len(EVENT_PHASES)):
-        raise EnergyError(f"event counts of shape {spikes.shape} do not fit layers "
-                          f"{tuple(sizes)} and parts {EVENT_PHASES}")
-    conv = [k for k, e in enumerate(spec.edges) if e.kind == "conv"]
-    if conv:
-        raise EnergyError(f"{spec.name}: edge {conv[0]} is a conv edge, whose neurons' fan-out "
-                          "varies at the borders while the run counts spikes per layer: its "
-                          "events are not counted exactly yet, so no energy is estimated")
+    events = np.asarray(events, dtype=float)
+    rows = event_rows(spec)
+    if events.shape == (len(sizes), len(EVENT_PHASES)) and rows > len(sizes):
+        raise EnergyError(f"{spec.name}: the event counts have no rows for the conv edges' "
+                          "events (a run recorded before they were counted): its energy cannot "
+                          "be estimated exactly; train it again")
+    if events.shape != (rows, len(EVENT_PHASES)):
+        raise EnergyError(f"event counts of shape {events.shape} do not fit layers "
+                          f"{tuple(int(n) for n in sizes)}, {rows - len(sizes)} conv reach rows "
+                          f"and parts {EVENT_PHASES}")
+    spikes = events[:len(sizes)]
     rule = rule_for(spec)
     training = workload == "training"
     learning = learning_parts(spec)                          # parts where σ ≠ 0
     window_steps = part_steps(spec, "training") * learning
+    reach = edge_reach(spec, events)
+    connections = edge_connections(spec)
     n_edges = len(spec.edges)
     delivered, plastic, writes = (np.zeros((n_edges, 3)) for _ in range(3))
     for k, edge in enumerate(spec.edges):
-        p, q = edge.pre, edge.post
-        delivered[k] = spikes[p] * sizes[q] + (spikes[q] * sizes[p] if p > 0 else 0.0)
+        up, down = reach[k]
+        delivered[k] = up + (down if edge.pre > 0 else 0.0)
         path = rule.pathway(graded_edge(spec, k), spec.learning.partner)
         if path.on_pre:
-            plastic[k] += spikes[p] * sizes[q] * learning
+            plastic[k] += up * learning
         if path.on_post:
-            plastic[k] += spikes[q] * sizes[p] * learning
+            plastic[k] += down * learning
         if training and path.apply:
-            writes[k, 2] += sizes[p] * sizes[q]              # every weight, once
+            writes[k, 2] += connections[k]                   # every connection, once
         if training and path.on_sample_end:
-            writes[k, 2] += spikes[p].sum() * sizes[q]       # one event per non-zero input
+            writes[k, 2] += up.sum()                         # one event per non-zero input
     if training:
         for layer, k in enumerate(bias_edges(spec), start=1):
             if rule.telescoping:                             # the biases, at every
@@ -99,7 +135,7 @@ def spiking_counts(spec, spikes: np.ndarray, workload: str) -> dict:
     if spec.spiking.input_code == "graded":
         updates[0] = [sizes[0], 0.0, 0.0]                    # one load per sample
         traces[0] = 0.0
-    return {"spikes": spikes, "synaptic_events": delivered, "neuron_updates": updates,
+    return {"events": events, "spikes": spikes, "synaptic_events": delivered, "neuron_updates": updates,
             "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
 
 
@@ -109,18 +145,22 @@ def dense_counts(spec, workload: str, batch: int = 50) -> dict:
     Returns ``macs`` (E, 3) per edge of the graph and part, ``activations`` (L, 3) and
     ``bytes`` (E, 3) (weights per edge, each layer's states charged to the first edge into
     it, :func:`bias_edges`). An edge from the input computes its drive x·W once per sample;
-    every other edge its upward and downward products at every step.
+    every other edge its upward and downward products at every step: a MAC per connection
+    (:func:`edge_connections`; a conv edge: one per tap, the direct convolution at every
+    position before the pooling), its stored weights (:func:`edge_weights`) read once per
+    batch.
     """
     sizes = np.asarray(spec.layers, dtype=float)
     steps = part_steps(spec, workload).astype(float)
-    pairs = np.array([sizes[e.pre] * sizes[e.post] for e in spec.edges])
+    pairs = edge_connections(spec)
+    stored = edge_weights(spec)
     from_input = np.array([e.pre == 0 for e in spec.edges])
     once = np.array([1.0, 0.0, 0.0])
     macs = np.where(from_input[:, None], pairs[:, None] * once,
                     2.0 * pairs[:, None] * steps[None, :])
     activations = sizes[:, None] * steps[None, :]
     activations[0] = 0.0                                      # the input is data
-    weight_reads = 4.0 * pairs[:, None] / batch * np.where(from_input[:, None], once,
+    weight_reads = 4.0 * stored[:, None] / batch * np.where(from_input[:, None], once,
                                                            steps[None, :])
     state_traffic = np.zeros_like(macs)
     for layer, k in enumerate(bias_edges(spec), start=1):
@@ -129,5 +169,5 @@ def dense_counts(spec, workload: str, batch: int = 50) -> dict:
         macs[:, 2] += 3.0 * pairs                             # two outer products + update
         for layer, k in enumerate(bias_edges(spec), start=1):
             macs[k, 2] += sizes[layer]                        # the bias update
-        weight_reads[:, 2] += 2 * 4.0 * pairs / batch         # read-modify-write per batch
+        weight_reads[:, 2] += 2 * 4.0 * stored / batch        # read-modify-write per batch
     return {"macs": macs, "activations": activations, "bytes": weight_reads + state_traffic}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conv import event_rows
 from .counts import dense_counts, spiking_counts
 from .devices import EnergyError
 from .levers import energy_per_sample, with_free_steps
@@ -95,15 +96,15 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
         engine = make_engine(short, mode, short.training.chunk_samples,
                              int(run.attrs["seed"]), threads=threads)
         accuracy, stats = evaluate(engine, point.weights, point.biases, rates, labels)
-        spikes = stats.mean_std((len(spec.layers), len(EVENT_PHASES)))[0]
-        counts = spiking_counts(short, spikes, "inference")
+        events = stats.mean_std((event_rows(spec), len(EVENT_PHASES)))[0]
+        counts = spiking_counts(short, events, "inference")
         dense = dense_counts(short, "inference", batch)
         for name, device in chosen.items():
             curve.energy[name].append(energy_per_sample(device, spec, short, counts, dense,
                                                         "inference", batch))
         curve.steps.append(t)
         curve.accuracy.append(accuracy)
-        curve.spikes.append(spikes)
+        curve.spikes.append(counts["spikes"])
         if progress is not None:
             progress(t, accuracy)
     return curve

@@ -28,6 +28,7 @@ import dataclasses
 
 import numpy as np
 
+from ..conv import row_sources
 from .counts import dense_counts, spiking_counts
 from .devices import EnergyError
 from .report import device_energy
@@ -53,7 +54,7 @@ class Levers:
     """A run's counts and the two devices compared."""
 
     spec: object
-    spikes: dict          # workload -> (L, 3) counted spikes per sample
+    spikes: dict          # workload -> (R, 3) counted events per sample (conv.event_rows)
     device: object        # the neuromorphic device whose constants move
     baseline: object      # the conventional or measured device
     batch: int = 50
@@ -70,16 +71,21 @@ class Levers:
         if chosen.kind != "neuromorphic":
             raise EnergyError(f"the levers move a neuromorphic device's constants; "
                               f"{device!r} is {chosen.kind}")
-        return cls(run_spec, {w: c["spikes"] for w, c in report.counts.items()},
+        return cls(run_spec, {w: c["events"] for w, c in report.counts.items()},
                    chosen, report.devices[report.baseline], report.batch)
 
 
-def _scaled_spikes(spec, spikes, input_scale: float, steps: int | None):
-    spikes = np.array(spikes, dtype=float)
-    spikes[0] *= input_scale
+def _scaled_spikes(spec, events, input_scale: float, steps: int | None):
+    """The event counts (rows of :func:`eqspike.conv.event_rows`) with the input's events
+    scaled by ``input_scale`` and the free phase's by ``steps`` / T1 (each row follows the
+    layer whose spikes it counts, :func:`eqspike.conv.row_sources`; a graded input's
+    events do not scale with the steps)."""
+    spikes = np.array(events, dtype=float)
+    source = row_sources(spec)
+    spikes[source == 0] *= input_scale
     if steps is not None:
         t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
-        layers = slice(1 if spec.spiking.input_code == "graded" else 0, None)
+        layers = source >= (1 if spec.spiking.input_code == "graded" else 0)
         if spec.nudged_phases == 2:            # part 0 is the whole free phase
             spikes[layers, 0] *= steps / t1
         else:                                  # part 0: the free steps before the window
@@ -210,7 +216,7 @@ def plot_levers(levers: Levers, path, targets: dict = TARGETS, presets: dict | N
     t1 = levers.spec.phases.free_steps
     steps = np.unique(np.linspace(1, 3 * t1, 40).astype(int))
     fig, axes = subplots(2, 2, figsize=(11, 8.2), constrained_layout=True)
-    n_input = levers.spikes["inference"][0].sum()
+    n_input = levers.spikes["inference"][0].sum()          # row 0: the input layer's spikes
     for row, workload in enumerate(("inference", "training")):
         for col, (name, ys) in enumerate((("input_scale", scales), ("free_steps", steps))):
             ax = axes[row, col]

@@ -19,10 +19,12 @@ __all__ = ["ASSUMPTIONS", "device_energy", "unpriced", "EnergyReport", "resolve_
 
 ASSUMPTIONS = (
     "Counted: spikes (in the simulation), synaptic events = spikes x fan-out in both "
-    "directions, neuron updates = neurons x steps, plasticity events = learning-window "
-    "spikes x fan-out, weight writes once per training sample. GPU baseline: dense MACs of "
-    "the rate-based reference (input drive once, 2 products per other edge per step), "
-    "activations, memory traffic with weights read once per step per batch. Not counted: "
+    "directions (a conv edge: each neuron's taps, counted in the simulation), neuron "
+    "updates = neurons x steps, plasticity events = learning-window spikes x fan-out, weight "
+    "writes once per connection and training sample. GPU baseline: MACs of the rate-based "
+    "reference (input drive once, 2 products per other edge per step; a conv edge: one MAC "
+    "per tap), activations, memory traffic with weights (a conv edge: its kernel) read once "
+    "per step per batch. Not counted: "
     "static/leakage power, off-chip I/O, host control, multi-hop routing, compilation."
 )
 
@@ -85,7 +87,7 @@ class EnergyReport:
     energy: dict = field(default_factory=dict)   # device -> workload -> category -> array
     counts: dict = field(default_factory=dict)   # workload -> spiking counts
     dense: dict = field(default_factory=dict)    # workload -> dense counts
-    spike_std: dict = field(default_factory=dict)  # workload -> (L, 3) per-sample spread
+    spike_std: dict = field(default_factory=dict)  # workload -> (R, 3) per-sample spread
     devices: dict = field(default_factory=dict)  # name -> Device
     unpriced: dict = field(default_factory=dict)  # device -> workload -> categories
     bands: dict = field(default_factory=dict)     # device -> workload -> (low J, high J)
@@ -95,7 +97,8 @@ class EnergyReport:
         lines = []
         for workload, counts in self.counts.items():
             total = counts["spikes"].sum(axis=1)
-            spread = np.sqrt((self.spike_std[workload] ** 2).sum(axis=1))
+            layers = len(total)                      # the std's rows: layers, then reach
+            spread = np.sqrt((self.spike_std[workload][:layers] ** 2).sum(axis=1))
             per_layer = ", ".join(f"L{k} {m:.0f} ± {s:.0f}"
                                   for k, (m, s) in enumerate(zip(total, spread)))
             lines.append(f"{workload}: spikes per sample {per_layer} (± across parts taken "

@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from .. import runfile
+from ..conv import event_rows
 from ..errors import EqspikeError
 from ..schedule import EVENT_PHASES
 from ..threads import numerical_threads
@@ -173,7 +174,7 @@ def run_epochs(trainer: Trainer, run_path, *, seed: int, start_epoch: int, start
     ``t_start`` (when the caller began: data, build and all; default: now)."""
     spec = trainer.spec
     n_train = len(trainer.train_labels)
-    shape = (len(spec.layers), len(EVENT_PHASES))
+    shape = (event_rows(spec), len(EVENT_PHASES))
     epoch_units = units(n_train, trainer.unit_size)
     t_start = time.time() if t_start is None else t_start
     with numerical_threads(threads):

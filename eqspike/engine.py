@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from . import rules
-from .errors import UsageError
 from .parameters import edge_weight_shape
 from .threads import DEFAULT_THREADS, resolve_threads
 from .spec import NetworkSpec
@@ -201,11 +200,6 @@ class StandaloneEngine(Engine):
         import brian2 as b2
 
         self.threads = resolve_threads(threads)
-        conv = [k for k, e in enumerate(spec.edges) if e.kind == "conv"]
-        if self.threads and conv:
-            raise UsageError(f"{spec.name}: edge {conv[0]} is a conv edge, whose taps add into "
-                             "shared kernel entries: OpenMP threads would race on them; run it "
-                             "with --threads 0")
         self.profile = bool(profile)
         root = Path(cache_dir) if cache_dir is not None else default_build_cache()
         root.mkdir(parents=True, exist_ok=True)

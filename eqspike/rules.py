@@ -175,9 +175,10 @@ class Rule:
     at spikes;
     ``free_window``: with one-sided nudging the last T2 free steps are a negative window
     (σ = −1); ``telescoping``: the signal is a sum of changes, so its scale has no 1/T_w.
-    ``step_signal``: a rule whose weights move at every step (the continual rule) gives the
-    signal of a pre and of a post spike, ΔW = lr_w · signal; a conv edge's taps add theirs
-    to their kernel entry, which applies the sum at the end of every step ("": none).
+    ``spike_signal``: the signal a synapse adds at a pre and at a post spike (ΔW = lr_w ×
+    the sum: into ``accumulator`` until the boundary's ``apply``, or, with no accumulator,
+    straight into w); a conv edge's taps add theirs into their kernel entry
+    (:func:`eqspike.spiking.build_conv_edge`). Empty: the rule has no per-spike signal.
     """
 
     name: str
@@ -195,7 +196,7 @@ class Rule:
     spike_driven: bool = True
     free_window: bool = True
     telescoping: bool = False
-    step_signal: tuple = ()
+    spike_signal: tuple = ()
 
     def pathway(self, graded: bool, partner: str = "trace") -> Pathway:
         """The strings of a layer pair whose lower layer is graded (the input) or spikes;
@@ -205,6 +206,12 @@ class Rule:
         read = PARTNER_VARIABLE[partner]
         return Pathway(*(getattr(path, f.name).replace("{partner}", read)
                          for f in fields(Pathway)))
+
+    def tap_signals(self, partner: str = "trace") -> tuple:
+        """:attr:`spike_signal` (at a pre spike, at a post spike) with the variable
+        ``partner`` names."""
+        return tuple(s.replace("{partner}", PARTNER_VARIABLE[partner])
+                     for s in self.spike_signal)
 
     def neuron_step(self, partner: str = "trace") -> str:
         """:attr:`step` with the variable ``partner`` names."""
@@ -250,6 +257,9 @@ GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
 GRADED_PATHWAY = Pathway(synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="", apply="",
                          on_sample_end=GRADED_APPLY)
 
+#: The EqSpike rule's signal at a pre spike and at a post spike: σ(t) times what the
+#: synapse reads of the other neuron ({partner}: its trace, or its rate state).
+EQSPIKE_SIGNAL = ("learn_post * {partner}_post", "learn_post * {partner}_pre")
 #: The continual rule at a spike: the weight moves at once by the other neuron's change,
 #: ΔW_ij = lr_w σ(t) Δv_other (the signal of a pre spike, of a post spike).
 CONTINUAL_SIGNAL = ("learn_post * dv_post", "learn_post * dv_pre")
@@ -262,11 +272,12 @@ RULES = {
         spiking=Pathway(
             synapse_model="hebb : 1  # H_ij, the phase-signed spike-triggered Hebbian signal\n"
                           + _SYNAPSE_SCALARS,
-            on_pre="hebb += learn_post * {partner}_post",
-            on_post="hebb += learn_post * {partner}_pre",
+            on_pre=f"hebb += {EQSPIKE_SIGNAL[0]}",
+            on_post=f"hebb += {EQSPIKE_SIGNAL[1]}",
             apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
         graded=GRADED_PATHWAY,
         accumulator="hebb",
+        spike_signal=EQSPIKE_SIGNAL,
     ),
     "end_of_phase": Rule(
         name="end_of_phase",
@@ -297,7 +308,7 @@ RULES = {
         bias_apply="hebb_b = 0",
         free_window=False,
         telescoping=True,
-        step_signal=CONTINUAL_SIGNAL,
+        spike_signal=CONTINUAL_SIGNAL,
     ),
 }
 

@@ -56,7 +56,6 @@ layer records; a chunk's monitors hold only that chunk.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,10 +112,10 @@ GRADED_SAMPLE_END = "offset(t) > 0 and r > 0"
 #: before the synapses' apply and the neurons' reset of the new sample (:data:`BOUNDARY`).
 SAMPLE_END_SCHEDULE = {"thresholder": ("start", -3), "pathway": ("start", -2)}
 #: The order of the work at each sample boundary (``when = "start"``), after the event
-#: counters (-1) and the monitors (0): a conv edge's taps collected into its kernel
-#: (:data:`KERNEL_STATE`), the rule applied (by the synapses, or the kernel), a feedback
-#: copy refreshed (:data:`COPY_BUFFER`), then the neurons' update and reset.
-BOUNDARY = {"collect": 1, "apply": 2, "refresh": 3, "neurons": 4}
+#: counters (-1) and the monitors (0): the rule applied (by the synapses, or a conv edge's
+#: kernel, :data:`KERNEL_STATE`), a feedback copy refreshed (:data:`COPY_BUFFER`), then the
+#: neurons' update and reset.
+BOUNDARY = {"apply": 2, "refresh": 3, "neurons": 4}
 #: Receiving a graded event: the post neuron holds w r_j as input drive for the sample.
 GRADED_ON_PRE = "Ix_post += w * r_pre"
 #: The held drive of a layer that receives a graded input.
@@ -508,14 +507,16 @@ def edge_synapses_name(edge) -> str:
 
 
 #: A conv edge's shared weights (:mod:`eqspike.conv`): a group of one entry per kernel
-#: weight. Every tap (a Synapses synapse) reads its entry through a linked ``w`` and adds its
-#: update signal, times the pooling factor 1/p², to the entry's ``kacc`` at the sample's end
-#: (BOUNDARY["collect"]; a graded input's taps at their closing event); the kernel then
-#: applies the rule's step once per entry (BOUNDARY["apply"]): a kernel entry's update is
-#: the sum over its taps of the per-connection updates. A rule whose weights move at every
-#: step (the continual rule, :attr:`eqspike.rules.Rule.step_signal`): each tap adds its
-#: signal at its spikes and the kernel applies the step's sum at the end of every step.
-#: Memory grows with the taps' index and accumulator, the weights with the kernel.
+#: weight. Every tap (a Synapses synapse) reads its entry through a linked ``w`` and, at its
+#: spikes, adds the rule's signal (:attr:`eqspike.rules.Rule.spike_signal`) times the
+#: pooling factor 1/p² straight into the entry's ``kacc`` (a graded input's taps: their
+#: factorised update, at their closing event); the kernel applies lr_w kacc once per entry
+#: at the sample boundary (BOUNDARY["apply"]), or at the end of every step for a rule whose
+#: weights move at once (the continual rule). A kernel entry's update is the sum over its
+#: taps of the per-connection updates; no tap holds an accumulator, so memory grows with
+#: the taps' index, the weights with the kernel. Every write to a shared entry is a sum
+#: (kacc +=) in a spike pathway, which Brian2 runs on one thread (the pathway writes a
+#: variable of another group), so OpenMP threads do not race on it.
 KERNEL_STATE = """
 w : 1                        # the kernel entry W[o, c, u, v]
 kacc : 1                     # its taps' summed update signal
@@ -525,22 +526,22 @@ w_max : 1 (shared)           # |w| <= w_max after every update
 KERNEL_APPLY = "w = clip(w + lr_w * kacc, -w_max, w_max)\nkacc = 0"
 TAP_STATE = "k : integer (constant)       # the tap's kernel entry\nw : 1 (linked)\n" \
             "kacc : 1 (linked)\n"
-TAP_COLLECT = "kacc += {scale!r} * {acc}\n{acc} = 0"
+#: A tap's share of the rule's signal at a spike.
+TAP_SIGNAL = "kacc += {scale!r} * {signal}"
 TAP_GRADED_APPLY = "kacc += {scale!r} * r_pre * hebb_b_post"
-#: A tap's share of a rule whose weights move at every step (:attr:`Rule.step_signal`).
-TAP_STEP_SIGNAL = "kacc += {scale!r} * {signal}"
 
 
 def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     """The Synapses of one conv edge: one synapse per tap (:func:`eqspike.conv.conv_taps`),
     reading its kernel entry from the kernel group (:data:`KERNEL_STATE`) through a linked
     variable, so that W is shared; each tap delivers (1/p²) w in both directions
-    (``on_pre`` upward, ``on_post`` downward, unless the lower layer is the clamped input),
-    with the rule's spike code of the edge. The taps are stored in the lower layer's order,
-    so that a presynaptic spike reads its taps contiguously; with ``[spiking] feedback =
-    "copy"`` a second Synapses object, the taps in the upper layer's order, feeds the lower
-    layer instead of ``on_post`` (:func:`build_conv_feedback`). Returns (the Synapses, the
-    kernel group, the objects to add: the kernel group and the copy)."""
+    (``on_pre`` upward, ``on_post`` downward, unless the lower layer is the clamped input)
+    and adds its share of the rule's signal to the entry (:data:`TAP_SIGNAL`). The taps are
+    stored in the lower layer's order, so that a presynaptic spike reads its taps
+    contiguously; with ``[spiking] feedback = "copy"`` a second Synapses object, the taps in
+    the upper layer's order, feeds the lower layer instead of ``on_post``
+    (:func:`build_conv_feedback`). Returns (the Synapses, the kernel group, the objects to
+    add: the kernel group and the copy)."""
     import brian2 as b2
 
     from .conv import edge_taps
@@ -549,23 +550,21 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     clamped = edge.pre == 0
     copied = spec.spiking.feedback == "copy" and not clamped
     graded = graded_edge(spec, spec.edges.index(edge))
-    path = ctx.rule.pathway(graded, spec.learning.partner)
     taps = edge_taps(spec, edge)
-    scale, acc = taps.scale, ctx.rule.accumulator
-    every_step = bool(ctx.rule.step_signal) and not graded
-    if every_step:      # the taps add their signal to the entry; it moves at every step
-        path = dataclasses.replace(path, synapse_model="", on_pre=TAP_STEP_SIGNAL.format(
-            scale=scale, signal=ctx.rule.step_signal[0]), on_post=TAP_STEP_SIGNAL.format(
-            scale=scale, signal=ctx.rule.step_signal[1]))
+    scale = taps.scale
+    up, down = (TAP_SIGNAL.format(scale=scale, signal=signal)
+                for signal in ctx.rule.tap_signals(spec.learning.partner))
     name = edge_synapses_name(edge)
     kernel = b2.NeuronGroup(taps.kernel_size, KERNEL_STATE, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_kernel")
     kernel.w_max = UNBOUNDED
-    deliver = f"Ix_post += {scale!r} * w * r_pre" if graded else f"I_post += {scale!r} * w"
-    on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
-    on_post = "" if copied else "\n".join(c for c in ("" if clamped else
-                                                       f"I_pre += {scale!r} * w",
-                                                       path.on_post) if c)
+    if graded:
+        on_pre, on_post = f"Ix_post += {scale!r} * w * r_pre", ""
+    else:
+        on_pre = f"I_post += {scale!r} * w\n{up}"
+        on_post = "" if copied else "\n".join(c for c in ("" if clamped else
+                                                           f"I_pre += {scale!r} * w", down)
+                                               if c)
     pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
     if graded:
         pathways["on_pre"]["sample_end"] = TAP_GRADED_APPLY.format(scale=scale)
@@ -573,26 +572,22 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     if on_post:
         pathways["on_post"] = on_post
         pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
-    model = TAP_STATE + "".join(line + "\n" for line in path.synapse_model.splitlines()
-                                if line.strip() and "(shared)" not in line)
-    syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
+    syn = b2.Synapses(lower, upper, model=TAP_STATE, dt=ctx.sample_dt if graded else ctx.dt,
                       namespace=ctx.namespace, name=name, **pathways)
     by_pre = np.argsort(taps.pre, kind="stable")         # the lower layer's order
     syn.connect(i=taps.pre[by_pre], j=taps.post[by_pre])
     _link_kernel(syn, kernel, taps.entry[by_pre])
     if graded:
         syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
-    elif acc:
-        syn.run_regularly(TAP_COLLECT.format(scale=scale, acc=acc), dt=ctx.sample_dt,
-                          when="start", order=BOUNDARY["collect"], name=f"{name}_collect")
-    if every_step:      # after the step's deliveries, before the next step's
-        kernel.run_regularly(KERNEL_APPLY, dt=ctx.dt, when="end", name=f"{name}_kernel_apply")
-    else:
+    if ctx.rule.accumulator or graded:
         kernel.run_regularly(KERNEL_APPLY, dt=ctx.sample_dt, when="start",
                              order=BOUNDARY["apply"], name=f"{name}_kernel_apply")
+    else:               # after the step's deliveries, before the next step's
+        kernel.run_regularly(KERNEL_APPLY, dt=ctx.dt, when="end", name=f"{name}_kernel_apply")
     if weights is not None:
         kernel.w = np.asarray(weights, dtype=float).ravel()
-    extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, path, name)] if copied else []
+    extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, mirrored(down), name)] \
+        if copied else []
     return syn, kernel, [kernel, *extra]
 
 
@@ -605,25 +600,20 @@ def _link_kernel(syn, kernel, entries) -> None:
     syn.kacc = b2.linked_var(kernel, "kacc", index="k")
 
 
-def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, path, name: str):
+def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, signal: str,
+                        name: str):
     """A conv edge's feedback (``[spiking] feedback = "copy"``): the taps from the upper to
     the lower layer, in the upper layer's order, reading the same kernel entries (a kernel
     is small enough to stay in cache, so unlike a dense edge's copy it needs no copy of the
-    weights), with the rule's feedback half accumulated per tap and added into the kernel's
-    ``kacc`` at the sample's end (BOUNDARY["collect"])."""
+    weights); at an upper neuron's spike each tap delivers (1/p²) w and adds ``signal``, its
+    share of the rule's signal (the edge's own, seen from the other side), to the entry."""
     import brian2 as b2
 
-    acc, scale = ctx.rule.accumulator, taps.scale
-    on_pre = "\n".join(c for c in (f"I_post += {scale!r} * w", mirrored(path.on_post)) if c)
-    model = TAP_STATE + (f"{acc} : 1\n" if acc else "")
-    feedback = b2.Synapses(upper, lower, model=model, on_pre=on_pre, dt=ctx.dt,
+    on_pre = f"I_post += {taps.scale!r} * w\n{signal}"
+    feedback = b2.Synapses(upper, lower, model=TAP_STATE, on_pre=on_pre, dt=ctx.dt,
                            namespace=ctx.namespace, name=f"{name}_feedback")
     feedback.connect(i=taps.post, j=taps.pre)            # ordered by post: upper-major
     _link_kernel(feedback, kernel, taps.entry)
-    if acc:
-        feedback.run_regularly(TAP_COLLECT.format(scale=scale, acc=acc), dt=ctx.sample_dt,
-                               when="start", order=BOUNDARY["collect"],
-                               name=f"{name}_feedback_collect")
     return feedback
 
 

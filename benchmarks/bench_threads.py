@@ -5,8 +5,9 @@ build with N threads, ``prefs.devices.cpp_standalone.openmp_threads``) it compil
 network once and times ``--samples`` training samples, starting from weights trained on
 the samples before them, each configuration in its own process, alternating them
 ``--repeats`` times (A B C A B C …) so that all see the same machine load. It prints, per
-thread count, ms per training sample (median), the ratio to the first, and how far the
-weights after the chunk are from the first configuration's.
+thread count, ms per training sample (median), the ratio to the first, how far the
+weights after the chunk are from the first configuration's, and the minutes an epoch of the
+network's ``[training] train_samples`` takes at that speed.
 
 It also prints what a training sample does, from the in-simulation event counters
 (:func:`eqspike.energy.spiking_counts`): spikes, synaptic events (deliveries, both
@@ -61,11 +62,16 @@ def timed_chunk(spec, samples, data_dir, cache_dir, **engine_options):
     return engine, build, seconds, result, counts
 
 
-def measure(network, samples, threads, data_dir, cache_dir, out):
-    """Time one chunk of training samples with a ``threads`` build; write JSON to ``out``."""
+def load_spec(network):
+    """The network ``--network`` names (a name in networks/ or a .toml path)."""
     from eqspike.spec import load_network
 
-    _, build, seconds, result, counts = timed_chunk(load_network(network), samples, data_dir,
+    return load_network(network)
+
+
+def measure(network, samples, threads, data_dir, cache_dir, out):
+    """Time one chunk of training samples with a ``threads`` build; write JSON to ``out``."""
+    _, build, seconds, result, counts = timed_chunk(load_spec(network), samples, data_dir,
                                                     cache_dir, threads=threads)
     Path(out).write_text(json.dumps({
         "ms": 1e3 * seconds / samples, "build": build,
@@ -114,9 +120,7 @@ def main(argv=None):
         measure(args.network, args.samples, args.one, args.data_dir, args.cache_dir, args.json)
         return
     if args.limit:
-        from eqspike.spec import load_network
-
-        spec = load_network(args.network)
+        spec = load_spec(args.network)
         limit(spec.layers[0], spec.layers[1], 2000, args.cache_dir)
         return
     counts = [int(t) for t in args.threads.split(",")]
@@ -139,14 +143,16 @@ def main(argv=None):
     ms_first = float(np.median([r["ms"] for r in runs[first]]))
     print(f"\n{args.network}: {args.samples} training samples per timed chunk, "
           f"{args.repeats} alternating round(s)")
+    epoch = load_spec(args.network).training.train_samples
     print(f"{'threads':>8s} {'ms/sample':>10s} {'range':>15s} {'vs ' + str(first):>8s} "
-          f"{'max |dW| vs ' + str(first):>16s}")
+          f"{'max |dW| vs ' + str(first):>16s} {'min per epoch':>14s}")
     for threads in counts:
         ms = [r["ms"] for r in runs[threads]]
         diff = max(float(np.abs(np.asarray(w) - ref).max())
                    for w, ref in zip(runs[threads][0]["weights"], reference))
         print(f"{threads:8d} {np.median(ms):10.3f} {min(ms):7.3f}–{max(ms):7.3f} "
-              f"{ms_first / np.median(ms):7.2f}x {diff:16.3g}")
+              f"{ms_first / np.median(ms):7.2f}x {diff:16.3g} "
+              f"{np.median(ms) * epoch / 6e4:14.2f}")
     r = runs[first][0]
     ops = r["synaptic"] + r["plastic"] + r["writes"]
     print(f"\nper training sample: spikes per layer {', '.join(f'{s:.0f}' for s in r['spikes'])}; "

@@ -8,7 +8,8 @@ the timed one), each network in a child process of its own, alternating the netw
 ``--repeats`` times (A B A B …) so that all see the same machine load. It prints, per
 network:
 
-* ms per training sample (the plain build; median over the rounds);
+* ms per training sample (the plain build; median over the rounds), and the minutes an
+  epoch of the network's ``[training] train_samples`` takes at that speed;
 * per edge of the graph, the synaptic events (deliveries, both directions) per training
   sample, from the in-simulation event counters (:func:`eqspike.energy.spiking_counts`),
   and the share of the profiled time spent in that edge's code objects;
@@ -136,8 +137,10 @@ def main(argv=None):
         by_owner = defaultdict(float)
         for name, t in prof["profile"]:
             by_owner[owner(name, r["edges"])] += t
+        epoch = load_variant(network).training.train_samples
         print(f"\n{network} ({'-'.join(map(str, r['layers']))}): {ms:.3f} ms per training "
-              f"sample (rounds: {rounds}); "
+              f"sample (rounds: {rounds}; {ms * epoch / 6e4:.2f} min per {epoch}-sample "
+              "epoch); "
               f"{ops:.3g} operations per sample, {1e6 * ms / ops:.2f} ns each "
               f"({1e6 * ms / ops / ns_limit:.1f}x the delivery limit); profiled build "
               f"{1e3 * total / args.samples:.3f} ms per sample")

@@ -40,6 +40,7 @@ __all__ = [
     "available_networks",
     "load_network",
     "spec_from_toml",
+    "field_table",
 ]
 
 #: The folder of named network definitions shipped with eqspike.
@@ -119,8 +120,9 @@ def _parse_edges(where: str, value) -> tuple:
 
 @dataclass(frozen=True)
 class NetworkSection:
-    description: str = _f("")
-    dataset: str = _f("mnist", choices=("mnist", "fashion-mnist"))
+    description: str = _f("", doc="one line, shown by 'eqspike networks'")
+    dataset: str = _f("mnist", choices=("mnist", "fashion-mnist"),
+                      doc="the official IDX files under $EQSPIKE_DATA/NAME (eqspike.data)")
     layers: tuple = _f((784, 500, 10), lo=1, doc="neurons per layer, input first")
     shapes: tuple = _f((), parse=_parse_shapes,
                        doc="per layer [n] or [C, H, W] (default: the flat layers)")
@@ -166,7 +168,7 @@ class SpikingSection:
 class PhaseSection:
     free_steps: int = _f(40, lo=1, doc="T1")
     nudge_steps: int = _f(20, lo=1, doc="T2: each nudged phase, and every learning window")
-    beta: float = _f(1.0, lo=1e-6, hi=100.0)
+    beta: float = _f(1.0, lo=1e-6, hi=100.0, doc="the nudging strength")
     nudge_anneal: float = _f(1.0, lo=0.01, hi=1.0,
                              doc="spiking path: the step size alpha = 1/tau_u falls linearly "
                                  "over each nudged phase to nudge_anneal * alpha at its last "
@@ -207,16 +209,17 @@ class LearningSection:
                               "smoothly within it)")
     weight_bound: float = _f(0.0, lo=0.0, hi=1e6, doc="|w| <= weight_bound after every "
                              "update (0: unbounded)")
-    init: str = _f("uniform_fan_in", choices=("uniform_fan_in",))
-    init_gain: float = _f(1.0, lo=0.0, hi=100.0)
+    init: str = _f("uniform_fan_in", choices=("uniform_fan_in",),
+                   doc="initial weights uniform in +-init_gain/sqrt(fan-in) (eqspike.parameters)")
+    init_gain: float = _f(1.0, lo=0.0, hi=100.0, doc="the initial weights' scale")
 
 
 @dataclass(frozen=True)
 class TrainingSection:
-    epochs: int = _f(1, lo=1)
+    epochs: int = _f(1, lo=1, doc="passes over the train_samples")
     train_samples: int = _f(60000, lo=1, doc="samples per epoch (the first N, reshuffled)")
     chunk_samples: int = _f(1000, lo=1, doc="samples per compiled run; checkpoint period")
-    seed: int = _f(1, lo=0)
+    seed: int = _f(1, lo=0, doc="the initial weights, the sample order and any spike noise")
 
 
 @dataclass(frozen=True)
@@ -236,12 +239,14 @@ class ReferenceSection:
     loss: str = _f("mse", choices=("mse", "cross_entropy"),
                    doc="mse: nudge beta (y - s_out); cross_entropy: softmax read-out of the "
                        "last layer, nudge -beta dCE/ds")
-    estimator: str = _f("symmetric", choices=("one_sided", "random_sign", "symmetric"))
+    estimator: str = _f("symmetric", choices=("one_sided", "random_sign", "symmetric"),
+                        doc="the EP gradient estimate: +beta only, +-beta drawn at random, or "
+                            "the difference of +beta and -beta (Laborieux et al. 2021)")
     continual: bool = _f(False, doc="update the weights at every nudged step (C-EP)")
-    optimizer: str = _f("sgd", choices=("sgd", "adam"))
-    momentum: float = _f(0.0, lo=0.0, hi=0.999)
-    weight_decay: float = _f(0.0, lo=0.0, hi=1.0)
-    batch_size: int = _f(50, lo=1)
+    optimizer: str = _f("sgd", choices=("sgd", "adam"), doc="the step taken with the estimate")
+    momentum: float = _f(0.0, lo=0.0, hi=0.999, doc="sgd: heavy-ball momentum")
+    weight_decay: float = _f(0.0, lo=0.0, hi=1.0, doc="L2 decay of the weights per step")
+    batch_size: int = _f(50, lo=1, doc="samples settled together, one update per batch")
     precision: str = _f("float64", choices=("float64", "float32"),
                         doc="dtype of the states, parameters, inputs and updates; float32 "
                             "halves the memory traffic and the cost of each product, float64 "
@@ -256,6 +261,29 @@ _SECTIONS = {
     "training": TrainingSection,
     "reference": ReferenceSection,
 }
+
+
+def field_table() -> list:
+    """Every field of a network file, as this module defines it: ``(section, name, default,
+    valid values, doc)`` rows (valid values: the choices, or the inclusive bounds), in file
+    order. The documentation's table of fields is generated from it."""
+    rows = []
+    for section, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if meta.get("choices"):
+                valid = ", ".join(meta["choices"])
+            elif meta.get("lo") is not None or meta.get("hi") is not None:
+                lo = "" if meta.get("lo") is None else f"{meta['lo']:g} ≤ "
+                hi = "" if meta.get("hi") is None else f" ≤ {meta['hi']:g}"
+                valid = f"{lo}x{hi}" + (" (each)" if isinstance(f.default, tuple) else "")
+            else:
+                valid = ""
+            default = f.default
+            text = (json.dumps(list(default)) if isinstance(default, tuple)
+                    else json.dumps(default))
+            rows.append((section, f.name, text, valid, meta.get("doc", "")))
+    return rows
 
 
 @dataclass(frozen=True)

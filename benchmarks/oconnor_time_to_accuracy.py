@@ -30,7 +30,7 @@ their two modules import), in a virtual environment of its own:
         --epochs 10 [--data-dir ../shared/data]
 
 Their released ``quantized_eqprop.py`` prints ``np.unique(output)`` for every layer at every
-step (a debug line); the figures in the README were taken with that one line deleted, and
+step (a debug line); the figures in docs/speed.md were taken with that one line deleted, and
 this script warns when it is there, since it adds to their time.
 """
 

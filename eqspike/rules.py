@@ -27,7 +27,7 @@ Rule ``eqspike`` (default): spike-driven products of traces
 -----------------------------------------------------------
 Each neuron keeps a trace ``x`` of its own spikes (``x ← x(1 − 1/τ)`` every step,
 ``x += 1/τ`` on a spike), an estimate of its rate. Every synapse accumulates a signed Hebbian
-signal, driven by spikes only:
+signal, driven by spikes only::
 
     on a presynaptic spike:   H_ij += σ(t) · x_i        (x of the postsynaptic neuron)
     on a postsynaptic spike:  H_ij += σ(t) · x_j        (x of the presynaptic neuron)
@@ -42,7 +42,7 @@ and the bias of neuron i, whose signal counts its own spikes (H_i += σ(t) per s
 Δb_i = η_b / (β_eff T_w) · H_i ≈ (η_b / β_eff)(ρ_i^+ − ρ_i^−).
 
 As a spike-timing rule: a pair of spikes (pre at t_j, post at t_i, Δt = t_i − t_j ≠ 0) in
-one window adds σ · (1/τ)(1 − 1/τ)^{|Δt|} to H_ij, whichever comes first: the rule's own pair
+one window adds ``σ · (1/τ)(1 − 1/τ)^|Δt|`` to H_ij, whichever comes first: the rule's own pair
 kernel is symmetric in Δt, and its sign is the phase's. A timing asymmetry in what is
 measured during training comes from the network (a presynaptic spike raises the
 postsynaptic drive one step later), not from the rule; :mod:`eqspike.plasticity.pairing`

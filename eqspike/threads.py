@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_THREADS", "resolve_threads", "resumed_threads", "blas_thread
            "numerical_threads"]
 
 #: Threads when neither the caller nor ``EQSPIKE_THREADS`` says: no OpenMP in the compiled
-#: simulation (measured fastest on the default network; see README, "Speed") and one thread
+#: simulation (measured fastest on the default network; see docs/speed.md) and one thread
 #: in the numerical libraries.
 DEFAULT_THREADS = 0
 

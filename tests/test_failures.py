@@ -2,7 +2,7 @@
 
 Each case runs the command line in this process (``eqspike.cli.main``) in a folder that
 holds one finished run; afterwards the folder must hold the same files with the same
-contents. The table of cases is also what the README's list of refusals shows.
+contents. The table of cases is also what docs/cli.md's list of refusals shows.
 """
 
 from __future__ import annotations

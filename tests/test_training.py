@@ -184,7 +184,7 @@ def test_standalone_equals_runtime(build_cache, scheme):
 @pytest.mark.standalone
 def test_openmp_threads_give_the_same_results(build_cache):
     """A build with 2 OpenMP threads gives the weights, readouts and counts of the
-    sequential build, to the bit (the tolerance the README states: none), on the skip
+    sequential build, to the bit (the tolerance docs/cli.md states: none), on the skip
     graph (two edges write into each of layers 2 and 3; the feedback copies)."""
     spec = _small("skip")
     args = _chunk_args(9, spec)   # chunks of 10: the sequential build is the one above's

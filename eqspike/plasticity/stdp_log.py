@@ -4,7 +4,7 @@ For a sampled set of synapses (:func:`select_synapses`) the simulation records o
 spikes of the neurons they join, in training samples (the ``logged_spike`` event of
 :mod:`eqspike.spiking`). Because the ``eqspike`` and ``continual`` rules reading spike
 traces are deterministic given spikes (see :mod:`eqspike.rules`), every change
-they make to a logged synapse is reconstructed exactly from those spikes:
+they make to a logged synapse is reconstructed exactly from those spikes::
 
     eqspike,   at a presynaptic spike of j at step t:   ΔW_ij = lr_w · σ(t) · x_i(t)
                at a postsynaptic spike of i at step t:  ΔW_ij = lr_w · σ(t) · x_j(t)
@@ -290,7 +290,7 @@ class STDPLogger:
 
     @property
     def n_bins(self) -> int:
-        """Δt bins: −dt_range..dt_range, then one for |Δt| > dt_range or no spike."""
+        """Δt bins: −dt_range..dt_range, then one for ``|Δt| > dt_range`` or no spike."""
         return 2 * self.dt_range + 2
 
     def flush(self) -> None:

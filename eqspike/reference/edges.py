@@ -15,7 +15,7 @@ difference of ``grad`` between two states) and BPTT's reverse pass (``forward`` 
 padding) followed by an optional p×p average pooling, with W (C_out, C_in, k, k). Average
 pooling keeps Φ bilinear, so the edge stays an exact linear operator (max pooling would
 not), and it moves onto the input: pooling the convolution z[i, j] = Σ_{u,v} W[u, v]
-x[s i + u, s j + v] gives
+x[s i + u, s j + v] gives::
 
     y[I, J] = (1/p²) Σ_{a,b<p} z[p I + a, p J + b]
             = (1/p²) Σ_{u,v} W[u, v] box[s p I + u, s p J + v],

@@ -98,7 +98,7 @@ def progress_bar(total, desc, enabled):
 
 def accuracy_drop_warning(test_accuracies, run_path, tolerance: float = 0.02) -> str | None:
     """A warning when the last epoch's test accuracy fell more than ``tolerance`` below the
-    best epoch's (long spiking runs can drift; see README, Measured figures), or None."""
+    best epoch's (long spiking runs can drift; see docs/results.md), or None."""
     if len(test_accuracies) < 2:
         return None
     best = int(np.argmax(test_accuracies))

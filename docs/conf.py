@@ -45,7 +45,10 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"eqspike {version}"
 html_static_path = ["_static"]
 html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False,
+                      "header_links_before_dropdown": 7,
                       "secondary_sidebar_items": ["page-toc"]}
+# the topic pages are one level deep: no left sidebar; the API pages keep their navigation
+html_sidebars = {"*": [], "generated/*": ["sidebar-nav-bs"]}
 
 
 def write_field_table(app) -> None:

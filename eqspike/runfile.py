@@ -346,15 +346,32 @@ def read_group(path, name: str) -> dict | None:
 
 
 def remove_stale_temporaries(path) -> list:
-    """Delete the temporary copies a killed writer of this run left behind (a SIGKILL
-    skips every clean-up); returns their paths. Call it only when no other process is
-    writing this run."""
+    """Delete the temporary copies a killed writer of this run (or of its sidecar) left
+    behind (a SIGKILL skips every clean-up); returns their paths. A copy is named after its
+    writer's process (:func:`atomic_write`): one whose process is alive is another writer's
+    and stays."""
     path = Path(path)
     stale = [p for name in (path.name, latest_path(path).name)
-             for p in path.parent.glob(name + ".*.tmp")]
+             for p in path.parent.glob(name + ".*.tmp")
+             if not _writer_alive(p.name[len(name) + 1:])]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def _writer_alive(tail: str) -> bool:
+    """Whether the process that named a temporary copy ``NAME.{pid}-XXXX.tmp`` still runs
+    (a copy named otherwise, by an older eqspike, counts as stale)."""
+    pid = tail.split("-", 1)[0]
+    if not pid.isdigit() or "-" not in tail:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # alive, another user's
+        return True
+    return True
 
 
 def latest_path(path) -> Path:
@@ -371,14 +388,15 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_write(path, new: bool = False):
-    """Open a copy of ``path`` (or a new file) for writing; on success, fsync it and rename
-    it over ``path``. On any error the copy is removed and ``path`` is untouched; a
+    """Open a copy of ``path`` (or a new file) for writing, ``NAME.{pid}-XXXX.tmp`` beside it;
+    on success, fsync it and rename it over ``path``. On any error the copy is removed and ``path`` is untouched; a
     filesystem error (read-only folder, full disk, a directory in the way) is raised as
     :class:`RunFileError` naming ``path``. Every eqspike HDF5 file is written through it."""
     path = Path(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}-", suffix=".tmp",
+                                   dir=path.parent)
         os.close(fd)
         if not new:
             if not path.exists():

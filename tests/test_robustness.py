@@ -60,3 +60,25 @@ def test_sigkill_at_random_moments_then_resume_ends_with_the_uninterrupted_weigh
     for x, y in zip(a.final.weights + a.final.biases, b.final.weights + b.final.biases):
         np.testing.assert_array_equal(x, y)
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_a_killed_writers_copies_are_removed_and_a_live_writers_kept(tmp_path):
+    """A temporary copy is named after its writer's process: the ones a dead process left
+    (of the run and of its sidecar, and an older eqspike's unnamed one) go, a live one's
+    stays."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    run = tmp_path / "run.h5"
+    stale = [tmp_path / f"run.h5.{dead_pid}-abc.tmp", tmp_path / f"run.latest.h5.{dead_pid}-x.tmp",
+             tmp_path / "run.h5.q1w2e3.tmp"]
+    live = tmp_path / f"run.h5.{os.getpid()}-live.tmp"
+    other = tmp_path / f"other.h5.{dead_pid}-abc.tmp"
+    for p in [*stale, live, other]:
+        p.write_bytes(b"partial")
+    assert sorted(runfile.remove_stale_temporaries(run)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+    with runfile.atomic_write(tmp_path / "new.h5", new=True) as f:
+        f.attrs["x"] = 1
+        assert [p.name for p in tmp_path.glob("new.h5.*.tmp")][0].startswith(
+            f"new.h5.{os.getpid()}-")

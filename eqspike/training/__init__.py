@@ -136,6 +136,7 @@ def train(spec, run_path, *, resume: bool = False, data_dir=None,
         runfile.extend_epochs(run_path, epochs)
         trainer.spec = runfile.read_run(run_path).spec
     if not resume:
+        runfile.remove_stale_temporaries(run_path)   # an earlier start killed mid-write
         extra = {"test_samples": int(test_samples or 0), "threads": threads,
                  **trainer.run_attrs(), **(run_attrs or {})}
         runfile.create_run(run_path, spec, seed, trainer.parameters(), None, kind=engine.name,

@@ -1,6 +1,10 @@
 """Learning curves: test (and running train) accuracy per epoch, from run files.
 
     python analysis/learning_curve.py RUN.h5 [RUN2.h5 ...] [--out learning_curve.png]
+                                      [--x epoch|seconds]
+
+``--x seconds`` plots the test accuracy against the training time that produced it (the
+run file's ``train_seconds``, summed over the epochs; a log axis): time to accuracy.
 
 Writes the figure (PNG) and, beside it, the numbers (CSV: run, epoch, train_accuracy,
 test_accuracy, train_seconds). Reads run files only (:func:`eqspike.runfile.read_run`).
@@ -28,20 +32,29 @@ def learning_curves(paths):
     return out
 
 
-def plot(curves, out_png):
+def plot(curves, out_png, x: str = "epoch"):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
+    import numpy as np
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, m in curves:
+        if x == "seconds":
+            ax.plot(np.cumsum(m["train_seconds"]), 100 * m["test_accuracy"], "o-",
+                    label=f"{label}: test")
+            continue
         line, = ax.plot(m["epoch"], 100 * m["test_accuracy"], "o-", label=f"{label}: test")
         ax.plot(m["epoch"], 100 * m["train_accuracy"], "--", color=line.get_color(),
                 alpha=0.6, label=f"{label}: train (running)")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if x == "seconds":
+        ax.set_xscale("log")
+        ax.set_xlabel("training time (s, summed over the epochs; log scale)")
+    else:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -67,6 +80,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--out", default="learning_curve.png")
+    parser.add_argument("--x", choices=("epoch", "seconds"), default="epoch",
+                        help="the x axis: epochs, or the training seconds (time to accuracy)")
     args = parser.parse_args(argv)
     try:
         curves = learning_curves(args.runs)
@@ -74,7 +89,7 @@ def main(argv=None):
         print(f"learning_curve: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    plot(curves, out)
+    plot(curves, out, args.x)
     write_csv(curves, out.with_suffix(".csv"))
     for label, m in curves:
         accs = ", ".join(f"{100 * a:.2f}" for a in m["test_accuracy"])

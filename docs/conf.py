@@ -43,7 +43,6 @@ napoleon_google_docstring = False
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"eqspike {version}"
-html_static_path = ["_static"]
 html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False,
                       "header_links_before_dropdown": 7,
                       "secondary_sidebar_items": ["page-toc"]}

@@ -389,9 +389,9 @@ def _umask() -> int:
 @contextmanager
 def atomic_write(path, new: bool = False):
     """Open a copy of ``path`` (or a new file) for writing, ``NAME.{pid}-XXXX.tmp`` beside it;
-    on success, fsync it and rename it over ``path``. On any error the copy is removed and ``path`` is untouched; a
-    filesystem error (read-only folder, full disk, a directory in the way) is raised as
-    :class:`RunFileError` naming ``path``. Every eqspike HDF5 file is written through it."""
+    on success, fsync it and rename it over ``path``. On any error the copy is removed and
+    ``path`` is untouched; a filesystem error (read-only folder, full disk, a directory in
+    the way) is raised as :class:`RunFileError` naming ``path``. Every eqspike HDF5 file is written through it."""
     path = Path(path)
     tmp = None
     try:

@@ -552,15 +552,15 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     graded = graded_edge(spec, spec.edges.index(edge))
     taps = edge_taps(spec, edge)
     scale = taps.scale
-    up, down = (TAP_SIGNAL.format(scale=scale, signal=signal)
-                for signal in ctx.rule.tap_signals(spec.learning.partner))
     name = edge_synapses_name(edge)
     kernel = b2.NeuronGroup(taps.kernel_size, KERNEL_STATE, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_kernel")
     kernel.w_max = UNBOUNDED
-    if graded:
-        on_pre, on_post = f"Ix_post += {scale!r} * w * r_pre", ""
-    else:
+    if graded:      # every rule: the factorised update at the sample's end
+        on_pre, on_post, down = f"Ix_post += {scale!r} * w * r_pre", "", ""
+    else:           # the spec admits only rules with a per-spike signal here
+        up, down = (TAP_SIGNAL.format(scale=scale, signal=signal)
+                    for signal in ctx.rule.tap_signals(spec.learning.partner))
         on_pre = f"I_post += {scale!r} * w\n{up}"
         on_post = "" if copied else "\n".join(c for c in ("" if clamped else
                                                            f"I_pre += {scale!r} * w", down)

@@ -176,11 +176,18 @@ def test_a_kernel_entry_moves_by_the_sum_of_its_taps_updates(rule, read, feedbac
             np.testing.assert_allclose(moved, so_far, rtol=1e-9, atol=1e-14)
 
 
-def test_a_graded_input_conv_kernel_learns_from_the_signed_counts():
+@pytest.mark.parametrize("rule", ["eqspike", "end_of_phase"])
+def test_a_graded_input_conv_kernel_learns_from_the_signed_counts(rule):
     """A graded input's conv kernel: ΔW[entry] = lr_w Σ_taps (1/p²) r_pre H_post, with H
-    the post neuron's phase-signed count of window spikes."""
+    the post neuron's phase-signed count of window spikes, whatever the rule (a rule
+    without a per-spike signal, end_of_phase, is admitted on a graded input's edge)."""
     spec = conv_spec("graded", "one_sided")
     edges, weights, biases = _parameters(7)
+    if rule != "eqspike":     # a conv edge between spiking layers takes eqspike or continual:
+        spec = spec.replace(  # the pooled one becomes dense
+            network={"edges": [spec.edges[0], {"pre": 1, "post": 2}, {"pre": 2, "post": 3}]},
+            learning={"rule": rule})
+        weights[1] = np.random.default_rng(9).uniform(-0.2, 0.5, (72, 8))
     rates = np.random.default_rng(8).uniform(0, 1, (1, 36))
     net = build_network(spec, 1, rates=rates, targets=np.eye(3)[[2]], weights=weights,
                         biases=biases)

@@ -61,6 +61,7 @@ def test_a_documented_command_parses_and_names_what_exists(page, command):
 def test_the_readme_test_and_docs_commands_are_what_ci_runs():
     readme = (ROOT / "README.md").read_text().splitlines()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    tests = next(line for line in readme if line.startswith("python3 -m venv") and "pytest" in line)
+    tests = next(line for line in readme
+                 if line.startswith("python3 -m venv") and "pytest" in line)
     docs = next(line for line in readme if "sphinx-build" in line)
     assert tests in ci and docs in ci

@@ -76,9 +76,9 @@ def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
 
     ``events``: (R, 3) mean events per sample in each part, the R rows of
     :func:`eqspike.conv.event_rows` (a run file's events: the L layers' spikes, then the conv
-    edges' reach). Returns ``events`` (R, 3) as given, ``spikes`` (L, 3), ``synaptic_events`` (E, 3) per edge of the graph
-    (in the order of ``spec.edges``), ``neuron_updates`` (L, 3), ``trace_updates`` (L, 3),
-    ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3).
+    edges' reach). Returns ``events`` (R, 3) as given, ``spikes`` (L, 3), ``synaptic_events``
+    (E, 3) per edge of the graph (in the order of ``spec.edges``), ``neuron_updates`` (L, 3),
+    ``trace_updates`` (L, 3), ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3).
 
     An edge delivers the events its two layers' spikes send through it (:func:`edge_reach`:
     exact for dense and conv edges), upward, and downward unless its pre layer is the clamped
@@ -135,8 +135,8 @@ def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
     if spec.spiking.input_code == "graded":
         updates[0] = [sizes[0], 0.0, 0.0]                    # one load per sample
         traces[0] = 0.0
-    return {"events": events, "spikes": spikes, "synaptic_events": delivered, "neuron_updates": updates,
-            "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
+    return {"events": events, "spikes": spikes, "synaptic_events": delivered,
+            "neuron_updates": updates, "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:

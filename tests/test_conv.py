@@ -286,3 +286,54 @@ def test_counters_count_each_conv_edges_events_through_its_taps():
     np.testing.assert_allclose(events.sum(axis=1),
                                [mean[4], mean[6] + mean[7], mean[2] * 3 + mean[3] * 8],
                                rtol=1e-12)
+
+
+def test_a_pooled_graded_conv_kernel_takes_the_pooling_factor():
+    """A graded input's conv edge with 2×2 pooling: it delivers ConvEdge's forward product
+    of the pixel values (held for the sample) and its kernel moves by lr_w Σ_taps (1/4)
+    r_pre H_post, the pooling factor in both."""
+    shapes = [(1, 6, 6), (2, 3, 3), (3,)]
+    spec = spec_from_toml(f"""
+[network]
+layers = {[int(np.prod(s)) for s in shapes]}
+shapes = {[list(s) for s in shapes]}
+edges = [{{pre = 0, post = 1, kind = "conv", kernel = 3, padding = 1, pool = 2}},
+         {{pre = 1, post = 2}}]
+[spiking]
+input_code = "graded"
+readout_steps = 6
+[phases]
+free_steps = 16
+nudge_steps = 8
+nudging = "symmetric"
+beta = 2.0
+[learning]
+rates = [0.05, 0.05]
+bias_rates = [0.05, 0.05]
+""", name="pooled-graded")
+    rng = np.random.default_rng(13)
+    edge = ConvEdge(shapes[0], shapes[1], kernel=3, stride=1, padding=1, pool=2)
+    weights = [rng.uniform(-0.2, 0.35, edge.weight_shape), rng.uniform(-0.3, 0.6, (18, 3))]
+    biases = [rng.uniform(0.05, 0.3, 18), rng.uniform(0.05, 0.3, 3)]
+    rates = rng.uniform(0, 1, (1, 36))
+    net = build_network(spec, 1, rates=rates, targets=np.eye(3)[[1]], weights=weights,
+                        biases=biases)
+    engine = RuntimeEngine(spec, 1)
+    engine.set_run_parameters(net)
+    hidden = b2.SpikeMonitor(net.layers[1])
+    held = b2.StateMonitor(net.layers[1], "Ix", record=True, when="end")
+    net.network.add(hidden, held)
+    _run(net)
+    np.testing.assert_allclose(np.asarray(held.Ix)[:, 1], edge.forward(weights[0], rates)[0],
+                               rtol=1e-12)
+    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
+    counts = np.bincount(hidden.i, weights=sign[np.round(hidden.t / b2.ms).astype(int)],
+                         minlength=18)
+    taps = conv_taps(shapes[0], shapes[1], 3, 1, 1, 2)
+    assert taps.scale == 0.25
+    expected = np.zeros(taps.kernel_size)
+    np.add.at(expected, taps.entry,
+              engine.learning_rates()[0][0] * taps.scale * rates[0, taps.pre] * counts[taps.post])
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(np.asarray(net.weights[0].w[:]) - weights[0].ravel(), expected,
+                               rtol=1e-9, atol=1e-14)

@@ -196,15 +196,21 @@ def test_a_graded_input_conv_kernel_learns_from_the_signed_counts(rule):
     hidden = b2.SpikeMonitor(net.layers[1])
     net.network.add(hidden)
     _run(net)
+    _check_graded_kernel_update(spec, engine, net, hidden, rates, weights[0],
+                                conv_taps(SHAPES[0], SHAPES[1], **CONV[0]))
+
+
+def _check_graded_kernel_update(spec, engine, net, hidden, rates, before, taps):
+    """One training sample moved the graded input's kernel (edge 0) by lr_w Σ_taps (1/p²)
+    r_pre H_post, H the post neuron's phase-signed count of the monitored window spikes."""
     sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
     t = np.round(hidden.t / b2.ms).astype(int)
-    counts = np.bincount(hidden.i, weights=sign[t], minlength=72)
-    taps = conv_taps(SHAPES[0], SHAPES[1], **CONV[0])
+    counts = np.bincount(hidden.i, weights=sign[t], minlength=spec.layers[1])
     expected = np.zeros(taps.kernel_size)
     np.add.at(expected, taps.entry,
               engine.learning_rates()[0][0] * taps.scale * rates[0, taps.pre] * counts[taps.post])
     assert np.abs(expected).max() > 0
-    np.testing.assert_allclose(np.asarray(net.weights[0].w[:]) - weights[0].ravel(), expected,
+    np.testing.assert_allclose(np.asarray(net.weights[0].w[:]) - before.ravel(), expected,
                                rtol=1e-9, atol=1e-14)
 
 
@@ -326,14 +332,6 @@ bias_rates = [0.05, 0.05]
     _run(net)
     np.testing.assert_allclose(np.asarray(held.Ix)[:, 1], edge.forward(weights[0], rates)[0],
                                rtol=1e-12)
-    sign = phase_signals(spec, np.array([SAMPLE_TRAIN]))["learn_sign"]
-    counts = np.bincount(hidden.i, weights=sign[np.round(hidden.t / b2.ms).astype(int)],
-                         minlength=18)
     taps = conv_taps(shapes[0], shapes[1], 3, 1, 1, 2)
     assert taps.scale == 0.25
-    expected = np.zeros(taps.kernel_size)
-    np.add.at(expected, taps.entry,
-              engine.learning_rates()[0][0] * taps.scale * rates[0, taps.pre] * counts[taps.post])
-    assert np.abs(expected).max() > 0
-    np.testing.assert_allclose(np.asarray(net.weights[0].w[:]) - weights[0].ravel(), expected,
-                               rtol=1e-9, atol=1e-14)
+    _check_graded_kernel_update(spec, engine, net, hidden, rates, weights[0], taps)

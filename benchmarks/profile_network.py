@@ -23,8 +23,11 @@ network:
 
 A network may be written ``NAME@784-256-256-10`` (its dense chain with those layers; the
 first edge's learning rate for every edge but the last) and end in ``+copy`` or
-``+shared`` (its ``[spiking] feedback``), e.g. ``mnist@784-256-256-10+copy`` or
-``mnist-deep+shared``.
+``+shared`` (its ``[spiking] feedback``) and ``+delta`` (the delta code and its rule,
+``[spiking] code = "delta"``, ``[learning] rule = "delta"``, at the file's thresholds;
+``+delta0.0625/0.015625``: θ = 1/16 in free steps and 1/64 in nudged ones; ``+delta0.03125``:
+1/32 in both) and ``+noflush`` (``delta_flush = false``), e.g. ``mnist@784-256-256-10+copy``,
+``mnist-deep+shared`` or ``mnist-conv+delta0.0625/0.015625+noflush``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def load_variant(name: str):
     """The network a ``--networks`` entry names (see the module docstring)."""
     from eqspike.spec import load_network
 
-    name, _, feedback = name.partition("+")
+    name, *suffixes = name.split("+")
     name, _, layers = name.partition("@")
     spec = load_network(name)
     if layers:
@@ -53,8 +56,17 @@ def load_variant(name: str):
         rates = [first] * (len(sizes) - 2) + [last]
         spec = spec.replace(network={"layers": sizes, "edges": []},
                             learning={"rates": rates, "bias_rates": rates})
-    if feedback:
-        spec = spec.replace(spiking={"feedback": feedback})
+    for suffix in suffixes:
+        if suffix.startswith("delta"):
+            theta = {}
+            if suffix[5:]:
+                free, _, nudged = suffix[5:].partition("/")
+                theta = {"delta_theta": float(free), "delta_theta_nudged": float(nudged or free)}
+            spec = spec.replace(spiking={"code": "delta", **theta}, learning={"rule": "delta"})
+        elif suffix == "noflush":
+            spec = spec.replace(spiking={"delta_flush": False})
+        else:
+            spec = spec.replace(spiking={"feedback": suffix})
     return spec
 
 

@@ -89,6 +89,41 @@ to the order of floating-point sums): nothing in the sample reads w_ij after the
 has delivered the drive Σ_j w_ij r_j, and the clamped input receives no feedback. Both rules
 share this form, since for ``end_of_phase`` n_i⁺ n_j⁺ − n_i⁻ n_j⁻ becomes T_w r_j H_i.
 
+Rule ``delta``: the product of the sent values, changed at graded events
+---------------------------------------------------------------------------
+With the delta code (``[spiking] code = "delta"``, :mod:`eqspike.spiking`; Loihi 2's
+sigma-delta neurons) neuron i holds ρ̂_i, the value it last sent, and sends one graded event
+carrying q_i = ρ_i(u) − ρ̂_i at a step where |q_i| reaches θ, then ρ̂_i ← ρ̂_i + q_i. The
+product ρ̂_i ρ̂_j of two coupled neurons therefore changes only at their events, by
+
+    Δ(ρ̂_i ρ̂_j) = ρ̂_i q_j  (j sends),   ρ̂_j q_i  (i sends),   ρ̂_i q_j + ρ̂_j q_i + q_i q_j  (both).
+
+A synapse adds σ(t) times that change at each event, split between its two pathways so
+that no pathway needs to know whether the other fires: at an event of the lower neuron j
+(``on_pre``) it adds σ q_j (ρ̂_i + q_i), the upper neuron's value *after* this step (q_i
+is 0 unless i sends at this step), and at an event of the upper neuron i (``on_post``)
+σ q_i ρ̂_j, the lower neuron's value *before* it; the two terms sum to the change above in
+each of the three cases. Over a phase of constant σ the signal telescopes: it is σ times
+ρ̂_i ρ̂_j at the phase's end minus at its start. Symmetric nudging starts the −β phase (σ =
+−1) and the +β phase (σ = +1) from the same free state (ρ̂ is restored with it), so that at
+the end of a training sample the synapse holds exactly
+
+    H_ij = ρ̂_i^{+β} ρ̂_j^{+β} − ρ̂_i^{−β} ρ̂_j^{−β}                           (delta, EP±)
+
+(one-sided nudging: σ = +1 in the nudged phase only, H_ij = ρ̂_i^β ρ̂_j^β − ρ̂_i^0 ρ̂_j^0,
+(EP) itself), and ΔW_ij = (η / β_eff) H_ij: EP's update with no trace, no window count and
+no work between events. With ``[spiking] delta_flush`` every neuron sends its residual at
+the last step of each phase, so that ρ̂ = ρ(u) where the rule reads it, and H_ij is EP's
+update of the network's own states. The bias signal is the neuron's own telescoping sum,
+H_i = Σ σ q_i = ρ̂_i^{+β} − ρ̂_i^{−β}, Δb_i = (η_b / β_eff) H_i; a graded input pair reads
+r_j H_i (r_j is constant: its product with ρ̂_i changes by r_j q_i), and a conv kernel entry
+the sum of its taps' signals, as for the other rules. This is a differential Hebbian rule
+(Kosko 1986; Bengio et al. 2015, "STDP as presynaptic activity times rate of change of
+postsynaptic activity", relate such a rule to STDP and to EP's update): it learns from the
+co-occurrence of one neuron's change with the other's value, and it
+needs both values at every event, which rules out rebuilding it from spike times
+(STDP logging refuses this rule).
+
 Everything is local in space: a synapse reads only its own state, the two neurons it joins
 and the broadcast σ(t). Names ending in ``_pre`` and ``_post`` are the neurons' variables;
 ``learn_post`` is σ(t) read through the postsynaptic neuron.
@@ -106,6 +141,7 @@ from dataclasses import dataclass, fields
 from .errors import UsageError
 
 __all__ = ["Pathway", "Rule", "RULES", "GRADED_APPLY", "PARTNER_VARIABLE", "UNBOUNDED",
+           "DELTA_SIGNAL",
            "check_loggable",
            "NEURON_MODEL", "WINDOW_RATE", "APPLY_BIAS_UPDATE", "graded_edge", "read_mean",
            "effective_beta", "rule_for", "rule_scales", "schedule_position"]
@@ -179,6 +215,10 @@ class Rule:
     the sum: into ``accumulator`` until the boundary's ``apply``, or, with no accumulator,
     straight into w); a conv edge's taps add theirs into their kernel entry
     (:func:`eqspike.spiking.build_conv_edge`). Empty: the rule has no per-spike signal.
+    ``exact_read``: the synapse reads the values the neurons sent, not a trace or a
+    state (``[learning] partner`` does not apply; its read mean is 1).
+    ``bias_each_step``: the bias moves at every window step (its own ``step`` code), not
+    once at the boundary.
     """
 
     name: str
@@ -197,6 +237,8 @@ class Rule:
     free_window: bool = True
     telescoping: bool = False
     spike_signal: tuple = ()
+    exact_read: bool = False
+    bias_each_step: bool = False
 
     def pathway(self, graded: bool, partner: str = "trace") -> Pathway:
         """The strings of a layer pair whose lower layer is graded (the input) or spikes;
@@ -226,7 +268,7 @@ class Rule:
         """The factor ``lr_w`` that turns the synapse's signal into the EP weight update."""
         if self.telescoping:
             # a sum of changes of what the synapse reads: the EP difference itself
-            return eta / (beta_eff * read_mean(partner, tau_trace))
+            return eta / (beta_eff * self.read_mean(partner, tau_trace))
         if graded:
             # both rules sum the input's value r_j over the post neuron's window signal
             return eta / (beta_eff * window_steps)
@@ -239,8 +281,12 @@ class Rule:
                    tau_trace: float, partner: str = "trace") -> float:
         """The factor ``lr_b`` that turns the neuron's signal H_i into the EP bias update."""
         if self.telescoping:
-            return eta / (beta_eff * read_mean(partner, tau_trace))
+            return eta / (beta_eff * self.read_mean(partner, tau_trace))
         return eta / (beta_eff * window_steps)
+
+    def read_mean(self, partner: str, tau_trace: float) -> float:
+        """:func:`read_mean` of what this rule's synapses read (1 for an exact read)."""
+        return 1.0 if self.exact_read else read_mean(partner, tau_trace)
 
 
 _SYNAPSE_SCALARS = """
@@ -265,6 +311,10 @@ EQSPIKE_SIGNAL = ("learn_post * {partner}_post", "learn_post * {partner}_pre")
 CONTINUAL_SIGNAL = ("learn_post * dv_post", "learn_post * dv_pre")
 CONTINUAL_ON_PRE = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[0]}, -w_max, w_max)"
 CONTINUAL_ON_POST = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[1]}, -w_max, w_max)"
+
+#: The delta rule's signal at an event of the lower neuron (``_pre``) and of the upper one
+#: (``_post``): σ(t) times the change of ρ̂_i ρ̂_j that the event makes (see *Rule delta*).
+DELTA_SIGNAL = ("learn_post * q_pre * (rhohat_post + q_post)", "learn_post * q_post * rhohat_pre")
 
 RULES = {
     "eqspike": Rule(
@@ -309,6 +359,23 @@ RULES = {
         free_window=False,
         telescoping=True,
         spike_signal=CONTINUAL_SIGNAL,
+        bias_each_step=True,
+    ),
+    "delta": Rule(
+        name="delta",
+        spiking=Pathway(
+            synapse_model="hebb : 1  # H_ij, the telescoping sum of sigma * d(rhohat_i rhohat_j)\n"
+                          + _SYNAPSE_SCALARS,
+            on_pre=f"hebb += {DELTA_SIGNAL[0]}",
+            on_post=f"hebb += {DELTA_SIGNAL[1]}",
+            apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
+        graded=GRADED_PATHWAY,
+        own={"on_spike": "hebb_b += learn * q", "step": ""},
+        accumulator="hebb",
+        free_window=False,
+        telescoping=True,
+        spike_signal=DELTA_SIGNAL,
+        exact_read=True,
     ),
 }
 
@@ -363,6 +430,10 @@ def check_loggable(spec) -> None:
     if not rule_for(spec).spike_driven:
         raise UsageError(f"STDP logging needs a spike-driven rule; {spec.name} uses "
                          f"[learning] rule = {spec.learning.rule!r}")
+    if spec.spiking.code == "delta":
+        raise UsageError(f"STDP logging rebuilds changes from spike times; {spec.name}'s "
+                         "delta code sends graded events whose changes depend on their "
+                         "payloads, not on their timing alone")
     conv = [k for k, e in enumerate(spec.edges) if e.kind == "conv"]
     if conv:
         raise UsageError(f"STDP logging rebuilds the changes of dense edges; {spec.name}'s "

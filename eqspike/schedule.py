@@ -21,7 +21,10 @@ one padding step at the end of the chunk, in which the last sample's update is a
   training sample (the input's events);
 * ``alpha_scale`` (``[phases] nudge_anneal`` < 1): the step size's factor
   (:func:`nudge_step_scale`);
-* ``logging`` (only with STDP logging): 1 in every step of a training sample.
+* ``logging`` (only with STDP logging): 1 in every step of a training sample;
+* ``theta`` (the delta code only): the threshold a change of ρ must reach to be sent,
+  ``[spiking] delta_theta`` in free steps, ``delta_theta_nudged`` in nudged ones, and 0 at
+  the last step of every phase with ``delta_flush`` (:func:`delta_thresholds`).
 
 Per-sample signals (one row per sample: ``stimulus``, the pixel rates; ``target``, the
 one-hot labels) get one padding row (:func:`padded_sample_signal`). A sample is of one of
@@ -37,7 +40,7 @@ from .rules import rule_for
 from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
-           "SAMPLE_PAD", "EVENT_PHASES", "phase_signals", "nudge_step_scale",
+           "SAMPLE_PAD", "EVENT_PHASES", "phase_signals", "nudge_step_scale", "delta_thresholds",
            "padded_sample_signal"]
 
 PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
@@ -104,12 +107,28 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         out["offset"][steps::steps] = train[:, 0]
     if logging:
         out["logging"] = flat(train * np.ones(steps))
+    if spec.spiking.code == "delta":
+        out["theta"] = flat(delta_thresholds(spec, phase), spec.spiking.delta_theta)
     if spec.phases.nudge_anneal != 1.0:    # α falls linearly over each nudged phase
         scale = np.ones(steps)
         for start in range(t1, steps, t2):
             scale[start:start + t2] = nudge_step_scale(spec)
         out["alpha_scale"] = flat(np.where(train, scale, 1.0), 1.0)
     return out
+
+
+def delta_thresholds(spec: NetworkSpec, phase: np.ndarray) -> np.ndarray:
+    """The delta code's threshold θ at every step of samples whose steps are in ``phase``
+    (samples × steps, PHASE_*): ``delta_theta`` in free and idle steps, ``delta_theta_nudged``
+    in nudged ones; with ``delta_flush``, 0 at the last step of each phase (the free phase
+    and each nudged phase of T2 steps), where every neuron then sends its residual."""
+    sp = spec.spiking
+    theta = np.where(phase == PHASE_NUDGED, sp.delta_theta_nudged, sp.delta_theta)
+    if sp.delta_flush:
+        t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
+        last = [t1 - 1] + list(range(t1 + t2 - 1, phase.shape[1], t2))
+        theta[:, last] = np.where(phase[:, last] == PHASE_IDLE, theta[:, last], 0.0)
+    return theta
 
 
 def nudge_step_scale(spec: NetworkSpec) -> np.ndarray:

@@ -142,12 +142,30 @@ class NetworkSection:
 
 @dataclass(frozen=True)
 class SpikingSection:
-    code: str = _f("sigma_delta", choices=("sigma_delta", "bernoulli"),
-                   doc="how a hidden or output neuron turns rho(u) into spikes")
+    code: str = _f("sigma_delta", choices=("sigma_delta", "bernoulli", "delta"),
+                   doc="how a hidden or output neuron sends rho(u): sigma_delta, binary "
+                       "spikes at rate rho (a first-order sigma-delta modulator: "
+                       "accumulate rho, spike and subtract 1 at 1); bernoulli, a spike "
+                       "with probability rho; delta, graded events that carry the "
+                       "change of rho once it reaches delta_theta (Loihi 2's sigma-delta "
+                       "neurons; needs input_code = \"graded\" and rule = \"delta\"; "
+                       "see eqspike.spiking)")
     input_code: str = _f("rate", choices=("rate", "graded"),
                          doc="rate: input neurons emit their pixel values in `code`, every "
                              "step; graded: one event per non-zero pixel at the sample's "
                              "start, carrying the value (see eqspike.spiking)")
+    delta_theta: float = _f(0.0625, lo=0.0, hi=1.0,
+                            doc="code = \"delta\": a neuron sends an event when |rho(u) - "
+                                "rho_hat| reaches this threshold in a free step (rho_hat: "
+                                "the value it last sent); 0 sends every change")
+    delta_theta_nudged: float = _f(0.0625, lo=0.0, hi=1.0,
+                                   doc="code = \"delta\": the threshold in the nudged "
+                                       "phases, where the changes EP reads are of order "
+                                       "beta")
+    delta_flush: bool = _f(True, doc="code = \"delta\": at the last step of every phase "
+                                     "each neuron sends its residual rho(u) - rho_hat "
+                                     "(threshold 0), so that rho_hat = rho(u) where EP "
+                                     "reads the states")
     dt_ms: float = _f(1.0, lo=1e-3, hi=100.0, doc="one EP step of simulated time")
     tau_u: float = _f(2.0, lo=1.0, hi=1000.0, doc="steps; u relaxes toward the EP drive")
     tau_trace: float = _f(5.0, lo=1.0, hi=1000.0, doc="steps; spike trace time constant")
@@ -183,11 +201,13 @@ class PhaseSection:
 
 @dataclass(frozen=True)
 class LearningSection:
-    rule: str = _f("eqspike", choices=("eqspike", "end_of_phase", "continual"),
+    rule: str = _f("eqspike", choices=("eqspike", "end_of_phase", "continual", "delta"),
                    doc="eqspike: spike-driven products of traces, applied at the sample's "
                        "end; end_of_phase: products of the windows' spike counts; "
                        "continual: at each spike the weight moves at once by the other "
-                       "neuron's change (C-EP; see eqspike.rules)")
+                       "neuron's change (C-EP); delta: at each graded event the change "
+                       "of the product of the two sent values, applied at the sample's "
+                       "end (code = \"delta\" only; see eqspike.rules)")
     partner: str = _f("trace", choices=("trace", "state"),
                       doc="what a synapse reads of the other neuron at a spike (the "
                           "continual rule: the change of it), its spike trace x or its rate "
@@ -319,6 +339,7 @@ class NetworkSpec:
                 f"its shared kernel learns from the taps' summed signals (the eqspike and "
                 f"continual rules); [learning] rule = {self.learning.rule!r} is not built "
                 "for conv edges")
+        self._check_code()
         if self.spiking.feedback == "copy" and self.learning.rule == "continual":
             raise SpecError(f"{self.name}: [spiking] feedback = \"copy\" needs a rule that "
                             "changes the weights only at sample boundaries; the continual "
@@ -336,6 +357,29 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [phases] nudge_steps ({self.phases.nudge_steps}) "
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
+
+    def _check_code(self) -> None:
+        """The delta code and its rule go together, with a graded input; its fields are
+        refused, not ignored, under another code."""
+        code, rule = self.spiking.code, self.learning.rule
+        if code == "delta" and rule != "delta":
+            raise SpecError(f"{self.name}: [spiking] code = \"delta\" sends graded changes, "
+                            f"which [learning] rule = {rule!r} cannot read; use rule = "
+                            "\"delta\"")
+        if rule == "delta" and code != "delta":
+            raise SpecError(f"{self.name}: [learning] rule = \"delta\" reads the graded "
+                            f"events of [spiking] code = \"delta\", not {code!r}")
+        if code == "delta" and self.spiking.input_code != "graded":
+            raise SpecError(f"{self.name}: [spiking] code = \"delta\" needs input_code = "
+                            "\"graded\" (an input's value is constant over a sample: its "
+                            "one delta event is the graded input's event)")
+        if code != "delta":
+            defaults = SpikingSection()
+            changed = [name for name in ("delta_theta", "delta_theta_nudged", "delta_flush")
+                       if getattr(self.spiking, name) != getattr(defaults, name)]
+            if changed:
+                raise SpecError(f"{self.name}: [spiking] {changed[0]} applies to code = "
+                                f"\"delta\" only; this network has code = {code!r}")
 
     def _check_graph(self) -> None:
         """The graph of [network]: shapes that hold the layers, edges that join existing
@@ -423,13 +467,16 @@ class NetworkSpec:
     def structure_key(self) -> str:
         """A hash of everything that changes the compiled simulation's code or shapes.
 
-        Learning rates, seeds, epoch counts and the description are passed at run time or
-        do not reach the simulation and are left out, so that runs differing only in those
-        reuse one compiled build.
+        Learning rates, seeds, epoch counts, the delta code's thresholds and the
+        description are passed at run time (the thresholds in the per-step signal
+        ``theta``) or do not reach the simulation and are left out, so that runs differing
+        only in those reuse one compiled build.
         """
         d = self.as_dict()
         d.pop("training")
         d["network"].pop("description")
+        for name in ("delta_theta", "delta_theta_nudged", "delta_flush"):
+            d["spiking"].pop(name)
         d["learning"] = {k: d["learning"][k] for k in ("rule", "partner", "window_rate")}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]

@@ -67,7 +67,7 @@ from .spec import NetworkSpec
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
            "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy",
            "build_counters", "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
-           "layer_kind", "LAYER_CODE", "EDGE_BUILDERS"]
+           "layer_kind", "LAYER_CODE", "EDGE_BUILDERS", "deliver"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
 NEURON_STATE = """
@@ -123,16 +123,20 @@ GRADED_DRIVE_STATE = "Ix : 1                       # drive held from the graded 
 
 #: One step of a hidden neuron (see the module docstring for the equations); ``{drive}``
 #: is ``I`` plus, in a layer fed by a graded input, ``Ix``.
-HIDDEN_STEP = "u += ({drive} + b - u) * {alpha}\nI = 0"
+HIDDEN_STEP = "u += ({drive} + b - u) * {alpha}"
 #: One step of an output neuron: the nudge β(y − ρ(u)) pulls it toward the target.
 OUTPUT_STEP = ("u += ({drive} + b + beta * nudge(t) * (target(t, i) - clip(u, 0, 1)) - u)"
-               " * {alpha}\nI = 0")
+               " * {alpha}")
+#: A binary spike code's input I holds the last step's spikes: it is cleared once read.
+#: The delta code's I holds Σ w ρ̂, which events change and nothing clears within a sample.
+CLEAR_INPUT = "I = 0"
 #: The step size: α, or with ``[phases] nudge_anneal`` < 1, α times the per-step signal
 #: ``alpha_scale`` (see :func:`phase_signals`).
 ALPHA = {"constant": "alpha", "annealed": "alpha * alpha_scale(t)"}
 #: Symmetric nudging: the free state, saved at the start of the first nudged step and put
 #: back at the start of the second nudged phase (code runs before the step's update).
-REWIND_STATE = {"hidden": ("u", "I", "x", "sd"), "input": ("x", "sd")}
+REWIND_STATE = {"hidden": ("u", "I", "x", "sd"), "input": ("x", "sd"),
+                "delta": ("u", "I", "rhohat")}
 REWIND_STEP = "{v}_snap += snapshot(t) * ({v} - {v}_snap)\n{v} += restore(t) * ({v}_snap - {v})"
 TRACE_STEP = "x *= trace_decay"
 CODE_STEP = {
@@ -151,6 +155,29 @@ LEARNING_SPIKE = "({threshold}) and learn != 0"
 LOGGED_SPIKE = "({threshold}) and logged > 0 and logging(t) > 0"
 SPIKE = "x += 1 / tau_x\ncount += readout(t)"
 SIGMA_DELTA_RESET = "sd -= 1"
+#: The delta code (``[spiking] code = "delta"``): graded events that carry changes, as
+#: Loihi 2's sigma-delta neurons send them (Shrestha et al., "Efficient video and audio
+#: processing with Loihi 2", ICASSP 2024; lava-dl's SigmaDelta neuron). A neuron keeps ρ̂,
+#: the value it last sent; after its state update at each step it computes the change
+#: q = ρ(u) − ρ̂ and keeps it only if |q| ≥ θ(t) (the per-step signal ``theta``,
+#: :func:`eqspike.schedule.delta_thresholds`); an event (q ≠ 0) carries q to every neuron
+#: coupled to it, which adds w q to its input I, so that I = Σ_j w_ij ρ̂_j at all times
+#: (no clearing; the sample boundary sets u = I = ρ̂ = 0 together); then ρ̂ ← ρ̂ + q. With θ
+#: = 0 every change is sent, ρ̂ = ρ(u) after every step and the network is its rate twin
+#: (:func:`eqspike.reference.network.spiking_twin`) step for step; with θ > 0, |ρ(u) − ρ̂| <
+#: θ after every step. An output neuron's readout sums what it has sent, ρ̂, over the
+#: readout window.
+DELTA_STATE = """
+rhohat : 1                   # the value last sent, rho-hat
+q : 1                        # this step's event payload rho(u) - rho-hat (0: no event)
+"""
+DELTA_STEP = "q = clip(u, 0, 1) - rhohat\nq = q * int(abs(q) >= theta(t))"
+DELTA_THRESHOLD = "q != 0"
+DELTA_EVENT = "rhohat += q"
+DELTA_READOUT = "count += readout(t) * (rhohat + q)"
+#: What an event delivers to the neurons it reaches, per spike code: w (a binary spike) or
+#: w q (a graded delta event); ``{src}`` is the sending side (``pre`` or ``post``).
+PAYLOAD = {"sigma_delta": "", "bernoulli": "", "delta": " * q_{src}"}
 #: Event counters. Each neuron counts its own spikes in the three parts of a sample (see
 #: :data:`EVENT_PHASES`), in its reset code (so counting costs nothing at steps without a
 #: spike); at each sample boundary a summed variable adds them up per layer into a
@@ -178,6 +205,7 @@ COUNTER_REACH = ("fan : 1 (constant)\n"
                  "free_window_post = n_window_pre * fan : 1 (summed)\n"
                  "nudged_post = n_nudged_pre * fan : 1 (summed)")
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
+                  "delta": "u = 0\nI = 0\nrhohat = 0\nq = 0\ncount = 0",
                   "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD}
 
 
@@ -264,15 +292,22 @@ def _graded_code(ctx: BuildContext, index: int) -> NeuronCode:
 
 
 def _neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
-    """A hidden or output neuron (the module docstring's equations)."""
+    """A hidden or output neuron (the module docstring's equations), or with the delta
+    code one that sends graded changes (:data:`DELTA_STATE`)."""
     rule, code = ctx.rule, ctx.spec.spiking.code
+    extra = rule.reset and [rule.reset] or []
+    if code == "delta":
+        return NeuronCode(NEURON_STATE + DELTA_STATE + NEURON_MODEL + rule.neuron_model,
+                          DELTA_THRESHOLD, reset=_spike_reset(ctx),
+                          boundary=[BOUNDARY_RESET["delta"]] + extra)
     return NeuronCode(NEURON_STATE + NEURON_MODEL + rule.neuron_model,
                       THRESHOLD[code]["hidden"], reset=_spike_reset(ctx),
-                      boundary=[BOUNDARY_RESET["hidden"]] + ([rule.reset] if rule.reset
-                                                             else []))
+                      boundary=[BOUNDARY_RESET["hidden"]] + extra)
 
 
 def _spike_reset(ctx: BuildContext) -> list:
+    if ctx.spec.spiking.code == "delta":
+        return [DELTA_EVENT] + ([ctx.rule.on_spike] if ctx.rule.on_spike else [])
     reset = [SPIKE] + ([SIGMA_DELTA_RESET] if ctx.spec.spiking.code == "sigma_delta" else [])
     return reset + ([ctx.rule.on_spike] if ctx.rule.on_spike else [])
 
@@ -291,7 +326,9 @@ def _add_counting(ctx: BuildContext, code: NeuronCode) -> None:
 
 def _add_rewind(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
     """Symmetric nudging: save the free state, restore it for the +β phase."""
-    names = REWIND_STATE["input" if kind == "input" else "hidden"] + ctx.rule.rewind
+    state = "input" if kind == "input" else ("delta" if ctx.spec.spiking.code == "delta"
+                                             else "hidden")
+    names = REWIND_STATE[state] + ctx.rule.rewind
     code.model += "".join(f"{v}_snap : 1\n" for v in names)
     code.step += [REWIND_STEP.format(v=v) for v in names]
 
@@ -306,10 +343,16 @@ def _add_dynamics(ctx: BuildContext, code: NeuronCode, index: int, kind: str) ->
     template = OUTPUT_STEP if kind == "output" else HIDDEN_STEP
     alpha = ALPHA["annealed" if ctx.spec.phases.nudge_anneal != 1.0 else "constant"]
     code.step.append(template.format(drive="I + Ix" if fed_graded else "I", alpha=alpha))
+    if ctx.spec.spiking.code != "delta":
+        code.step.append(CLEAR_INPUT)
 
 
 def _add_trace_and_code(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
-    """The spike trace, the spike code's accumulator and the rule's per-step code."""
+    """The spike trace, the spike code's accumulator and the rule's per-step code; with
+    the delta code, the change to send (:data:`DELTA_STEP`) and an output's readout."""
+    if ctx.spec.spiking.code == "delta":
+        code.step += [DELTA_STEP] + ([DELTA_READOUT] if kind == "output" else [])
+        return
     code.step += [TRACE_STEP, CODE_STEP[ctx.spec.spiking.code]["input" if kind == "input"
                                                                 else "hidden"]]
     code.step += [ctx.rule.neuron_step(ctx.spec.learning.partner)] if ctx.rule.step else []
@@ -406,6 +449,15 @@ COPY_PUBLISH = "kw = w"
 COPY_REFRESH = "w = kw\nkh = 0"
 
 
+def deliver(spec: NetworkSpec, into: str, scale: float | None = None) -> str:
+    """The code that delivers an event to the neuron on side ``into`` (``post``: upward,
+    ``pre``: downward) of a synapse: ``I_into += [scale *] w``, times the event's payload
+    with the delta code (:data:`PAYLOAD`)."""
+    src = "pre" if into == "post" else "post"
+    factor = "" if scale is None else f"{scale!r} * "
+    return f"I_{into} += {factor}w" + PAYLOAD[spec.spiking.code].format(src=src)
+
+
 def mirrored(code: str, accumulator: str = "") -> str:
     """Synapse code seen from the other side, for the feedback copy (whose presynaptic
     layer is the edge's upper layer): ``_pre`` ↔ ``_post``, and the rule's accumulator
@@ -439,7 +491,7 @@ def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> lis
     name = syn.name
     buffer = b2.NeuronGroup(n_lower * n_upper, COPY_BUFFER, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_buffer")
-    on_pre = "\n".join(c for c in ("I_post += w", mirrored(path.on_post,
+    on_pre = "\n".join(c for c in (deliver(ctx.spec, "post"), mirrored(path.on_post,
                                                            ctx.rule.accumulator)) if c)
     copy = b2.Synapses(upper, lower, model="w : 1\n" + COPY_LINKS, on_pre=on_pre, dt=ctx.dt,
                        namespace=ctx.namespace, name=f"{name}_feedback")
@@ -468,9 +520,9 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     copied = copies_feedback(spec, edge)
     graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
-    deliver = GRADED_ON_PRE if graded else "I_post += w"
-    on_pre = "\n".join(c for c in (deliver, path.on_pre) if c)
-    on_post = "" if copied else "\n".join(c for c in ("" if clamped else "I_pre += w",
+    up = GRADED_ON_PRE if graded else deliver(spec, "post")
+    on_pre = "\n".join(c for c in (up, path.on_pre) if c)
+    on_post = "" if copied else "\n".join(c for c in ("" if clamped else deliver(spec, "pre"),
                                                        path.on_post) if c)
     pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
     if path.on_sample_end:
@@ -561,9 +613,9 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     else:           # the spec admits only rules with a per-spike signal here
         up, down = (TAP_SIGNAL.format(scale=scale, signal=signal)
                     for signal in ctx.rule.tap_signals(spec.learning.partner))
-        on_pre = f"I_post += {scale!r} * w\n{up}"
+        on_pre = f"{deliver(spec, 'post', scale)}\n{up}"
         on_post = "" if copied else "\n".join(c for c in ("" if clamped else
-                                                           f"I_pre += {scale!r} * w", down)
+                                                           deliver(spec, "pre", scale), down)
                                                if c)
     pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
     if graded:
@@ -609,7 +661,7 @@ def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, signal: s
     share of the rule's signal (the edge's own, seen from the other side), to the entry."""
     import brian2 as b2
 
-    on_pre = f"I_post += {taps.scale!r} * w\n{signal}"
+    on_pre = f"{deliver(ctx.spec, 'post', taps.scale)}\n{signal}"
     feedback = b2.Synapses(upper, lower, model=TAP_STATE, on_pre=on_pre, dt=ctx.dt,
                            namespace=ctx.namespace, name=f"{name}_feedback")
     feedback.connect(i=taps.post, j=taps.pre)            # ordered by post: upper-major

@@ -123,7 +123,7 @@ def main(argv=None):
     from eqspike.training.spiking import classify
 
     labels = test.labels[:args.test_samples].astype(int)
-    engine = make_engine(spec, args.mode, spec.training.chunk_samples)
+    engine = make_engine(spec, args.mode, spec.training.chunk_samples, free_only=True)
     spiking_classes, _ = classify(engine, ckpt.weights, ckpt.biases, x_all)
     if run.attrs.get("path") == "rate":   # the rate network as trained: its own dynamics
         from eqspike.reference.network import HopfieldNetwork

@@ -361,11 +361,13 @@ def _energy(args) -> int:
     if args.levers and getattr(energy.DEVICES.get(args.levers), "kind", None) != "neuromorphic":
         raise energy.EnergyError(f"--levers: {args.levers!r} is not a neuromorphic preset; "
                                  f"valid: {', '.join(n for n, d in energy.DEVICES.items() if d.kind == 'neuromorphic')}")
+    reports = {}
     for path in runs:
         out = args.out or ("energy.png" if len(runs) == 1
                            else str(Path(path).with_name(Path(path).stem + "-energy.png")))
         baseline = _measure(path, args) if args.measure else args.baseline
         report = energy.energy_report(path, args.devices, baseline, args.batch)
+        reports[str(path)] = report
         print(f"{path}: network {report.network} {'-'.join(map(str, report.layers))}, "
               f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
         print(report.counts_table())
@@ -377,12 +379,16 @@ def _energy(args) -> int:
         print("Assumptions: " + energy.ASSUMPTIONS)
         for name in report.energy:
             print(f"  {name}: {report.devices[name].source}")
+            if report.code == "delta" and report.devices[name].kind == "neuromorphic":
+                print(f"    graded events: {report.devices[name].graded_source or 'not priced'}")
         energy.plot_report(report, out)
         print(f"bar chart: {out}")
         if args.levers:
             _levers(path, report, args.levers)
         if args.versus_steps:
             _versus_steps(path, args, baseline)
+    if len(reports) > 1:
+        print(energy.compare_table(reports))
     return 0
 
 

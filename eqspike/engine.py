@@ -77,15 +77,27 @@ class Engine:
     pads_chunks = True
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
-                 count_events: bool = True, log_neurons=None):
+                 count_events: bool = True, log_neurons=None, free_only: bool = False):
         self.spec = spec
         self.chunk_samples = int(chunk_samples)
         self.seed = int(seed)
         self.count_events = bool(count_events)
+        #: samples of the free phase alone (:func:`eqspike.schedule.sample_steps`): a build
+        #: that evaluates, and cannot train
+        self.free_only = bool(free_only)
         if log_neurons is not None:
+            if free_only:
+                raise ValueError("STDP logging records training samples; a free-phase-only "
+                                 "build has none")
             rules.check_loggable(spec)
         #: neurons per layer whose spikes are logged (STDP logging), or None
         self.log_neurons = log_neurons
+
+    @property
+    def live(self) -> bool:
+        """Whether the engine can run chunks (a standalone build retired by a newer one
+        cannot)."""
+        return True
 
     def learning_rates(self, epoch: float = 0) -> tuple[list, list]:
         """The rule's scales per edge and per non-input layer at ``epoch`` (0-based; a fraction
@@ -171,7 +183,7 @@ class RuntimeEngine(Engine):
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
                             weights=weights, biases=biases, count_events=self.count_events,
-                            log_neurons=self.log_neurons)
+                            log_neurons=self.log_neurons, free_only=self.free_only)
         self.set_run_parameters(net, epoch)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
@@ -195,8 +207,9 @@ class StandaloneEngine(Engine):
 
     def __init__(self, spec: NetworkSpec, chunk_samples: int, seed: int = 0,
                  cache_dir: str | os.PathLike | None = None, count_events: bool = True,
-                 log_neurons=None, threads: int | None = None, profile: bool = False):
-        super().__init__(spec, chunk_samples, seed, count_events, log_neurons)
+                 log_neurons=None, threads: int | None = None, profile: bool = False,
+                 free_only: bool = False):
+        super().__init__(spec, chunk_samples, seed, count_events, log_neurons, free_only)
         import brian2 as b2
 
         self.threads = resolve_threads(threads)
@@ -207,6 +220,7 @@ class StandaloneEngine(Engine):
             StandaloneEngine._live._retire()
         variant = ("" if count_events else "-nocount") + ("-log" if log_neurons else "")
         variant += (f"-t{self.threads}" if self.threads else "") + ("-prof" if profile else "")
+        variant += "-free" if free_only else ""
         self.directory, self._lock = self._claim(
             root / f"{spec.structure_key()}-n{self.chunk_samples}{variant}")
         b2.set_device("cpp_standalone", build_on_run=False)
@@ -217,7 +231,7 @@ class StandaloneEngine(Engine):
         b2.prefs.devices.cpp_standalone.openmp_threads = self.threads
         b2.seed(self.seed)
         self.net = build_network(spec, self.chunk_samples, count_events=count_events,
-                                 log_neurons=log_neurons)
+                                 log_neurons=log_neurons, free_only=free_only)
         dt = spec.spiking.dt_ms * b2.ms
         self.net.network.run(self.net.duration_steps * dt, namespace={}, profile=self.profile)
         device.build(directory=str(self.directory), run=False, with_output=False)
@@ -226,6 +240,10 @@ class StandaloneEngine(Engine):
         # e.g. ``phase``, read only by the event counters, in a build without them)
         self._signals = {k: v for k, v in self.net.signals.items() if v in device.timed_arrays}
         StandaloneEngine._live = self
+
+    @property
+    def live(self) -> bool:
+        return StandaloneEngine._live is self
 
     def profiling_info(self) -> list:
         """(code object name, seconds) of the last chunk, slowest first: Brian2's
@@ -269,7 +287,8 @@ class StandaloneEngine(Engine):
                                "the same process, and Brian2's standalone device holds one "
                                "build at a time")
         net = self.net
-        steps = phase_signals(self.spec, kinds, logging=self.log_neurons is not None)
+        steps = phase_signals(self.spec, kinds, logging=self.log_neurons is not None,
+                              free_only=self.free_only)
         values = {"stimulus": padded_sample_signal(rates),
                   "target": padded_sample_signal(targets), **steps}
         args = {signal: values[k] for k, signal in self._signals.items()}
@@ -288,14 +307,16 @@ class StandaloneEngine(Engine):
 
 def make_engine(spec: NetworkSpec, mode: str = "standalone", chunk_samples: int | None = None,
                 seed: int = 0, cache_dir=None, count_events: bool = True,
-                log_neurons=None, threads: int | None = None) -> Engine:
+                log_neurons=None, threads: int | None = None,
+                free_only: bool = False) -> Engine:
     """The engine for ``mode`` ('standalone' or 'runtime'); ``log_neurons``: per layer, the
     neurons whose spikes STDP logging records (:mod:`eqspike.plasticity.stdp_log`);
-    ``threads``: OpenMP threads of a standalone build (None: :func:`default_threads`)."""
+    ``threads``: OpenMP threads of a standalone build (None: :func:`default_threads`);
+    ``free_only``: a build that evaluates, its samples the T1 free steps alone."""
     chunk = chunk_samples or spec.training.chunk_samples
     if mode == "standalone":
         return StandaloneEngine(spec, chunk, seed, cache_dir, count_events, log_neurons,
-                                threads)
+                                threads, free_only=free_only)
     if mode == "runtime":
-        return RuntimeEngine(spec, chunk, seed, count_events, log_neurons)
+        return RuntimeEngine(spec, chunk, seed, count_events, log_neurons, free_only)
     raise ValueError(f"unknown engine mode {mode!r}; valid: standalone, runtime")

@@ -26,6 +26,9 @@ one padding step at the end of the chunk, in which the last sample's update is a
   ``[spiking] delta_theta`` in free steps, ``delta_theta_nudged`` in nudged ones, and 0 at
   the last step of every phase with ``delta_flush`` (:func:`delta_thresholds`).
 
+A build that only evaluates (``free_only``: :func:`sample_steps`) has samples of the T1
+free steps alone, no nudged slots to idle through: what evaluation and inference run.
+
 Per-sample signals (one row per sample: ``stimulus``, the pixel rates; ``target``, the
 one-hot labels) get one padding row (:func:`padded_sample_signal`). A sample is of one of
 three kinds (:data:`SAMPLE_TRAIN`, :data:`SAMPLE_EVAL`, :data:`SAMPLE_PAD`), and the event
@@ -41,6 +44,7 @@ from .spec import NetworkSpec
 
 __all__ = ["PHASE_FREE", "PHASE_NUDGED", "PHASE_IDLE", "SAMPLE_TRAIN", "SAMPLE_EVAL",
            "SAMPLE_PAD", "EVENT_PHASES", "phase_signals", "nudge_step_scale", "delta_thresholds",
+           "sample_steps",
            "padded_sample_signal"]
 
 PHASE_FREE, PHASE_NUDGED, PHASE_IDLE = 0, 1, 2
@@ -52,7 +56,14 @@ SAMPLE_TRAIN, SAMPLE_EVAL, SAMPLE_PAD = 1, 0, -1
 EVENT_PHASES = ("free_quiet", "free_window", "nudged")
 
 
-def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -> dict:
+def sample_steps(spec: NetworkSpec, free_only: bool = False) -> int:
+    """Steps per sample: T1 + T2 or T1 + 2 T2 (:attr:`~eqspike.spec.NetworkSpec.steps_per_sample`),
+    or T1 in a build that only evaluates (``free_only``)."""
+    return spec.phases.free_steps if free_only else spec.steps_per_sample
+
+
+def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False,
+                  free_only: bool = False) -> dict:
     """The per-step signals for a chunk of samples of the given ``kinds`` (SAMPLE_*).
 
     Returns float arrays of length n·S + 1 for ``phase``, ``nudge``, ``learn_sign`` and
@@ -63,11 +74,15 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
     n-th step of each nudged phase of a training sample (n = 0..T2 − 1), 1 elsewhere.
 
     An evaluation sample is free for T1 steps, then idle (no nudge, no learning); a padding
-    sample is idle throughout (its spikes are not counted, it has no readout).
+    sample is idle throughout (its spikes are not counted, it has no readout). With
+    ``free_only`` every sample is T1 steps long and none may train (no snapshot, restore,
+    offset, logging or step-size signals: such a build has no nudged steps).
     """
     t1, t2 = spec.phases.free_steps, spec.phases.nudge_steps
-    symmetric = spec.nudged_phases == 2
-    steps = spec.steps_per_sample
+    if free_only and np.any(np.asarray(kinds) == SAMPLE_TRAIN):
+        raise ValueError("a free-phase-only build evaluates; it cannot train a sample")
+    symmetric = spec.nudged_phases == 2 and not free_only
+    steps = sample_steps(spec, free_only)
     step_phase = np.r_[np.full(t1, PHASE_FREE), np.full(steps - t1, PHASE_NUDGED)]
     step_nudge = np.zeros(steps)
     step_sign = np.zeros(steps)
@@ -105,11 +120,11 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False) -
         # at the first step after each training sample (the padding step after the last)
         out["offset"] = np.zeros(len(kinds) * steps + 1)
         out["offset"][steps::steps] = train[:, 0]
-    if logging:
+    if logging and not free_only:
         out["logging"] = flat(train * np.ones(steps))
     if spec.spiking.code == "delta":
         out["theta"] = flat(delta_thresholds(spec, phase), spec.spiking.delta_theta)
-    if spec.phases.nudge_anneal != 1.0:    # α falls linearly over each nudged phase
+    if spec.phases.nudge_anneal != 1.0 and not free_only:    # α falls over each nudged phase
         scale = np.ones(steps)
         for start in range(t1, steps, t2):
             scale[start:start + t2] = nudge_step_scale(spec)

@@ -61,13 +61,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .rules import NEURON_MODEL, UNBOUNDED, graded_edge, rule_for
-from .schedule import EVENT_PHASES, SAMPLE_TRAIN, padded_sample_signal, phase_signals
+from .schedule import (EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN, padded_sample_signal,
+                       phase_signals, sample_steps)
 from .spec import NetworkSpec
 
 __all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
            "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy",
            "build_counters", "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
-           "layer_kind", "LAYER_CODE", "EDGE_BUILDERS", "deliver"]
+           "layer_kind", "LAYER_CODE", "EDGE_BUILDERS", "deliver", "spike_pathways",
+           "synapses_pathways", "DELTA_EVENTS"]
 
 #: State of a non-input neuron. ``count`` only matters in the output layer.
 NEURON_STATE = """
@@ -172,12 +174,20 @@ rhohat : 1                   # the value last sent, rho-hat
 q : 1                        # this step's event payload rho(u) - rho-hat (0: no event)
 """
 DELTA_STEP = "q = clip(u, 0, 1) - rhohat\nq = q * int(abs(q) >= theta(t))"
-DELTA_THRESHOLD = "q != 0"
 DELTA_EVENT = "rhohat += q"
 DELTA_READOUT = "count += readout(t) * (rhohat + q)"
 #: What an event delivers to the neurons it reaches, per spike code: w (a binary spike) or
 #: w q (a graded delta event); ``{src}`` is the sending side (``pre`` or ``post``).
 PAYLOAD = {"sigma_delta": "", "bernoulli": "", "delta": " * q_{src}"}
+#: With the delta code a neuron's event (q ≠ 0) is one of two, by the broadcast σ(t)
+#: (:func:`spike_pathways`): a quiet event (σ = 0: the free phase under symmetric nudging,
+#: where most events happen), on which the synapses only deliver, or a learning event (σ ≠
+#: 0), on which they deliver and add the rule's signal. The rule's signal is σ times a
+#: product, so leaving it out where σ = 0 changes nothing but the work (measured: the
+#: free phase's events cost a third less). The neuron's own code at an event
+#: (``rhohat += q``, its bias signal, the counters) runs on both.
+DELTA_EVENTS = {"quiet_event": "q != 0 and learn == 0",
+                "learning_event": "q != 0 and learn != 0"}
 #: Event counters. Each neuron counts its own spikes in the three parts of a sample (see
 #: :data:`EVENT_PHASES`), in its reset code (so counting costs nothing at steps without a
 #: spike); at each sample boundary a summed variable adds them up per layer into a
@@ -224,11 +234,12 @@ class SpikingNetwork:
     readout_monitor: object   # StateMonitor of the output's ``count`` at sample boundaries
     event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
     log_monitors: list = None     # EventMonitor of logged spikes per layer ([]: not logging)
+    free_only: bool = False       # samples of the free phase alone (evaluation only)
 
     @property
     def duration_steps(self) -> int:
         """All samples, plus one step in which the last sample's update is applied."""
-        return self.n_samples * self.spec.steps_per_sample + 1
+        return self.n_samples * sample_steps(self.spec, self.free_only) + 1
 
 
 @dataclass
@@ -243,6 +254,7 @@ class BuildContext:
     count_events: bool
     rewind: bool                 # symmetric nudging: the free state is saved and restored
     log_neurons: list | None
+    free_only: bool = False      # samples of the free phase alone (evaluation only)
 
     @property
     def graded_input(self) -> bool:
@@ -260,11 +272,12 @@ class NeuronCode:
     """The Brian2 strings of one layer's NeuronGroup, assembled piece by piece."""
 
     model: str
-    threshold: str
-    reset: list = field(default_factory=list)       # code at each spike
+    threshold: str | None                           # the "spike" event (None: none)
+    reset: list = field(default_factory=list)       # code at each spike (each reset event)
     step: list = field(default_factory=list)        # code at every step (run_regularly)
     boundary: list = field(default_factory=list)    # code at each sample boundary
     events: dict = field(default_factory=dict)      # custom events: name -> condition
+    reset_events: tuple = ("spike",)                # the events the reset code runs on
 
 
 def layer_kind(spec: NetworkSpec, index: int) -> str:
@@ -298,8 +311,9 @@ def _neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
     extra = rule.reset and [rule.reset] or []
     if code == "delta":
         return NeuronCode(NEURON_STATE + DELTA_STATE + NEURON_MODEL + rule.neuron_model,
-                          DELTA_THRESHOLD, reset=_spike_reset(ctx),
-                          boundary=[BOUNDARY_RESET["delta"]] + extra)
+                          None, reset=_spike_reset(ctx),
+                          boundary=[BOUNDARY_RESET["delta"]] + extra,
+                          events=dict(DELTA_EVENTS), reset_events=tuple(DELTA_EVENTS))
     return NeuronCode(NEURON_STATE + NEURON_MODEL + rule.neuron_model,
                       THRESHOLD[code]["hidden"], reset=_spike_reset(ctx),
                       boundary=[BOUNDARY_RESET["hidden"]] + extra)
@@ -341,7 +355,8 @@ def _add_dynamics(ctx: BuildContext, code: NeuronCode, index: int, kind: str) ->
         code.model += GRADED_DRIVE_STATE
         code.boundary.append("Ix = 0")
     template = OUTPUT_STEP if kind == "output" else HIDDEN_STEP
-    alpha = ALPHA["annealed" if ctx.spec.phases.nudge_anneal != 1.0 else "constant"]
+    annealed = ctx.spec.phases.nudge_anneal != 1.0 and not ctx.free_only
+    alpha = ALPHA["annealed" if annealed else "constant"]
     code.step.append(template.format(drive="I + Ix" if fed_graded else "I", alpha=alpha))
     if ctx.spec.spiking.code != "delta":
         code.step.append(CLEAR_INPUT)
@@ -401,10 +416,14 @@ def build_layer(ctx: BuildContext, index: int, biases=None):
     kind = layer_kind(ctx.spec, index)
     code = neuron_code(ctx, index)
     size = ctx.spec.layers[index]
+    reset = "\n".join(code.reset)
     group = b2.NeuronGroup(size, code.model, threshold=code.threshold,
-                           reset="\n".join(code.reset), events=code.events,
-                           dt=ctx.sample_dt if kind == "graded" else ctx.dt,
+                           reset=reset if "spike" in code.reset_events else None,
+                           events=code.events, dt=ctx.sample_dt if kind == "graded" else ctx.dt,
                            namespace=ctx.namespace, name=f"layer{index}")
+    for event in code.reset_events:
+        if event != "spike":
+            group.run_on_event(event, reset)
     if kind == "graded":
         group.thresholder["sample_end"].when, group.thresholder["sample_end"].order = \
             SAMPLE_END_SCHEDULE["thresholder"]
@@ -458,6 +477,35 @@ def deliver(spec: NetworkSpec, into: str, scale: float | None = None) -> str:
     return f"I_{into} += {factor}w" + PAYLOAD[spec.spiking.code].format(src=src)
 
 
+def spike_pathways(ctx: BuildContext, side: str, delivery: str, learning: str,
+                   event: str = "spike", sender: int = 1) -> dict:
+    """``{pathway name: (code, event)}`` of the events of one side of a Synapses object
+    (``side``: ``pre`` for ``on_pre``, ``post`` for ``on_post``; ``sender``: the layer whose
+    events they are): one pathway running ``delivery`` and the rule's ``learning`` code on
+    ``event``, or, for a layer that sends delta events, one per kind of event
+    (:data:`DELTA_EVENTS`): ``delivery`` alone on quiet events (``SIDE_quiet``), both on
+    learning events (``SIDE``). Empty when there is nothing to run."""
+    code = "\n".join(c for c in (delivery, learning) if c)
+    if not code:
+        return {}
+    if ctx.spec.spiking.code != "delta" or sender == 0:
+        return {side: (code, event)}
+    kinds = {f"{side}_quiet": (delivery, "quiet_event"), side: (code, "learning_event")}
+    return {name: pathway for name, pathway in kinds.items() if pathway[0]}
+
+
+def synapses_pathways(*groups: dict) -> dict:
+    """The keyword arguments ``on_pre``, ``on_post`` and ``on_event`` of a
+    :class:`~brian2.Synapses` object from :func:`spike_pathways` of its pre side (first)
+    and of its post side; ``on_post`` left out when the post side has none."""
+    pre, post = groups[0], dict(p for g in groups[1:] for p in g.items())
+    out = {"on_pre": {name: code for name, (code, _) in pre.items()},
+           "on_event": {name: event for name, (_, event) in {**pre, **post}.items()}}
+    if post:
+        out["on_post"] = {name: code for name, (code, _) in post.items()}
+    return out
+
+
 def mirrored(code: str, accumulator: str = "") -> str:
     """Synapse code seen from the other side, for the feedback copy (whose presynaptic
     layer is the edge's upper layer): ``_pre`` ↔ ``_post``, and the rule's accumulator
@@ -491,10 +539,10 @@ def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> lis
     name = syn.name
     buffer = b2.NeuronGroup(n_lower * n_upper, COPY_BUFFER, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_buffer")
-    on_pre = "\n".join(c for c in (deliver(ctx.spec, "post"), mirrored(path.on_post,
-                                                           ctx.rule.accumulator)) if c)
-    copy = b2.Synapses(upper, lower, model="w : 1\n" + COPY_LINKS, on_pre=on_pre, dt=ctx.dt,
-                       namespace=ctx.namespace, name=f"{name}_feedback")
+    pathways = synapses_pathways(spike_pathways(
+        ctx, "pre", deliver(ctx.spec, "post"), mirrored(path.on_post, ctx.rule.accumulator)))
+    copy = b2.Synapses(upper, lower, model="w : 1\n" + COPY_LINKS, dt=ctx.dt,
+                       namespace=ctx.namespace, name=f"{name}_feedback", **pathways)
     copy.connect()
     # edge synapse (i lower, j upper) is entry i n_upper + j in the edge's order and
     # j n_lower + i in the copy's (whose own i is the upper neuron, j the lower one)
@@ -520,17 +568,14 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     copied = copies_feedback(spec, edge)
     graded = graded_edge(spec, spec.edges.index(edge))
     path = ctx.rule.pathway(graded, spec.learning.partner)
-    up = GRADED_ON_PRE if graded else deliver(spec, "post")
-    on_pre = "\n".join(c for c in (up, path.on_pre) if c)
-    on_post = "" if copied else "\n".join(c for c in ("" if clamped else deliver(spec, "pre"),
-                                                       path.on_post) if c)
-    pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
+    up = spike_pathways(ctx, "pre", GRADED_ON_PRE if graded else deliver(spec, "post"),
+                        path.on_pre, sender=edge.pre)
     if path.on_sample_end:
-        pathways["on_pre"]["sample_end"] = path.on_sample_end
-        pathways["on_event"]["sample_end"] = "sample_end"
-    if on_post:
-        pathways["on_post"] = on_post
-        pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
+        up["sample_end"] = (path.on_sample_end, "sample_end")
+    down = {} if copied else spike_pathways(ctx, "post", "" if clamped else deliver(spec, "pre"),
+                                            path.on_post,
+                                            "learning_spike" if clamped else "spike")
+    pathways = synapses_pathways(up, down)
     name = edge_synapses_name(edge)
     model = "w : 1\n" + path.synapse_model + (COPY_LINKS if copied else "")
     syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
@@ -609,21 +654,17 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
                             namespace=ctx.namespace, name=f"{name}_kernel")
     kernel.w_max = UNBOUNDED
     if graded:      # every rule: the factorised update at the sample's end
-        on_pre, on_post, down = f"Ix_post += {scale!r} * w * r_pre", "", ""
+        pre = {"pre": (f"Ix_post += {scale!r} * w * r_pre", "spike"),
+               "sample_end": (TAP_GRADED_APPLY.format(scale=scale), "sample_end")}
+        post, down = {}, ""
     else:           # the spec admits only rules with a per-spike signal here
         up, down = (TAP_SIGNAL.format(scale=scale, signal=signal)
                     for signal in ctx.rule.tap_signals(spec.learning.partner))
-        on_pre = f"{deliver(spec, 'post', scale)}\n{up}"
-        on_post = "" if copied else "\n".join(c for c in ("" if clamped else
-                                                           deliver(spec, "pre", scale), down)
-                                               if c)
-    pathways = {"on_pre": {"pre": on_pre}, "on_event": {"pre": "spike"}}
-    if graded:
-        pathways["on_pre"]["sample_end"] = TAP_GRADED_APPLY.format(scale=scale)
-        pathways["on_event"]["sample_end"] = "sample_end"
-    if on_post:
-        pathways["on_post"] = on_post
-        pathways["on_event"]["post"] = "learning_spike" if clamped else "spike"
+        pre = spike_pathways(ctx, "pre", deliver(spec, "post", scale), up, sender=edge.pre)
+        post = {} if copied else spike_pathways(
+            ctx, "post", "" if clamped else deliver(spec, "pre", scale), down,
+            "learning_spike" if clamped else "spike")
+    pathways = synapses_pathways(pre, post)
     syn = b2.Synapses(lower, upper, model=TAP_STATE, dt=ctx.sample_dt if graded else ctx.dt,
                       namespace=ctx.namespace, name=name, **pathways)
     by_pre = np.argsort(taps.pre, kind="stable")         # the lower layer's order
@@ -661,9 +702,10 @@ def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, signal: s
     share of the rule's signal (the edge's own, seen from the other side), to the entry."""
     import brian2 as b2
 
-    on_pre = f"{deliver(ctx.spec, 'post', taps.scale)}\n{signal}"
-    feedback = b2.Synapses(upper, lower, model=TAP_STATE, on_pre=on_pre, dt=ctx.dt,
-                           namespace=ctx.namespace, name=f"{name}_feedback")
+    pathways = synapses_pathways(spike_pathways(ctx, "pre", deliver(ctx.spec, "post",
+                                                                   taps.scale), signal))
+    feedback = b2.Synapses(upper, lower, model=TAP_STATE, dt=ctx.dt,
+                           namespace=ctx.namespace, name=f"{name}_feedback", **pathways)
     feedback.connect(i=taps.post, j=taps.pre)            # ordered by post: upper-major
     _link_kernel(feedback, kernel, taps.entry)
     return feedback
@@ -718,7 +760,7 @@ def build_counters(ctx: BuildContext, layers: list) -> tuple:
 
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
                   kinds=None, weights=None, biases=None, count_events: bool = True,
-                  log_neurons=None):
+                  log_neurons=None, free_only: bool = False):
     """Create the Brian2 objects for ``n_samples`` samples of network ``spec``: a
     NeuronGroup per layer (:func:`build_layer`, one piece per layer kind), the Synapses of
     each edge of the graph (:data:`EDGE_BUILDERS`, one piece per edge kind), the readout
@@ -741,6 +783,10 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     log_neurons : list of int arrays (one per layer), optional
         Neurons whose spikes in training samples are recorded for STDP logging
         (:mod:`eqspike.plasticity.stdp_log`); None: no logging objects at all.
+    free_only : bool
+        A build that only evaluates: every sample is its T1 free steps
+        (:func:`eqspike.schedule.sample_steps`), no nudged slot is simulated; ``kinds``
+        must not train.
 
     Returns
     -------
@@ -763,11 +809,12 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                                          "float32": np.float32}[spec.spiking.precision]
     n_in, n_out = spec.layers[0], spec.layers[-1]
     dt = spec.spiking.dt_ms * b2.ms
-    sample_dt = spec.steps_per_sample * dt
+    sample_dt = sample_steps(spec, free_only) * dt
     rates = np.zeros((n_samples, n_in)) if rates is None else rates
     targets = np.zeros((n_samples, n_out)) if targets is None else targets
-    kinds = np.full(n_samples, SAMPLE_TRAIN) if kinds is None else kinds
-    steps = phase_signals(spec, kinds, logging=log_neurons is not None)
+    kinds = np.full(n_samples, SAMPLE_EVAL if free_only else SAMPLE_TRAIN) \
+        if kinds is None else kinds
+    steps = phase_signals(spec, kinds, logging=log_neurons is not None, free_only=free_only)
     signals = {
         "stimulus": b2.TimedArray(padded_sample_signal(rates), dt=sample_dt, name="stimulus"),
         "target": b2.TimedArray(padded_sample_signal(targets), dt=sample_dt, name="target"),
@@ -777,7 +824,7 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
     namespace = {**signals, "alpha": 1.0 / spec.spiking.tau_u, "beta": spec.phases.beta,
                  "tau_x": tau_x, "trace_decay": 1.0 - 1.0 / tau_x}
     ctx = BuildContext(spec, rule_for(spec), namespace, dt, sample_dt, count_events,
-                       "snapshot" in steps, log_neurons)
+                       "snapshot" in steps, log_neurons, free_only)
 
     built = [build_layer(ctx, index, biases) for index in range(len(spec.layers))]
     layers = [group for group, _ in built]
@@ -796,4 +843,4 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         network.add(*objects)
     return SpikingNetwork(spec, n_samples, network, layers, synapses,
                           [holder for _, holder, _ in built], signals, monitor,
-                          event_monitor, log_monitors)
+                          event_monitor, log_monitors, free_only)

@@ -182,7 +182,8 @@ def _held_input(spec, rhohat, rates, weights):
 def test_each_neuron_receives_the_edges_products_of_the_sent_values(feedback):
     """The input I each neuron holds after every step (events add w q, nothing clears it)
     equals Σ_edges A(W) ρ̂ of the monitored sent values, through the conv taps (pooling
-    factor included), the dense edge and the skip coupling, both directions; the graded
+    factor included), the dense edge and the skip coupling, both directions, in evaluation
+    and in training samples; the graded
     input's drive Ix is ConvEdge's forward product of the pixel values, from the first
     step's event on."""
     spec = delta_spec(feedback=feedback, theta=0.06, theta_nudged=0.03)
@@ -194,6 +195,12 @@ def test_each_neuron_receives_the_edges_products_of_the_sent_values(feedback):
     expected = _held_input(spec, [got["rhohat"][:steps] for got in seen], rates, weights)
     for got, want in zip(seen, expected):
         assert np.abs(want).max() > 0.05
+        np.testing.assert_allclose(got["I"][:steps], want, rtol=0, atol=1e-12)
+    # a training sample (quiet and learning events, the restore of the free state)
+    _, train = _simulate(spec, rates, targets, weights, biases,
+                         variables=("u", "rhohat", "I"))
+    expected = _held_input(spec, [got["rhohat"][:steps] for got in train], rates, weights)
+    for got, want in zip(train, expected):
         np.testing.assert_allclose(got["I"][:steps], want, rtol=0, atol=1e-12)
     net, held = _simulate(spec, rates, targets, weights, biases, kinds=np.full(1, SAMPLE_EVAL),
                           variables=("Ix",), layers=(1,))

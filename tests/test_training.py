@@ -10,7 +10,7 @@ from eqspike import runfile
 from eqspike.cli import main
 from eqspike.engine import RuntimeEngine, StandaloneEngine
 from eqspike.spec import load_network
-from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN
+from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, sample_steps
 from eqspike.training import TrainingDiverged, check_finite, train
 
 
@@ -156,6 +156,31 @@ def _chunk_args(n=7, spec=None):
     kinds = np.r_[np.full(n - 2, SAMPLE_TRAIN), np.full(2, SAMPLE_EVAL)]
     weights = [rng.uniform(-0.3, 0.5, (sizes[e.pre], sizes[e.post])) for e in spec.edges]
     return rates, targets, kinds, weights, [np.zeros(m) for m in sizes[1:]]
+
+
+@pytest.mark.parametrize("scheme", ["graded", "skip", "delta"])
+def test_a_free_phase_only_build_evaluates_as_the_training_build_does(scheme):
+    """Evaluation samples in a build of T1-step samples (``free_only``) give the readouts
+    and the event counts of the same samples evaluated in the training build, whose
+    samples idle through the nudged slots: the free phase does not depend on what follows
+    it. Such a build's samples are T1 steps long, and it refuses a training sample."""
+    spec = _small("skip" if scheme == "delta" else scheme)
+    if scheme == "delta":
+        spec = spec.replace(spiking={"code": "delta", "input_code": "graded",
+                                     "delta_theta": 0.05}, learning={"rule": "delta"})
+    rates, targets, _, weights, biases = _chunk_args(5, spec)
+    kinds = np.full(5, SAMPLE_EVAL)
+    full = RuntimeEngine(spec, 5).run_chunk(rates, targets, kinds, weights, biases)
+    free = RuntimeEngine(spec, 5, free_only=True)
+    short = free.run_chunk(rates, targets, kinds, weights, biases)
+    assert full.readout.sum() > 0 and full.events[:, 1:].sum() > 0
+    np.testing.assert_array_equal(short.readout, full.readout)
+    np.testing.assert_array_equal(short.events, full.events)
+    for x, y in zip(short.weights + short.biases, weights + biases):
+        np.testing.assert_array_equal(x, y)
+    assert sample_steps(spec, free_only=True) == spec.phases.free_steps < spec.steps_per_sample
+    with pytest.raises(ValueError, match="cannot train"):
+        free.run_chunk(rates, targets, np.full(5, SAMPLE_TRAIN), weights, biases)
 
 
 @pytest.mark.standalone

@@ -61,10 +61,11 @@ public API.
 from .counts import dense_counts, learning_parts, spiking_counts
 from .devices import (DEVICES, ENERGY_FIELDS, PRESETS_FILE, Device, EnergyError, load_devices,
                       register_device)
-from .report import (ASSUMPTIONS, EnergyReport, device_energy, energy_report, plot_report,
-                     resolve_devices, unpriced)
+from .report import (ASSUMPTIONS, EnergyReport, compare_table, device_energy, energy_report,
+                     plot_report, resolve_devices, unpriced)
 
 __all__ = ["Device", "DEVICES", "EnergyError", "register_device", "load_devices",
            "spiking_counts", "dense_counts", "learning_parts", "device_energy", "unpriced",
            "EnergyReport", "resolve_devices", "energy_report", "plot_report", "ASSUMPTIONS",
+           "compare_table",
            "ENERGY_FIELDS", "PRESETS_FILE"]

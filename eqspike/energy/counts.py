@@ -78,7 +78,9 @@ def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
     :func:`eqspike.conv.event_rows` (a run file's events: the L layers' spikes, then the conv
     edges' reach). Returns ``events`` (R, 3) as given, ``spikes`` (L, 3), ``synaptic_events``
     (E, 3) per edge of the graph (in the order of ``spec.edges``), ``neuron_updates`` (L, 3),
-    ``trace_updates`` (L, 3), ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3).
+    ``trace_updates`` (L, 3), ``plasticity_events`` (E, 3) and ``weight_writes`` (E, 3), and
+    ``graded``: whether the hidden and output layers' events are graded (the delta code:
+    each carries a payload the synapse multiplies its weight by; no spike trace).
 
     An edge delivers the events its two layers' spikes send through it (:func:`edge_reach`:
     exact for dense and conv edges), upward, and downward unless its pre layer is the clamped
@@ -126,17 +128,19 @@ def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
             writes[k, 2] += up.sum()                         # one event per non-zero input
     if training:
         for layer, k in enumerate(bias_edges(spec), start=1):
-            if rule.telescoping:                             # the biases, at every
+            if rule.bias_each_step:                          # the biases, at every
                 writes[k] += sizes[layer] * window_steps      # window step
             else:
                 writes[k, 2] += sizes[layer]                 # the biases, once
     updates = sizes[:, None] * part_steps(spec, workload)[None, :] * 1.0
-    traces = spikes.copy()
+    graded = spec.spiking.code == "delta"
+    traces = np.zeros_like(spikes) if graded else spikes.copy()
     if spec.spiking.input_code == "graded":
         updates[0] = [sizes[0], 0.0, 0.0]                    # one load per sample
         traces[0] = 0.0
     return {"events": events, "spikes": spikes, "synaptic_events": delivered,
-            "neuron_updates": updates, "trace_updates": traces, "plasticity_events": plastic, "weight_writes": writes}
+            "neuron_updates": updates, "trace_updates": traces, "plasticity_events": plastic,
+            "weight_writes": writes, "graded": graded}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:

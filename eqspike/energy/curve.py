@@ -91,10 +91,11 @@ def energy_accuracy_curve(run, steps, *, devices=("loihi",), baseline: str = "gp
                         energy={name: [] for name in chosen})
     point = run.final
     for t in steps:
-        # an evaluation sample idles through the nudged slots: one step each is enough
+        # a free-phase-only build: the nudged phases' length does not matter (one step
+        # keeps a short free phase valid under one-sided nudging)
         short = with_free_steps(spec, t).replace(phases={"nudge_steps": 1})
         engine = make_engine(short, mode, short.training.chunk_samples,
-                             int(run.attrs["seed"]), threads=threads)
+                             int(run.attrs["seed"]), threads=threads, free_only=True)
         accuracy, stats = evaluate(engine, point.weights, point.biases, rates, labels)
         events = stats.mean_std((event_rows(spec), len(EVENT_PHASES)))[0]
         counts = spiking_counts(short, events, "inference")

@@ -22,7 +22,8 @@ __all__ = ["Device", "DEVICES", "EnergyError", "KINDS", "ENERGY_FIELDS", "PRESET
 PRESETS_FILE = Path(__file__).with_name("devices.toml")
 KINDS = ("neuromorphic", "conventional", "in_memory", "measured")
 #: The constants a device may leave ``nan`` (not published).
-ENERGY_FIELDS = ("synop", "spike", "neuron_update", "synaptic_update", "mac", "byte")
+ENERGY_FIELDS = ("synop", "graded_synop", "spike", "neuron_update", "synaptic_update", "mac",
+                 "byte")
 
 
 class EnergyError(EqspikeError, ValueError):
@@ -33,7 +34,10 @@ class EnergyError(EqspikeError, ValueError):
 class Device:
     """Per-event energies in joules; ``kind`` says which of them apply.
 
-    ``neuromorphic``: synop, spike, neuron_update, synaptic_update on the counted events;
+    ``neuromorphic``: synop, spike, neuron_update, synaptic_update on the counted events,
+    and graded_synop in place of synop for a graded event's delivery (the delta code,
+    ``[spiking] code = "delta"``: the weight times the event's payload, added to the
+    target; ``nan`` for a chip that sends binary spikes only);
     ``conventional``: mac and byte on the dense arithmetic of the rate reference;
     ``in_memory``: mac on the same arithmetic done in an analog array; ``measured``: the
     energy per inference and per training sample measured on a machine
@@ -49,6 +53,7 @@ class Device:
     name: str
     kind: str
     synop: float = 0.0
+    graded_synop: float = float("nan")
     spike: float = 0.0
     neuron_update: float = 0.0
     synaptic_update: float = 0.0
@@ -57,6 +62,7 @@ class Device:
     inference: float = float("nan")     # measured: J per inference
     training: float = float("nan")      # measured: J per training sample
     source: str = ""
+    graded_source: str = ""             # where graded_synop comes from (or its assumption)
     alternatives: tuple = ()            # ((field, value, source), ...)
 
     def __post_init__(self):
@@ -114,7 +120,8 @@ def load_devices(path) -> dict:
             alternatives = tuple((a["field"], float(a["value"]), str(a["source"]))
                                  for a in table.pop("alternatives", ()))
             devices[name] = Device(name=name, alternatives=alternatives,
-                                   **{k: (float(v) if k not in ("kind", "source") else v)
+                                   **{k: (float(v) if k not in ("kind", "source",
+                                                                "graded_source") else v)
                                       for k, v in table.items()})
         except (TypeError, ValueError, KeyError) as exc:
             raise EnergyError(f"{path}: [{name}]: {exc!r}; an alternative is "

@@ -107,11 +107,12 @@ def ratio_at(levers: Levers, workload: str, *, synop=None, neuron_update=None,
     spec = levers.spec if free_steps is None else with_free_steps(levers.spec, free_steps)
     spikes = _scaled_spikes(levers.spec, levers.spikes[workload], input_scale, free_steps)
     device = levers.device
-    changes = {k: v for k, v in (("synop", synop), ("neuron_update", neuron_update))
+    synop_field = synop_of(levers.spec)
+    changes = {k: v for k, v in ((synop_field, synop), ("neuron_update", neuron_update))
                if v is not None}
     if scale != 1.0:
         changes.update({k: getattr(device, k) / scale
-                        for k in ("synop", "spike", "neuron_update", "synaptic_update")
+                        for k in (synop_field, "spike", "neuron_update", "synaptic_update")
                         if k not in changes})
     device = dataclasses.replace(device, **changes)
     counts = spiking_counts(spec, spikes, workload)
@@ -120,6 +121,12 @@ def ratio_at(levers: Levers, workload: str, *, synop=None, neuron_update=None,
     theirs = energy_per_sample(levers.baseline, levers.spec, spec, counts, dense, workload,
                                levers.batch)
     return theirs / mine if mine > 0 else float("inf")   # nothing priced left: unbounded
+
+
+def synop_of(spec) -> str:
+    """The device constant a synaptic event of ``spec`` is priced at: ``graded_synop`` for
+    the delta code's graded events, else ``synop`` (the lever ``synop`` moves it)."""
+    return "graded_synop" if spec.spiking.code == "delta" else "synop"
 
 
 def energy_per_sample(device, measured_spec, spec, counts: dict, dense: dict, workload: str,
@@ -143,7 +150,8 @@ def threshold(levers: Levers, workload: str, lever: str, target: float):
         reach = [t for t in range(1, 4 * t1 + 1)
                  if ratio_at(levers, workload, free_steps=t) >= target]
         return (max(reach) if reach else None), t1
-    now = {"synop": device.synop, "neuron_update": device.neuron_update,
+    now = {"synop": getattr(device, synop_of(levers.spec)),
+           "neuron_update": device.neuron_update,
            "input_scale": 1.0, "scale": 1.0}[lever]
     decreasing = lever != "scale"          # less energy or fewer events raise the ratio
 
@@ -231,7 +239,7 @@ def plot_levers(levers: Levers, path, targets: dict = TARGETS, presets: dict | N
             ax.clabel(lines, fmt={1e1: "10x", 1e2: "100x", 1e3: "1000x", 1e4: "10^4x"},
                       fontsize=8)
             run_y = n_input if name == "input_scale" else t1
-            ax.plot(levers.device.synop, run_y, "*", color="magenta", ms=14, mec="k",
+            ax.plot(getattr(levers.device, synop_of(levers.spec)), run_y, "*", color="magenta", ms=14, mec="k",
                     label=f"this run on {levers.device.name}: "
                           f"{ratio_at(levers, workload):.3g}x")
             for label, e in (presets or {}).items():

@@ -15,11 +15,12 @@ from .counts import dense_counts, spiking_counts
 from .devices import DEVICES, Device, EnergyError
 
 __all__ = ["ASSUMPTIONS", "device_energy", "unpriced", "EnergyReport", "resolve_devices",
-           "energy_report", "plot_report"]
+           "energy_report", "plot_report", "compare_table"]
 
 ASSUMPTIONS = (
-    "Counted: spikes (in the simulation), synaptic events = spikes x fan-out in both "
-    "directions (a conv edge: each neuron's taps, counted in the simulation), neuron "
+    "Counted: spikes (in the simulation; the delta code: its graded events, each priced at "
+    "the device's graded_synop per synaptic event), synaptic events = spikes x fan-out in "
+    "both directions (a conv edge: each neuron's taps, counted in the simulation), neuron "
     "updates = neurons x steps, plasticity events = learning-window spikes x fan-out, weight "
     "writes once per connection and training sample. GPU baseline: MACs of the rate-based "
     "reference (input drive once, 2 products per other edge per step; a conv edge: one MAC "
@@ -38,7 +39,8 @@ def _priced_terms(device: Device, spiking: dict, dense: dict, workload: str) -> 
     if device.kind == "measured":
         return {"measured": (np.ones((1, 1)), getattr(device, workload))}
     if device.kind == "neuromorphic":
-        return {"synaptic_events": (spiking["synaptic_events"], device.synop),
+        synop = device.graded_synop if spiking["graded"] else device.synop
+        return {"synaptic_events": (spiking["synaptic_events"], synop),
                 "spikes": (spiking["spikes"], device.spike),
                 "neuron_updates": (spiking["neuron_updates"], device.neuron_update),
                 "plasticity": (spiking["plasticity_events"] + spiking["weight_writes"],
@@ -91,6 +93,7 @@ class EnergyReport:
     devices: dict = field(default_factory=dict)  # name -> Device
     unpriced: dict = field(default_factory=dict)  # device -> workload -> categories
     bands: dict = field(default_factory=dict)     # device -> workload -> (low J, high J)
+    code: str = "sigma_delta"                     # [spiking] code: "delta" sends graded events
 
     def counts_table(self) -> str:
         """The counted and derived events per sample (spikes: mean ± s.d. over samples)."""
@@ -241,7 +244,7 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
     report = EnergyReport(spec.name, spec.layers, tuple((e.pre, e.post) for e in spec.edges),
                           int(run.metrics["epoch"][-1]),
                           int(run.metrics["train_samples"][-1]), baseline, batch,
-                          devices=chosen)
+                          devices=chosen, code=spec.spiking.code)
     sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}
     report.spike_std = {"inference": run.events["eval_std"][-1],
                         "training": run.events["train_std"][-1]}
@@ -258,6 +261,31 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
                 bound, report.counts[w], report.dense[w], w).values()))
                 for bound in device.bounds()) for w in sources}
     return report
+
+
+def compare_table(reports: dict) -> str:
+    """Several runs side by side (``{label: EnergyReport}``, e.g. one network in two spike
+    codes): per device the J per inference and per training sample of each run, and the
+    second run's against the first's."""
+    labels = list(reports)
+    first = reports[labels[0]]
+    devices = [d for d in first.energy if all(d in r.energy for r in reports.values())]
+    head = f"{'device':16s} " + " ".join(f"{label + ' (' + r.code + ')':>40s}"
+                                         for label, r in reports.items())
+    lines = ["J per inference / per training sample, run by run:", head, "-" * len(head)]
+    for name in devices:
+        cells = [f"{r._cell(name, 'inference', r.total(name, 'inference'), 19)} "
+                 f"{r._cell(name, 'training', r.total(name, 'training'), 19)}"
+                 for r in reports.values()]
+        lines.append(f"{name:16s} " + " ".join(f"{c:>40s}" for c in cells))
+    for label in labels[1:]:
+        other = reports[label]
+        ratios = ", ".join(
+            f"{name} {first.total(name, 'inference') / other.total(name, 'inference'):.3g}x / "
+            f"{first.total(name, 'training') / other.total(name, 'training'):.3g}x"
+            for name in devices if other.total(name, "inference") > 0)
+        lines.append(f"{labels[0]} against {label} (inference / training): {ratios}")
+    return "\n".join(lines)
 
 
 def plot_report(report: EnergyReport, path) -> None:

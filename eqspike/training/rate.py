@@ -39,9 +39,11 @@ def evaluate_rate(net, x, labels, steps: int, batch: int = 500) -> float:
 
 
 def load_xy(spec, split, data_dir, download, limit=None):
-    """The split's first ``limit`` images as rates in the network's precision, and labels
+    """The split's first ``limit`` images as rates in the network's precision, converted
+    when indexed (:class:`eqspike.data.PixelRates`), and labels
     (:func:`eqspike.data.network_inputs`)."""
-    return network_inputs(spec, split, data_dir, download, limit, spec.reference.precision)
+    return network_inputs(spec, split, data_dir, download, limit, spec.reference.precision,
+                          lazy=True)
 
 
 class RateTrainer:

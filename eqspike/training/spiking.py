@@ -5,8 +5,11 @@ training images presented one at a time through the compiled build of
 :mod:`eqspike.engine`, at the learning-rate schedule's position of the chunk
 (:func:`eqspike.rules.schedule_position`). The loop saves the ``latest`` checkpoint after
 every chunk, so an interrupted epoch resumes at its next chunk. Evaluation is the free phase
-only (no nudge, no plasticity); the prediction is the output neuron with the most readout
-spikes. With STDP logging (:mod:`eqspike.plasticity.stdp_log`) every chunk's logged spikes
+only (no nudge, no plasticity), in a build of its own whose samples are the T1 free steps
+alone (``free_only``: no idle nudged steps); the prediction is the output neuron with the
+most readout spikes (with the delta code, the largest sum of sent values). A standalone
+process holds one build at a time, so the training build is made again (its compiled code
+cached) after each evaluation. With STDP logging (:mod:`eqspike.plasticity.stdp_log`) every chunk's logged spikes
 rebuild the logged synapses' changes, and each epoch's log goes into the run file.
 """
 
@@ -89,9 +92,10 @@ class SpikingTrainer:
         self.spec, self.seed = spec, seed
         cfg = spec.training
         self.train_rates, self.train_labels = network_inputs(spec, "train", data_dir,
-                                                             download, cfg.train_samples)
+                                                             download, cfg.train_samples,
+                                                             lazy=True)
         self.test_rates, self.test_labels = network_inputs(spec, "test", data_dir, download,
-                                                           test_samples)
+                                                           test_samples, lazy=True)
         self.n_test = len(self.test_labels)
         if point is None:
             self.weights, self.biases = as_lists(spec, init_parameters(spec, seed))
@@ -100,10 +104,25 @@ class SpikingTrainer:
             self.weights, self.biases = point.weights, point.biases
             self.logger = _stdp_logger(spec, seed, 0, 0, stored_log)
         self.unit_size = cfg.chunk_samples
-        self.engine = make_engine(spec, mode, cfg.chunk_samples, seed, cache_dir,
-                                  log_neurons=self.logger.neurons if self.logger else None,
-                                  threads=threads)
+        self._options = dict(mode=mode, chunk_samples=cfg.chunk_samples, seed=seed,
+                             cache_dir=cache_dir, threads=threads)
+        self.engine = make_engine(spec, log_neurons=self.logger.neurons if self.logger else None,
+                                  **self._options)
+        self.test_engine = None
         self._pending = None
+
+    def _training_engine(self) -> Engine:
+        """The training build, made again if an evaluation build retired it."""
+        if not self.engine.live:
+            self.engine = make_engine(self.spec, log_neurons=self.logger.neurons
+                                      if self.logger else None, **self._options)
+        return self.engine
+
+    def _evaluation_engine(self) -> Engine:
+        """The free-phase-only build that evaluates (made on first use, or again)."""
+        if self.test_engine is None or not self.test_engine.live:
+            self.test_engine = make_engine(self.spec, free_only=True, **self._options)
+        return self.test_engine
 
     def run_attrs(self) -> dict:
         return {}
@@ -121,7 +140,7 @@ class SpikingTrainer:
     def train_unit(self, epoch: int, idx, start: int) -> tuple:
         n_train, n_out = len(self.train_labels), self.spec.layers[-1]
         position = schedule_position(self.spec, epoch, start, n_train)
-        result = self.engine.run_chunk(self.train_rates[idx],
+        result = self._training_engine().run_chunk(self.train_rates[idx],
                                        np.eye(n_out)[self.train_labels[idx]],
                                        np.full(len(idx), SAMPLE_TRAIN), self.weights,
                                        self.biases, epoch=position)
@@ -147,8 +166,8 @@ class SpikingTrainer:
 
     def evaluate(self, progress: bool) -> tuple:
         bar = progress_bar(self.n_test, "  test", progress)
-        accuracy, stats = evaluate(self.engine, self.weights, self.biases, self.test_rates,
-                                   self.test_labels, bar)
+        accuracy, stats = evaluate(self._evaluation_engine(), self.weights, self.biases,
+                                   self.test_rates, self.test_labels, bar)
         if bar is not None:
             bar.close()
         return accuracy, stats
@@ -161,8 +180,10 @@ class SpikingTrainer:
                             test_samples: int | None = None, mode: str = "standalone",
                             threads: int | None = None, progress: bool = True) -> tuple:
         """(test accuracy, images) of a checkpoint's weights in the spiking free phase."""
-        rates, labels = network_inputs(spec, "test", data_dir, download, test_samples)
-        engine = make_engine(spec, mode, spec.training.chunk_samples, seed, threads=threads)
+        rates, labels = network_inputs(spec, "test", data_dir, download, test_samples,
+                                       lazy=True)
+        engine = make_engine(spec, mode, spec.training.chunk_samples, seed, threads=threads,
+                             free_only=True)
         bar = progress_bar(len(labels), "test", progress)
         accuracy, _ = evaluate(engine, point.weights, point.biases, rates, labels, bar)
         if bar is not None:

@@ -8,7 +8,8 @@ update over the images and compares it, edge by edge (and for the biases), with 
 EP update of the network's rate twin on the same images (:func:`spiking_twin`: the free
 phase, then the −β and +β phases from the free state, the symmetric estimate
 ρ⁺ρ⁺ − ρ⁻ρ⁻ summed over the images; one-sided: ρ^β ρ^β − ρ⁰ρ⁰): the cosine of the two
-vectors. The rules: the delta code and its rule at each ``--theta`` (θ free : θ nudged, and
+vectors, and the gain: the least-squares factor between the update and (η/β_eff) times the
+exact difference (1: EP's own size). The rules: the delta code and its rule at each ``--theta`` (θ free : θ nudged, and
 ``flush`` for end-of-phase events), and the rate-coded EqSpike rule (``[spiking] code =
 "sigma_delta"``, ``[learning] rule = "eqspike"``, the partner and window of
 ``--rate-network``). Every rule runs with learning rates of 1e-9, so that the weights stay
@@ -80,8 +81,16 @@ def cosine(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def gain(update, exact, scale: float) -> float:
+    """The least-squares factor between a rule's update and ``scale`` times the exact EP
+    difference (1: the update has EP's size, η/β_eff times the difference)."""
+    a, b = np.ravel(update), scale * np.ravel(exact)
+    return float(a @ b / (b @ b))
+
+
 def main(argv=None):
     from eqspike.data import load_dataset, rates_from_images
+    from eqspike.rules import effective_beta
     from eqspike.runfile import read_run
     from eqspike.spec import load_network
 
@@ -119,12 +128,17 @@ def main(argv=None):
         [f"b_{k}" for k in range(1, len(spec.layers))]
     table = []
     for label, (spiking, learning) in rules.items():
-        dw, db = spiking_update(variant(spec, spiking, learning), weights, biases, x, y,
-                                args.mode)
+        changed = variant(spec, spiking, learning)
+        dw, db = spiking_update(changed, weights, biases, x, y, args.mode)
+        scale = 1e-9 / effective_beta(changed)
         row = {"rule": label, **{n: cosine(a, b) for n, a, b in
-                                 zip(names, dw + db, exact_w + exact_b)}}
+                                 zip(names, dw + db, exact_w + exact_b)},
+               **{f"gain {n}": gain(a, b, scale) for n, a, b in
+                  zip(names, dw + db, exact_w + exact_b)}}
         table.append(row)
-        print(f"{label:28s} " + "  ".join(f"{n} {row[n]:.3f}" for n in names), flush=True)
+        print(f"{label:28s} cosine " + "  ".join(f"{n} {row[n]:.3f}" for n in names)
+              + "\n" + " " * 29 + "gain   " + "  ".join(f"{n} {row['gain ' + n]:.3f}"
+                                                       for n in names), flush=True)
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(table[0]))
         writer.writeheader()

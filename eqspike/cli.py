@@ -66,8 +66,12 @@ def _finite(minimum: float, exclusive: bool = False):
 
 
 def _batches(text: str) -> tuple:
-    """An argparse type: comma-separated integers >= 1, e.g. '1,50'."""
-    return tuple(_positive(part) for part in text.split(",") if part.strip())
+    """An argparse type: comma-separated integers >= 1, e.g. '1,50' (at least one)."""
+    values = tuple(_positive(part) for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1 separated by commas, got "
+                                         f"{text!r}")
+    return values
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,8 +151,9 @@ def _parser() -> argparse.ArgumentParser:
                         "else ~/.cache/eqspike/data, downloading the official files)")
     common.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading missing dataset files")
-    common.add_argument("--mode", choices=("standalone", "runtime"), default="standalone",
-                        help="Brian2 device: compiled C++ (default) or runtime (numpy)")
+    common.add_argument("--mode", choices=("standalone", "runtime"),
+                        help="spiking networks: the Brian2 device, compiled C++ (default: "
+                             "standalone) or runtime (numpy)")
     common.add_argument("--test-samples", type=_positive,
                         help="evaluate on the first N test images (default: all)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -159,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
                              "$EQSPIKE_THREADS, else 0)")
 
     tr = sub.add_parser("train", parents=[common], help="train a spiking network")
-    tr.add_argument("--network", default="mnist",
+    tr.add_argument("--network",
                     help="a name in networks/ or a path to a .toml file (default: mnist)")
     tr.add_argument("--epochs", type=_positive, help="override [training] epochs")
     tr.add_argument("--train-samples", type=_positive,
@@ -173,13 +178,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="replace the run file --out names if it exists")
     tr.add_argument("--resume", metavar="RUN.h5",
                     help="continue this run file from its last checkpoint")
-    tr.add_argument("--method", choices=("ep", "bptt"), default="ep",
+    tr.add_argument("--method", choices=("ep", "bptt"),
                     help="rate reference only: train by EP (default) or by BPTT through the "
                          "free phase (the baseline)")
     tr.add_argument("--log-synapses", type=_non_negative, default=0, metavar="N",
                     help="log every weight change of N sampled synapses per edge, "
                          "with its spike timing (STDP logging; default 0: off)")
-    tr.add_argument("--log-max-events", type=_positive, default=100_000, metavar="N",
+    tr.add_argument("--log-max-events", type=_positive, metavar="N",
                     help="keep a uniform sample of at most N logged changes per edge "
                          "and epoch (the binned window counts all; default 100000)")
 
@@ -197,8 +202,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="a device preset (repeatable; default: all)")
     en.add_argument("--devices-file", help="TOML file of extra devices (see "
                     "eqspike/energy/devices.toml for the form)")
-    en.add_argument("--baseline", default="gpu", help="conventional preset for the ratio, "
-                    "or a measured baseline file RUN.baseline-NAME.h5 (default: gpu)")
+    en.add_argument("--baseline", help="conventional preset for the ratio, or a measured "
+                    "baseline file RUN.baseline-NAME.h5 of the same network (default: gpu)")
     en.add_argument("--batch", type=_positive, default=50,
                     help="batch size of the baseline (default: 50)")
     ms = en.add_argument_group("measured baseline (the run's rate twin on this machine)")
@@ -208,12 +213,12 @@ def _parser() -> argparse.ArgumentParser:
                     "baseline")
     ms.add_argument("--watts", type=_finite(0.0, exclusive=True), help="a stated power: energy = time x W, "
                     "labelled as such (needed where no energy counter exists)")
-    ms.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
-                    help="numpy (this CPU) or cupy (the GPU; eqspike[gpu])")
-    ms.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    ms.add_argument("--measure-samples", type=_positive, default=2000, metavar="N",
+    ms.add_argument("--backend", choices=("numpy", "cupy"),
+                    help="numpy (this CPU, the default) or cupy (the GPU; eqspike[gpu])")
+    ms.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    ms.add_argument("--measure-samples", type=_positive, metavar="N",
                     help="samples per workload and batch size (default 2000)")
-    ms.add_argument("--measure-batches", type=_batches, default=(1, 50), metavar="B,B",
+    ms.add_argument("--measure-batches", type=_batches, metavar="B,B",
                     help="batch sizes measured (default 1,50; --batch must be one)")
     lv = en.add_argument_group("what it would take")
     lv.add_argument("--levers", nargs="?", const="loihi", metavar="DEVICE",
@@ -227,11 +232,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="also print the per-layer, per-part breakdown of every device")
     en.add_argument("--out", help="bar chart PNG (default: energy.png; with several runs "
                     "RUN-energy.png beside each)")
+    en.add_argument("--overwrite", action="store_true",
+                    help="replace the figures and files this command writes if they exist")
 
     pl = sub.add_parser("plasticity", help="STDP window, fits, weight-change histograms and "
                         "trajectories from a run's STDP log, beside the pairing protocol")
     pl.add_argument("run", help="an eqspike run file trained with --log-synapses")
     pl.add_argument("--out", help="output folder (default: RUN-plasticity/ beside the run)")
+    pl.add_argument("--overwrite", action="store_true",
+                    help="write into an output folder that already holds files")
     pl.add_argument("--pairings", type=_positive, default=5,
                     help="pairings per offset in the protocol (default: 5)")
     pl.add_argument("--no-protocol", action="store_true", help="skip the pairing protocol")
@@ -245,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gd = sub.add_parser("gdu", parents=[common], help="the GDU check: EP's step-by-step "
                         "updates against BPTT's gradients (rate reference), to HDF5 and PNG")
-    gd.add_argument("--network", default="gdu",
+    gd.add_argument("--network",
                     help="a rate-reference network (default: gdu, the theorem's setting)")
     gd.add_argument("--run", help="take the parameters of this run file's last checkpoint "
                     "(default: the network's initial parameters)")
@@ -255,6 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     gd.add_argument("--k", type=_positive, help="nudged steps compared (default: [phases] "
                     "nudge_steps)")
     gd.add_argument("--batch", type=_positive, default=20, help="training images (default 20)")
+    gd.add_argument("--overwrite", action="store_true",
+                    help="replace the GDU files and figures if they exist")
     gd.add_argument("--out", default="gdu.h5", help="HDF5 file; the PNG and the one for each "
                     "further beta are written beside it (default: gdu.h5)")
 
@@ -279,23 +290,68 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_options(args, engine: str) -> dict:
+    """The engine options ``eqspike train`` was given, refusing those ``engine`` ("spiking"
+    or "rate") would ignore."""
+    spiking = {"--mode": args.mode, "--log-synapses": args.log_synapses or None,
+               "--log-max-events": args.log_max_events, "--chunk-samples": args.chunk_samples}
+    given = [flag for flag, value in spiking.items() if value is not None]
+    if engine == "rate" and given:
+        raise UsageError(f"{given[0]} is an option of spiking networks; this network runs on "
+                         "the rate reference")
+    if engine == "spiking" and args.method is not None:
+        raise UsageError("--method is an option of rate-reference networks; this network is "
+                         "spiking (it trains by its [learning] rule)")
+    if args.log_max_events is not None and not args.log_synapses:
+        raise UsageError("--log-max-events bounds the STDP log of --log-synapses N; give both "
+                         "or neither")
+    if engine == "rate":
+        return {"method": args.method or "ep"}
+    return {"mode": args.mode or "standalone", "log_synapses": args.log_synapses,
+            "log_max_events": args.log_max_events or 100_000}
+
+
+def _banner(spec, path) -> None:
+    """The line ``eqspike train`` prints once every check has passed."""
+    print(f"training {spec.name} ({'-'.join(map(str, spec.layers))}, "
+          f"{spec.training.epochs} epoch(s) of {spec.training.train_samples} samples, "
+          f"seed {spec.training.seed}) -> {path}", flush=True)
+
+
 def _train(args) -> int:
-    from .runfile import check_new_run
+    from .guard import check_path_text
+    from .runfile import read_run
     from .spec import load_network
     from .training import train
 
     if args.resume:
-        if (args.out or args.train_samples or args.chunk_samples or args.seed is not None
-                or args.log_synapses or args.overwrite):
-            raise UsageError("--resume continues a run as it was defined; it takes no "
-                             "--out, --overwrite, --train-samples, --chunk-samples, --seed or "
-                             "--log-synapses (--epochs N extends it to N epochs in all; "
-                             "--test-samples and --threads, if given, must be the recorded "
-                             "ones)")
+        given = [flag for flag, value in (("--out", args.out), ("--overwrite", args.overwrite),
+                                          ("--network", args.network),
+                                          ("--train-samples", args.train_samples),
+                                          ("--chunk-samples", args.chunk_samples),
+                                          ("--seed", args.seed),
+                                          ("--log-synapses", args.log_synapses),
+                                          ("--log-max-events", args.log_max_events))
+                 if value not in (None, False, 0)]
+        if given:
+            raise UsageError(f"--resume continues a run as it was defined; it takes no "
+                             f"{given[0]} (--epochs N extends it to N epochs in all; "
+                             "--test-samples, --threads and --method, if given, must be the "
+                             "recorded ones)")
         path = Path(args.resume)
         spec = None
+        engine = read_run(path).engine
+        if engine == "rate" and args.mode is not None:
+            raise UsageError("--mode is an option of spiking networks; this run is of the "
+                             "rate reference")
+        if engine == "spiking" and args.method is not None:
+            raise UsageError("--method is an option of rate-reference networks; this run is "
+                             "spiking")
+        options = ({"method": args.method} if args.method else {}) if engine == "rate" \
+            else {"mode": args.mode or "standalone"}
     else:
-        spec = load_network(args.network)
+        spec = load_network(args.network or "mnist")
+        options = _train_options(args, spec.network.path)
         overrides = {k: v for k, v in (("epochs", args.epochs),
                                         ("train_samples", args.train_samples),
                                         ("seed", args.seed),
@@ -303,17 +359,15 @@ def _train(args) -> int:
         if overrides:
             spec = spec.replace(training=overrides)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(args.out or f"runs/{spec.name}-seed{spec.training.seed}-{stamp}.h5")
-        check_new_run(path, args.overwrite)
-        print(f"training {spec.name} ({'-'.join(map(str, spec.layers))}, "
-              f"{spec.training.epochs} epoch(s) of {spec.training.train_samples} samples, "
-              f"seed {spec.training.seed}) -> {path}", flush=True)
+        if args.out is not None:
+            check_path_text(args.out, "run file")
+        path = Path(args.out if args.out is not None
+                    else f"runs/{spec.name}-seed{spec.training.seed}-{stamp}.h5")
     result = train(spec, path, resume=bool(args.resume), data_dir=args.data_dir,
                    test_samples=args.test_samples, progress=not args.quiet,
                    download=not args.no_download, threads=args.threads,
                    overwrite=args.overwrite, epochs=args.epochs if args.resume else None,
-                   mode=args.mode, log_synapses=args.log_synapses,
-                   log_max_events=args.log_max_events, method=args.method)
+                   announce=None if args.resume else _banner, **options)
     print(f"test accuracy {result.test_accuracy[-1]:.4f} after {len(result.test_accuracy)} "
           f"epoch(s); {result.seconds:.0f} s in all; run file {result.path}")
     return 0
@@ -332,8 +386,29 @@ def _runs(paths) -> list:
     return runs
 
 
+def _read_runs(paths, args, checkpoint: str | None = None) -> dict:
+    """Every run file a command was given, read and checked before any is used: the
+    checkpoint exists and is finite, the network fits its dataset, ``--test-samples`` fits
+    the test set, ``--mode`` is not given for a rate-reference run."""
+    from .data import check_split_size
+    from .runfile import read_run
+
+    runs = {path: read_run(path) for path in _runs(paths)}
+    for path, run in runs.items():
+        run.checkpoint(checkpoint)
+        run.spec.check_dataset()
+        check_split_size(run.spec, "test", getattr(args, "test_samples", None))
+        if run.engine == "rate" and getattr(args, "mode", None) is not None:
+            raise UsageError(f"--mode is an option of spiking networks; {path} is a run of "
+                             "the rate reference")
+    return runs
+
+
 def _evaluate(args) -> int:
-    for path in _runs(args.runs):
+    if args.checkpoint is not None and not args.checkpoint.strip():
+        raise UsageError("--checkpoint: an empty name; give one such as epoch_0002 (default: "
+                         "the last epoch's)")
+    for path in _read_runs(args.runs, args, args.checkpoint):
         _evaluate_one(path, args)
     return 0
 
@@ -343,30 +418,88 @@ def _evaluate_one(path, args) -> None:
 
     accuracy, n, name, engine = evaluate_run(
         path, args.checkpoint, test_samples=args.test_samples, data_dir=args.data_dir,
-        download=not args.no_download, mode=args.mode, threads=args.threads,
+        download=not args.no_download, mode=args.mode or "standalone", threads=args.threads,
         progress=not args.quiet)
     print(f"{path} [{name}]: test accuracy {accuracy:.4f} on {n} images"
           + (" (rate reference)" if engine == "rate" else ""))
 
 
+#: ``eqspike energy``'s options of a measurement, and their values when not given.
+MEASURE_DEFAULTS = {"watts": None, "backend": "numpy", "dtype": "float32",
+                    "measure_samples": 2000, "measure_batches": (1, 50)}
+
+
+def _energy_outputs(path, args, several: bool) -> list:
+    """What ``eqspike energy`` writes for one run (:class:`eqspike.guard.Output`)."""
+    from .energy.baseline import FORMAT as BASELINE, baseline_path
+    from .energy.curve import curve_path
+    from .guard import Output
+
+    path = Path(path)
+    figure = args.out if args.out is not None else (
+        str(path.with_name(path.stem + "-energy.png")) if several else "energy.png")
+    out = [Output(Path(figure), "energy bar chart")]
+    if args.measure:
+        name = "gpu" if args.backend == "cupy" else "cpu"
+        out.append(Output(baseline_path(path, name), "measured baseline", BASELINE))
+    if args.levers:
+        out.append(Output(path.with_name(path.stem + ".levers.png"), "levers figure"))
+    if args.versus_steps:
+        out += [Output(curve_path(path), "energy-accuracy curve", "eqspike-energy-vs-steps"),
+                Output(curve_path(path).with_suffix(".png"), "energy-accuracy figure")]
+    return out
+
+
 def _energy(args) -> int:
     from . import energy
+    from .energy.baseline import read_baseline
+    from .guard import check_outputs, check_path_text
 
     if args.devices_file:
         energy.DEVICES.update(energy.load_devices(args.devices_file))
-    runs = _runs(args.runs)
+    given = [f"--{k.replace('_', '-')}" for k in MEASURE_DEFAULTS if getattr(args, k) is not None]
+    if given and not args.measure:
+        raise UsageError(f"{given[0]} describes a measurement; give --measure with it")
+    for key, value in MEASURE_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.measure and args.baseline is not None:
+        raise UsageError("--measure makes the baseline (RUN.baseline-NAME.h5); give it or "
+                         "--baseline, not both")
     if args.measure and args.batch not in args.measure_batches:
         raise UsageError(f"--batch {args.batch} is not among --measure-batches "
                          f"{','.join(map(str, args.measure_batches))}")
     if args.levers and getattr(energy.DEVICES.get(args.levers), "kind", None) != "neuromorphic":
         raise energy.EnergyError(f"--levers: {args.levers!r} is not a neuromorphic preset; "
                                  f"valid: {', '.join(n for n, d in energy.DEVICES.items() if d.kind == 'neuromorphic')}")
+    energy.resolve_devices(args.devices, args.baseline or "gpu", args.batch)
+    if args.out is not None:
+        check_path_text(args.out, "energy bar chart")
+    runs = _read_runs(args.runs, args)
+    if args.out is not None and len(runs) > 1:
+        raise UsageError(f"--out names one figure; {len(runs)} runs make one each (leave out "
+                         "--out: RUN-energy.png beside each run)")
+    for path, run in runs.items():
+        if not len(run.metrics["epoch"]):
+            raise energy.EnergyError(f"{path}: no finished epoch, so no event counts")
+        if args.versus_steps and run.engine == "rate":
+            raise energy.EnergyError(f"{path}: a rate-reference run has no spikes to count; "
+                                     "--versus-steps needs a spiking run")
+        if args.baseline is not None and Path(args.baseline).suffix == ".h5":
+            measured = read_baseline(args.baseline)
+            if (measured.network, tuple(measured.layers)) != (run.spec.name, run.spec.layers):
+                raise energy.EnergyError(
+                    f"{args.baseline}: measured on {measured.network} "
+                    f"({'-'.join(map(str, measured.layers))}), not on {path}'s network "
+                    f"{run.spec.name} ({'-'.join(map(str, run.spec.layers))}); measure this "
+                    "run's own (--measure)")
+    outputs = {path: _energy_outputs(path, args, len(runs) > 1) for path in runs}
+    check_outputs([o for out in outputs.values() for o in out], args.overwrite)
     reports = {}
     for path in runs:
-        out = args.out or ("energy.png" if len(runs) == 1
-                           else str(Path(path).with_name(Path(path).stem + "-energy.png")))
-        baseline = _measure(path, args) if args.measure else args.baseline
-        report = energy.energy_report(path, args.devices, baseline, args.batch)
+        out = str(outputs[path][0].path)
+        baseline = _measure(path, args) if args.measure else (args.baseline or "gpu")
+        report = energy.energy_report(runs[path], args.devices, baseline, args.batch)
         reports[str(path)] = report
         print(f"{path}: network {report.network} {'-'.join(map(str, report.layers))}, "
               f"epoch {report.epoch}, {report.train_samples} training samples per epoch")
@@ -435,7 +568,7 @@ def _versus_steps(path, args, baseline: str) -> None:
     curve = energy_accuracy_curve(path, args.versus_steps, devices=devices, baseline=baseline,
                                   batch=args.batch, data_dir=args.data_dir,
                                   download=not args.no_download,
-                                  test_samples=args.test_samples, mode=args.mode,
+                                  test_samples=args.test_samples, mode=args.mode or "standalone",
                                   threads=args.threads,
                                   progress=lambda t, a: bar and bar.update(1))
     if bar is not None:
@@ -448,8 +581,25 @@ def _versus_steps(path, args, baseline: str) -> None:
 
 
 def _plasticity(args) -> int:
-    from .plasticity.window import describe_fit, plasticity_report
+    from .guard import Output, OutputError, check_outputs
+    from .plasticity.window import REPORT_FILES, describe_fit, load_log, plasticity_report, \
+        report_folder
+    from .runfile import read_run
 
+    runs = [*_runs([args.run]), *(_runs(args.compare) if args.compare else [])]
+    for path in runs:                         # every run read before anything is written
+        read_run(path)
+    for path in runs:
+        load_log(path)
+    if args.out is not None and not args.out.strip():
+        raise OutputError("--out: an empty path; name the output folder")
+    folder = report_folder(args.run, args.out)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is a file; --out names the folder the figures go to")
+    names = list(REPORT_FILES) + (["stdp_compare.png", "stdp_compare.csv"] if args.compare
+                                  else [])
+    check_outputs([Output(folder / name, "plasticity figure or table") for name in names],
+                  args.overwrite)
     report = plasticity_report(args.run, args.out, protocol=not args.no_protocol,
                                pairings=args.pairings, dt_kind=args.dt)
     print(f"{args.run}: {report['n_events']} logged weight changes per edge; "
@@ -465,8 +615,7 @@ def _plasticity(args) -> int:
         from .plasticity.window import compare_windows
 
         figure = Path(report["out_dir"]) / "stdp_compare.png"
-        fits = compare_windows([args.run, *_runs(args.compare)], figure, args.pairings,
-                               args.dt)
+        fits = compare_windows(runs, figure, args.pairings, args.dt)
         print("fits per run (A± with standard errors; Bi & Poo: A+ > 0 causal, A- < 0 "
               "anti-causal):")
         for run, by_source in fits.items():
@@ -480,17 +629,34 @@ def _plasticity(args) -> int:
 def _gdu(args) -> int:
     import numpy as np
 
-    from .reference.gdu import run_gdu
+    from .data import check_split_size
+    from .guard import Output, check_outputs, check_path_text
+    from .reference.gdu import gdu_paths, run_gdu
     from .runfile import read_run
     from .spec import load_network
 
     if args.run:
+        if args.network is not None:
+            raise UsageError("--run takes the network of the run file; give --run or "
+                             "--network, not both")
         run = read_run(args.run)
         spec, params = run.spec, run.checkpoint().params
     else:
-        spec, params = load_network(args.network), None
+        spec, params = load_network(args.network or "gdu"), None
+    if spec.network.path != "rate":
+        raise UsageError(f"{spec.name} is not a rate-reference network ([network] path = "
+                         "\"rate\"); the GDU check runs on the rate reference")
+    spec.check_dataset()
+    check_split_size(spec, "train", args.batch)
+    betas = args.betas or [1e-4, 0.1, 0.5]
+    if len(set(betas)) < len(betas):
+        raise UsageError(f"--beta: a value given twice ({', '.join(map(str, betas))})")
+    check_path_text(args.out, "GDU check file")
+    check_outputs([o for path in gdu_paths(args.out, betas)
+                   for o in (Output(path, "GDU check file", "eqspike-gdu"),
+                             Output(path.with_suffix(".png"), "GDU figure"))], args.overwrite)
     t1, k = args.t1 or spec.phases.free_steps, args.k or spec.phases.nudge_steps
-    checks = run_gdu(spec, args.out, args.betas or [1e-4, 0.1, 0.5], params=params, t1=t1,
+    checks = run_gdu(spec, args.out, betas, params=params, t1=t1,
                      k=k, batch=args.batch, data_dir=args.data_dir,
                      download=not args.no_download)
     print(f"GDU check: {spec.name} ({spec.reference.dynamics} dynamics, "
@@ -554,6 +720,27 @@ def _networks(args) -> int:
     return 0
 
 
+#: Optional dependencies, by module: how to install them (setup.cfg's extras).
+OPTIONAL = {"cupy": "install the GPU extra: pip install -e \".[gpu]\"",
+            "pynvml": "install the GPU extra: pip install -e \".[gpu]\"",
+            "sphinx": "install the docs extra: pip install -e \".[docs]\""}
+
+
+def _interrupted(args, exc) -> str:
+    """What a Ctrl-C leaves: a training run says where it stands (:class:`Interrupted`), a
+    sweep how to go on; other commands wrote nothing that an interrupt can leave half
+    done (every file is written whole or not at all)."""
+    from .training import Interrupted
+
+    if isinstance(exc, Interrupted):
+        return str(exc)
+    if args.command == "sweep" and args.sweep:
+        return (f"interrupted; the sweep's folder keeps every finished point (continue "
+                f"with: eqspike sweep {args.sweep}" + (f" --out {args.out}" if args.out
+                                                       else "") + ")")
+    return "interrupted; no file was left half written"
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "energy": _energy,
@@ -570,10 +757,16 @@ def main(argv=None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"eqspike: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("eqspike: interrupted; the run file keeps every finished chunk "
-              "(continue with: eqspike train --resume RUN.h5)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"eqspike: {_interrupted(args, exc)}", file=sys.stderr)
         return 130
+    except ImportError as exc:
+        # an optional dependency a command needs (the GPU baseline's CuPy, NVML)
+        extra = OPTIONAL.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"eqspike: error: {exc.name} is not installed; {extra}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

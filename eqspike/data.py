@@ -14,6 +14,7 @@ turns them into spikes with the same code as every other neuron (see :mod:`eqspi
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -38,9 +39,12 @@ __all__ = [
     "rates_from_images",
     "PixelRates",
     "network_inputs",
+    "check_split_size",
 ]
 
-#: file name -> official MD5, per dataset (the checksums published with each dataset).
+#: Per dataset: file name -> official MD5 (the checksums published with each dataset), the
+#: images' shape (channels, height, width), the classes, the images per split, and where to
+#: download the files.
 DATASETS: dict[str, dict] = {
     "mnist": {
         "files": {
@@ -49,6 +53,7 @@ DATASETS: dict[str, dict] = {
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
+        "shape": (1, 28, 28), "classes": 10, "sizes": {"train": 60000, "test": 10000},
         "mirrors": [
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             "http://yann.lecun.com/exdb/mnist/",
@@ -61,6 +66,7 @@ DATASETS: dict[str, dict] = {
             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
         },
+        "shape": (1, 28, 28), "classes": 10, "sizes": {"train": 60000, "test": 10000},
         "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
     },
 }
@@ -180,12 +186,26 @@ def load_dataset(
     """Load ``split`` ('train' or 'test') of dataset ``name`` after verifying its checksums.
 
     Raises :class:`DataError` with a one-line explanation for anything wrong with the files.
+    A split read once is kept for the process while its files stay as they were (their
+    size and modification time), so that a command checks them once.
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
     if split not in _SPLIT_FILES:
         raise DataError(f"unknown split {split!r}; valid: train, test")
-    root = resolve_data_dir(data_dir)
+    root = resolve_data_dir(data_dir).resolve()
+    stamps = []
+    for filename in _SPLIT_FILES[split]:
+        try:
+            stat = (root / name / filename).stat()
+            stamps.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return _load(name, split, root, download, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, split: str, root: Path, download: bool, stamps: tuple) -> Dataset:
     image_file, label_file = _SPLIT_FILES[split]
     images = _read_idx(_checked_file(root, name, image_file, download), 3)
     labels = _read_idx(_checked_file(root, name, label_file, download), 1)
@@ -223,18 +243,26 @@ class PixelRates:
         return self[:].astype(dtype or self.dtype, copy=False)
 
 
+def check_split_size(spec, split: str, limit: int | None) -> None:
+    """A request for the first ``limit`` images of a split (``--test-samples``): refused
+    when the split has fewer (it would silently give fewer)."""
+    from .errors import UsageError
+
+    size = DATASETS[spec.network.dataset]["sizes"][split]
+    if limit is not None and limit > size:
+        raise UsageError(f"{limit} {split} images asked for; {spec.network.dataset}'s {split} "
+                         f"set has {size}")
+
+
 def network_inputs(spec, split: str, data_dir=None, download: bool = True, limit=None,
                    dtype=np.float32, lazy: bool = False):
     """The first ``limit`` images of ``spec``'s dataset split as pixel rates (in ``dtype``;
     with ``lazy``, a :class:`PixelRates` that converts the images it is asked for) and
-    their labels; :class:`~eqspike.spec.SpecError` if the network's input layer does not
-    fit the images."""
-    from .spec import SpecError
-
+    their labels; :class:`~eqspike.spec.SpecError` if the network does not fit the images
+    (:meth:`~eqspike.spec.NetworkSpec.check_dataset`)."""
+    spec.check_dataset()
+    check_split_size(spec, split, limit)
     data = load_dataset(spec.network.dataset, split, data_dir, download)
     n = len(data) if limit is None else min(limit, len(data))
-    if data.images.shape[1] != spec.layers[0]:
-        raise SpecError(f"{spec.name}: the input layer has {spec.layers[0]} neurons but "
-                        f"{spec.network.dataset} images have {data.images.shape[1]} pixels")
     rates = PixelRates(data.images[:n], dtype)
     return (rates if lazy else rates[:]), data.labels[:n].astype(int)

@@ -187,6 +187,10 @@ class RuntimeEngine(Engine):
         self.set_run_parameters(net, epoch)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
+        if net.network.t < (net.duration_steps - 0.5) * dt:
+            # Brian2's runtime mode answers Ctrl-C by stopping the run early and returning:
+            # the chunk is incomplete, so the interrupt goes on as one
+            raise KeyboardInterrupt
         return self._collect(net, len(rates))
 
 

@@ -15,7 +15,7 @@ together.
 
 from __future__ import annotations
 
-__all__ = ["EqspikeError", "UsageError"]
+__all__ = ["EqspikeError", "UsageError", "shown"]
 
 
 class EqspikeError(Exception):
@@ -25,3 +25,23 @@ class EqspikeError(Exception):
 class UsageError(EqspikeError, ValueError):
     """Arguments that are invalid or do not fit together (a bad thread count, an option
     that a command cannot take with another)."""
+
+
+def shown(value) -> str:
+    """A value read from a TOML file, for a message, as the file wrote it: its kind and
+    itself (``a boolean (true)``, ``a string ("2e-12")``, ``an integer (5)``), never a
+    Python repr."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "a list", tuple: "a list", dict: "a table"}
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = '"' + value.replace('"', '\\"') + '"'
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(shown(v).split(" (", 1)[1][:-1] for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k} = {shown(v).split(' (', 1)[1][:-1]}"
+                               for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    return f"{kinds.get(type(value), type(value).__name__)} ({text})"

@@ -83,7 +83,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "RunFileError", "Checkpoint", "Run", "cre
            "write_latest", "read_progress", "finish_epoch", "set_status", "extend_epochs",
            "read_run", "read_group", "versions", "latest_path", "resumed_test_samples",
            "is_sidecar", "run_paths", "check_new_run", "atomic_write", "first_non_finite",
-           "remove_stale_temporaries"]
+           "remove_stale_temporaries", "run_outputs", "check_extension"]
 
 FORMAT = "eqspike-run"
 FORMAT_VERSION = 3
@@ -186,7 +186,8 @@ class Run:
     def spec(self):
         from .spec import spec_from_toml
 
-        return spec_from_toml(self.network_toml, name=self.attrs.get("network", "run"))
+        return spec_from_toml(self.network_toml, name=self.attrs.get("network", "run"),
+                              stored=True)
 
     @property
     def final_name(self) -> str:
@@ -255,43 +256,44 @@ def _toml_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def run_outputs(path) -> list:
+    """What a new run writes (:class:`eqspike.guard.Output`): the run file and its
+    latest-checkpoint sidecar."""
+    from .guard import Output
+
+    return [Output(Path(path), "run file", FORMAT, hint="--resume to continue it"),
+            Output(latest_path(path), "run's latest-checkpoint sidecar", FORMAT + "-latest")]
+
+
 def check_new_run(path, overwrite: bool = False) -> Path:
-    """Refuse, before anything is created, a path a new run cannot be written to: a
-    directory, an existing file (unless ``overwrite``; a run is continued with ``--resume``),
-    or a folder that cannot take a file (read-only, missing and not creatable). Returns
-    ``path``. Nothing is created: the nearest existing folder is probed with a temporary
-    file, removed at once."""
+    """Refuse, before anything is created, a path a new run cannot be written to
+    (:func:`eqspike.guard.check_outputs` on the run file and its sidecar: an existing one
+    unless ``overwrite``, one holding another kind of eqspike file (a run named like
+    another run's sidecar, ``x.latest.h5``, or whose sidecar's name holds a run file),
+    a directory, a folder that takes no file). Returns ``path``. Nothing is created."""
+    from .guard import check_outputs
+
     path = Path(path)
-    if path.is_dir():
-        raise RunFileError(f"{path}: is a directory; name a run file (e.g. {path}/run.h5)")
-    if path.exists() and not overwrite:
-        raise RunFileError(f"{path}: exists; give --overwrite to replace it, --resume to "
-                           "continue it, or another --out")
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise RunFileError(f"{path}: cannot create it, {folder} is not a directory")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".eqspike-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise RunFileError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
+    if path.name.endswith(".latest" + path.suffix) and path.suffix:
+        raise RunFileError(f"{path}: a run file's name may not end in .latest{path.suffix}, "
+                           f"the name of {path.name.replace('.latest', '')}'s sidecar")
+    check_outputs(run_outputs(path), overwrite)
     return path
 
 
 def create_run(path, spec, seed: int, weights, biases, kind: str = "spiking",
-               extra: dict | None = None, groups: dict | None = None) -> None:
+               extra: dict | None = None, groups: dict | None = None,
+               exclusive: bool = False) -> None:
     """Create a new run file for ``spec`` with its ``initial`` checkpoint, in one atomic
-    write (overwrites ``path``, removes an old ``RUN.latest.h5``). ``groups``: more
-    groups to write, see :func:`_write_groups`."""
+    write (overwrites ``path``, removes an old ``RUN.latest.h5``; ``exclusive``: refuses,
+    instead, if a file appeared at ``path``). ``groups``: more groups to write, see
+    :func:`_write_groups`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFileError(f"cannot create {path.parent}: {exc.strerror}") from None
-    with atomic_write(path, new=True) as f:
+    with atomic_write(path, new=True, exclusive=exclusive) as f:
         f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "path": kind,
                         "network": spec.name, "seed": int(seed), "status": "running",
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -387,11 +389,13 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_write(path, new: bool = False):
+def atomic_write(path, new: bool = False, exclusive: bool = False):
     """Open a copy of ``path`` (or a new file) for writing, ``NAME.{pid}-XXXX.tmp`` beside it;
-    on success, fsync it and rename it over ``path``. On any error the copy is removed and
-    ``path`` is untouched; a filesystem error (read-only folder, full disk, a directory in
-    the way) is raised as :class:`RunFileError` naming ``path``. Every eqspike HDF5 file is written through it."""
+    on success, fsync it and rename it over ``path`` (``exclusive``: link it there, which
+    fails if ``path`` exists, so that a file created meanwhile is never replaced). On any
+    error the copy is removed and ``path`` is untouched; a filesystem error (read-only
+    folder, full disk, a directory in the way) is raised as :class:`RunFileError` naming
+    ``path``. Every eqspike HDF5 file is written through it."""
     path = Path(path)
     tmp = None
     try:
@@ -407,7 +411,14 @@ def atomic_write(path, new: bool = False):
         os.chmod(tmp, 0o666 & ~_umask())      # mkstemp made it 0600; a file gets the umask's
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise RunFileError(f"{path}: appeared while it was being created (another "
+                                   "program wrote it); it is left as it is") from None
+        else:
+            os.replace(tmp, path)
     except OSError as exc:
         state = " (it keeps its last complete state)" if path.exists() else ""
         raise RunFileError(f"cannot write {path}: {exc.strerror or exc}{state}") from None
@@ -541,16 +552,21 @@ def finish_epoch(path, epoch: int, weights, biases, metrics: dict, events: dict,
         _write_groups(f, groups)
 
 
+def check_extension(run: Run, epochs: int) -> None:
+    """``--epochs N`` for a resumed run: at least the epochs it has finished."""
+    done = len(run.metrics["epoch"])
+    if epochs < done:
+        raise RunFileError(f"{run.path}: has {done} finished epochs; --epochs {epochs} would "
+                           "drop some")
+
+
 def extend_epochs(path, epochs: int) -> None:
     """Let a run go on to ``epochs`` epochs in all: rewrite its stored network definition's
     ``[training] epochs`` (the only field a resumed run may change; the learning-rate
     schedule depends on the epoch index alone, so the run continues as if it had been
     defined that way)."""
     run = read_run(path)
-    done = len(run.metrics["epoch"])
-    if epochs < done:
-        raise RunFileError(f"{path}: has {done} finished epochs; --epochs {epochs} would drop "
-                           "some")
+    check_extension(run, epochs)
     spec = run.spec.replace(training={"epochs": int(epochs)})
     toml = spec.to_toml()
     with atomic_write(path) as f:
@@ -630,7 +646,7 @@ def _edge_order(toml: str) -> tuple | None:
     from .errors import EqspikeError
 
     try:
-        spec = spec_from_toml(toml, name="run")
+        spec = spec_from_toml(toml, name="run", stored=True)
     except EqspikeError:
         return None
     return tuple((e.pre, e.post) for e in spec.edges)

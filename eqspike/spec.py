@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import EqspikeError
+from .errors import EqspikeError, shown
 
 __all__ = [
     "SpecError",
     "NetworkSpec",
     "EdgeSpec",
+    "CONV_FIELDS",
+    "conv_output",
     "NETWORKS_DIR",
     "available_networks",
     "load_network",
@@ -73,6 +75,34 @@ class EdgeSpec:
     pool: int = 1
 
 
+#: The fields only a conv edge reads.
+CONV_FIELDS = ("kernel", "stride", "padding", "pool")
+
+
+def conv_output(pre_shape, post_shape, kernel: int, stride: int = 1, padding: int = 0,
+                pool: int = 1, where: str = "a conv edge") -> tuple:
+    """The rows and columns of a convolution of ``pre_shape`` (C_in, H, W) with a k×k kernel,
+    stride s and zero padding P before its p×p pooling: ⌊(H + 2P − k)/s⌋ + 1 (and the same
+    for W); :class:`SpecError` naming ``where`` unless the kernel fits the padded input, the
+    pooling divides the output and ``post_shape`` is (C_out, rows/p, columns/p). The one
+    check of a conv edge's geometry, for both engines."""
+    c_in, h, w = pre_shape
+    k, s, p = kernel, stride, padding
+    if k > h + 2 * p or k > w + 2 * p:
+        raise SpecError(f"{where}: a {k}x{k} kernel does not fit an input of shape "
+                        f"{list(pre_shape)} with padding {p}")
+    rows, cols = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    if rows % pool or cols % pool:
+        raise SpecError(f"{where}: pooling {pool} does not divide the convolution's output "
+                        f"{rows}x{cols} (kernel {k}, stride {s}, padding {p})")
+    expected = (post_shape[0], rows // pool, cols // pool)
+    if tuple(post_shape) != expected:
+        raise SpecError(f"{where}: a convolution from {list(pre_shape)} (kernel {k}, stride "
+                        f"{s}, padding {p}, pool {pool}) gives shape {list(expected)}, but the "
+                        f"layer has shape {list(post_shape)}")
+    return rows, cols
+
+
 def _parse_shapes(where: str, value) -> tuple:
     if not isinstance(value, (list, tuple)):
         raise SpecError(f"{where}: expected a list of shapes, e.g. [[1, 28, 28], [512], [10]]")
@@ -82,7 +112,7 @@ def _parse_shapes(where: str, value) -> tuple:
                 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
                            for n in shape)):
             raise SpecError(f"{where}[{k}]: a shape is [n] or [channels, height, width] of "
-                            f"positive integers, got {shape!r}")
+                            f"positive integers, got {shown(shape)}")
         out.append(tuple(shape))
     return tuple(out)
 
@@ -113,7 +143,7 @@ def _parse_edges(where: str, value) -> tuple:
                                                                        else 1):
                 raise SpecError(f"{where}[{k}].{key}: expected a "
                                 f"{'non-negative' if key in ('pre', 'post', 'padding') else 'positive'}"
-                                f" integer, got {v!r}")
+                                f" integer, got {shown(v)}")
         out.append(EdgeSpec(**edge))
     return tuple(out)
 
@@ -239,7 +269,8 @@ class TrainingSection:
     epochs: int = _f(1, lo=1, doc="passes over the train_samples")
     train_samples: int = _f(60000, lo=1, doc="samples per epoch (the first N, reshuffled)")
     chunk_samples: int = _f(1000, lo=1, doc="samples per compiled run; checkpoint period")
-    seed: int = _f(1, lo=0, doc="the initial weights, the sample order and any spike noise")
+    seed: int = _f(1, lo=0, hi=2 ** 32 - 1,
+                   doc="the initial weights, the sample order and any spike noise")
 
 
 @dataclass(frozen=True)
@@ -358,6 +389,34 @@ class NetworkSpec:
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
 
+    def check_dataset(self) -> None:
+        """The graph against the images it will see (``[network] dataset``), what every
+        command that runs a network checks before it creates anything: the input layer
+        holds one image (its shape, if given, the images' own), the output one neuron per
+        class, and an epoch no more samples than the training set has. (A network that
+        no dataset feeds, a unit test's, need not pass it.)"""
+        from .data import DATASETS
+
+        data = DATASETS[self.network.dataset]
+        image, classes = data["shape"], data["classes"]
+        where, name = f"{self.name}: [network]", self.network.dataset
+        pixels = image[0] * image[1] * image[2]
+        if self.layers[0] != pixels:
+            raise SpecError(f"{where} layers[0] = {self.layers[0]}: {name} images have "
+                            f"{pixels} pixels ({'x'.join(map(str, image))}), one input "
+                            "neuron each")
+        if self.shapes[0] not in ((pixels,), tuple(image)):
+            raise SpecError(f"{where} shapes[0] = {list(self.shapes[0])}: {name} images are "
+                            f"{list(image)} (or the flat [{pixels}])")
+        if self.layers[-1] != classes:
+            raise SpecError(f"{where} layers[-1] = {self.layers[-1]}: {name} has {classes} "
+                            "classes, one output neuron each")
+        size = data["sizes"]["train"]
+        if self.training.train_samples > size:
+            raise SpecError(f"{self.name}: [training] train_samples = "
+                            f"{self.training.train_samples}: {name}'s training set has "
+                            f"{size} images")
+
     def _check_code(self) -> None:
         """The delta code and its rule go together, with a graded input; its fields are
         refused, not ignored, under another code."""
@@ -402,6 +461,12 @@ class NetworkSpec:
             if e.kind == "conv" and (len(shapes[e.pre]) != 3 or len(shapes[e.post]) != 3):
                 raise SpecError(f"{where} edges[{k}]: a conv edge joins [C, H, W] layers, got "
                                 f"{list(shapes[e.pre])} -> {list(shapes[e.post])}")
+            if e.kind == "conv":
+                conv_output(shapes[e.pre], shapes[e.post], e.kernel, e.stride, e.padding,
+                            e.pool, where=f"{where} edges[{k}]")
+            elif any(getattr(e, f) != getattr(EdgeSpec, f) for f in CONV_FIELDS):
+                raise SpecError(f"{where} edges[{k}]: kernel, stride, padding and pool belong "
+                                "to a conv edge; this one is dense (add kind = \"conv\")")
         pairs = [(e.pre, e.post) for e in edges]
         twice = sorted({p for p in pairs if pairs.count(p) > 1})
         if twice:
@@ -446,11 +511,14 @@ class NetworkSpec:
 
     def to_toml(self) -> str:
         """The complete definition, every field explicit, as TOML that :func:`spec_from_toml`
-        reads back to an equal spec (what run files store: the network as run)."""
+        reads back to an equal spec with ``stored=True`` (what run files store: the network
+        as run, every table, also those its engine does not read)."""
         def value(v):
             if isinstance(v, (list, tuple)):
                 return "[" + ", ".join(value(x) for x in v) + "]"
             if isinstance(v, dict):
+                if v.get("kind") == "dense":          # an edge: no conv field on a dense one
+                    v = {k: x for k, x in v.items() if k not in CONV_FIELDS}
                 return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
             if isinstance(v, str):
                 return json.dumps(v)
@@ -499,7 +567,7 @@ def _check_value(where: str, f: dataclasses.Field, value: Any) -> Any:
         return meta["parse"](where, value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
-            raise SpecError(f"{where}: expected a list, got {value!r}")
+            raise SpecError(f"{where}: expected a list, got {shown(value)}")
         kind = type(default[0]) if default else float
         return tuple(_check_scalar(f"{where}[{k}]", kind, meta, v) for k, v in enumerate(value))
     return _check_scalar(where, type(default), meta, value)
@@ -511,7 +579,9 @@ def _check_scalar(where: str, kind: type, meta: dict, value: Any) -> Any:
     if kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise SpecError(f"{where}: expected {kind.__name__}, got {value!r}")
+        expected = {float: "a number", int: "an integer", str: "a string",
+                    bool: "a boolean (true or false)"}[kind]
+        raise SpecError(f"{where}: expected {expected}, got {shown(value)}")
     if kind is float and not math.isfinite(value):
         raise SpecError(f"{where}: expected a finite number, got {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
@@ -534,8 +604,10 @@ def _build_section(name: str, section: str, values: dict):
     return cls(**checked)
 
 
-def spec_from_toml(text: str, name: str = "<string>") -> NetworkSpec:
-    """Parse and validate a network definition from TOML text."""
+def spec_from_toml(text: str, name: str = "<string>", stored: bool = False) -> NetworkSpec:
+    """Parse and validate a network definition from TOML text. ``stored``: the definition a
+    run file holds (written by :meth:`NetworkSpec.to_toml`; eqspike before 0.3 wrote every
+    edge's conv fields, at their defaults on a dense edge, which a network file may not)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -548,7 +620,10 @@ def spec_from_toml(text: str, name: str = "<string>") -> NetworkSpec:
     for section, value in raw.items():
         if not isinstance(value, dict):
             raise SpecError(f"{name}: [{section}] must be a table")
-    for section, value in _graph_moved(raw).items():
+    if not stored:
+        _refuse_conv_fields_on_dense_edges(name, raw)
+        _refuse_fields_the_engine_ignores(name, raw)
+    for section, value in _graph_moved(raw, name, stored).items():
         sections[section] = _build_section(name, section, value)
     return NetworkSpec(name=name, **sections)
 
@@ -559,11 +634,58 @@ MOVED_FIELDS = {"shapes": ("network", "shapes"), "edges": ("network", "edges"),
                 "rates": ("learning", "rates")}
 
 
-def _graph_moved(raw: dict) -> dict:
+#: Per engine (``[network] path``), the fields of a network file it does not read: a file
+#: that sets one would be silently ignored, so it is refused (a run file, which writes
+#: every field, is not checked). ``None``: the whole table.
+IGNORED_FIELDS = {
+    "rate": {"spiking": None,
+             "learning": ("rule", "partner", "window_rate", "bias_rates", "decay_every",
+                          "weight_bound"),
+             "phases": ("nudging", "nudge_anneal"), "training": ("chunk_samples",)},
+    "spiking": {"reference": None},
+}
+#: Where the rate reference takes what a field it ignores sets on the spiking path.
+RATE_INSTEAD = {"bias_rates": "each bias takes the rate of the first edge into its layer, "
+                              "the read-out [reference] readout_rate",
+                "nudging": "the estimator is [reference] estimator",
+                "weight_bound": "the rate reference bounds no weight",
+                "chunk_samples": "it trains in mini-batches of [reference] batch_size"}
+
+
+def _refuse_fields_the_engine_ignores(name: str, raw: dict) -> None:
+    path = raw.get("network", {}).get("path", "spiking")
+    for section, fields in IGNORED_FIELDS.get(path, {}).items():
+        table = {k: v for k, v in raw.get(section, {}).items()
+                 if not (section == "reference" and k in MOVED_FIELDS)}   # read elsewhere
+        given = sorted(table) if fields is None else [f for f in fields if f in table]
+        if given:
+            engine = "the rate reference" if path == "rate" else "the spiking engine"
+            instead = RATE_INSTEAD.get(given[0]) if path == "rate" else None
+            raise SpecError(f"{name}: [{section}] {given[0]} is not read by {engine}, which "
+                            f"this network runs on ([network] path = {path!r})"
+                            + (f"; {instead}" if instead else "") + "; remove it")
+
+
+def _refuse_conv_fields_on_dense_edges(name: str, raw: dict) -> None:
+    """A dense edge (no ``kind = "conv"``) given a conv field: the field would be ignored."""
+    for section in ("network", "reference"):
+        edges = raw.get(section, {}).get("edges")
+        for k, edge in enumerate(edges if isinstance(edges, list) else []):
+            if isinstance(edge, dict) and edge.get("kind", "dense") != "conv":
+                given = [f for f in CONV_FIELDS if f in edge]
+                if given:
+                    raise SpecError(f"{name}: [{section}] edges[{k}]: {', '.join(given)} "
+                                    "belong(s) to a conv edge; this one is dense (add kind = "
+                                    "\"conv\")")
+
+
+def _graph_moved(raw: dict, name: str = "<string>", stored: bool = False) -> dict:
     """``raw`` with eqspike 0.1's ``[reference] shapes``, ``edges`` and ``rates`` read as
     ``[network] shapes``, ``[network] edges`` and ``[learning] rates`` (one per edge), so
     that older network and run files keep working; empty ones (a run file writes every
-    field) are dropped."""
+    field) are dropped. A network file giving a field in both places, with two values, is
+    refused (neither may silently win); a run file of eqspike 0.1 wrote both, and there
+    the [reference] one is what that rate run used."""
     reference = dict(raw.get("reference", {}))
     if not any(key in reference for key in MOVED_FIELDS):
         return raw
@@ -571,6 +693,11 @@ def _graph_moved(raw: dict) -> dict:
     for key, (section, field_name) in MOVED_FIELDS.items():
         value = reference.pop(key, None)
         if value not in (None, [], ()):
+            there = out.get(section, {}).get(field_name)
+            if not stored and there not in (None, [], ()) and there != value:
+                raise SpecError(f"{name}: [reference] {key} (eqspike 0.1's spelling) and "
+                                f"[{section}] {field_name} give two values; keep [{section}] "
+                                f"{field_name}")
             out.setdefault(section, {})[field_name] = value
     out["reference"] = reference
     return out

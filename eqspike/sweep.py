@@ -55,7 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EqspikeError
+from .errors import EqspikeError, shown
+from .data import load_dataset
 from .spec import SpecError, load_network
 
 __all__ = ["SweepError", "Sweep", "Point", "load_sweep", "parse_sweep", "run_point",
@@ -148,6 +149,9 @@ def parse_sweep(text: str, name: str, where: str = "<sweep>") -> Sweep:
     if unknown:
         raise SweepError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}; valid: "
                          "sweep, vary, set")
+    for table in ("sweep", "vary", "set"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise SweepError(f"{path}: [{table}] must be a table, got {shown(raw[table])}")
     head = raw.get("sweep", {})
     known = {"name", "network", "seeds", "combine", "test_samples", "mode"}
     if set(head) - known:
@@ -155,10 +159,18 @@ def parse_sweep(text: str, name: str, where: str = "<sweep>") -> Sweep:
                          f"in [sweep]; valid: {', '.join(sorted(known))}")
     if "network" not in head:
         raise SweepError(f"{path}: [sweep] network is missing (a name in networks/ or a path)")
+    for key in ("network", "name"):
+        if key in head and (not isinstance(head[key], str) or not head[key].strip()):
+            raise SweepError(f"{path}: [sweep] {key} must be a non-empty string, got "
+                             f"{shown(head[key])}")
     seeds = head.get("seeds", [1])
     if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and s >= 0 for s in seeds)):
-        raise SweepError(f"{path}: [sweep] seeds must be a list of integers >= 0")
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2 ** 32
+                       for s in seeds)):
+        raise SweepError(f"{path}: [sweep] seeds must be a non-empty list of integers from 0 "
+                         "to 2**32 - 1")
+    if len(set(seeds)) < len(seeds):
+        raise SweepError(f"{path}: [sweep] seeds: a seed given twice")
     vary = raw.get("vary", {})
     if not vary:
         raise SweepError(f"{path}: [vary] is empty: name at least one \"table.field\" = [values]")
@@ -176,20 +188,30 @@ def parse_sweep(text: str, name: str, where: str = "<sweep>") -> Sweep:
     if mode not in ("standalone", "runtime"):
         raise SweepError(f"{path}: [sweep] mode {mode!r} is not one of standalone, runtime")
     test_samples = head.get("test_samples")
-    if test_samples is not None and (not isinstance(test_samples, int) or test_samples < 1):
-        raise SweepError(f"{path}: [sweep] test_samples must be an integer >= 1")
+    if test_samples is not None and (not isinstance(test_samples, int)
+                                     or isinstance(test_samples, bool) or test_samples < 1):
+        raise SweepError(f"{path}: [sweep] test_samples must be an integer >= 1, got "
+                         f"{shown(test_samples)}")
     for key in raw.get("set", {}):
         if "." not in key:
             raise SweepError(f"{path}: [set] {key!r}: write fields as \"table.field\"")
     sweep = Sweep(name=head.get("name", name), network=head["network"], seeds=seeds,
                   vary=vary, fixed=raw.get("set", {}), combine=combine,
                   test_samples=test_samples, mode=mode, text=text)
+    names = [p.name for p in sweep.points()]
+    if len(set(names)) < len(names):
+        raise SweepError(f"{path}: two points of [vary] are the same run (a value given twice)")
+    from .data import check_split_size
+
     for point in sweep.points():
         try:
-            sweep.spec_for(point)
-        except SpecError as exc:
+            spec = sweep.spec_for(point)
+            spec.check_dataset()
+            check_split_size(spec, "test", test_samples)
+        except EqspikeError as exc:
             raise SweepError(f"{path}: point {point.name}: {exc}") from None
     return sweep
+
 
 
 # -- one point, in a worker -----------------------------------------------------------------
@@ -282,12 +304,28 @@ def summarise(path) -> dict:
 # -- the index --------------------------------------------------------------------------------
 
 def read_index(directory) -> dict:
-    """{point: row} of a sweep directory's ``index.csv`` ({} if none)."""
+    """{point: row} of a sweep directory's ``index.csv`` ({} if none);
+    :class:`SweepError` for an index that is not one (other columns, an unknown status, a
+    point twice: damaged, or written by something else)."""
     path = Path(directory) / "index.csv"
     if not path.exists():
         return {}
-    with open(path, newline="") as f:
-        return {row["point"]: row for row in csv.DictReader(f)}
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = tuple(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SweepError(f"{path}: cannot read the sweep index ({exc})") from None
+    if fields != INDEX_FIELDS:
+        raise SweepError(f"{path}: damaged sweep index: its columns are not "
+                         f"{', '.join(INDEX_FIELDS)}")
+    out = {}
+    for n, row in enumerate(rows, start=2):
+        if row["status"] not in STATUSES or None in row or row["point"] in out:
+            raise SweepError(f"{path}: damaged sweep index at line {n}")
+        out[row["point"]] = row
+    return out
 
 
 def _write_index(directory, rows: dict) -> None:
@@ -317,8 +355,12 @@ def status_table(directory) -> str:
     lines = [f"{directory}: {len(rows)} points: " + ", ".join(f"{n} {s}" for s, n in
                                                               counts.items())]
     for r in rows.values():
-        acc = f"{100 * float(r['final_test_accuracy']):6.2f}%" if r["final_test_accuracy"] else \
-            "      –"
+        try:
+            acc = f"{100 * float(r['final_test_accuracy']):6.2f}%" \
+                if r["final_test_accuracy"] else "      –"
+        except ValueError:
+            raise SweepError(f"{directory}/index.csv: damaged sweep index (point "
+                             f"{r['point']})") from None
         error = f"  {r['error']}" if r["error"] else ""
         lines.append(f"  {r['point']:48s} {r['status']:9s} {acc}{error}")
     return "\n".join(lines)
@@ -355,9 +397,18 @@ def run_sweep(sweep_path, out_dir=None, *, scheduler: str | None = None,
         sweep.mode = mode
     out = sweep_directory(sweep, out_dir)
     stored = out / "sweep.toml"
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"{out}: is a file; --out names the sweep's folder")
+    if out.exists() and not stored.exists() and any(out.iterdir()):
+        raise SweepError(f"{out}: a folder that holds other files, not a sweep; give another "
+                         "--out")
     if stored.exists() and stored.read_text() != sweep.text:
         raise SweepError(f"{out} holds another sweep (its sweep.toml differs from "
                          f"{sweep_path}); give another --out")
+    read_index(out)                                 # a damaged index stops here
+    spec = load_network(sweep.network)
+    for split in ("train", "test"):                 # the data, before the folder is made
+        load_dataset(spec.network.dataset, split, data_dir, download)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if not stored.exists():
         stored.write_text(sweep.text)

@@ -22,7 +22,7 @@ def test_named_networks_load():
 
 def test_to_toml_round_trips_every_field():
     spec = load_network("mnist").replace(training={"epochs": 7}, learning={"rates": [0.5, 0.25]})
-    again = spec_from_toml(spec.to_toml(), name=spec.name)
+    again = spec_from_toml(spec.to_toml(), name=spec.name, stored=True)
     assert again == spec
 
 
@@ -41,7 +41,7 @@ def test_missing_toml_path(tmp_path):
     ("[netwrk]\nlayers = [4, 2]", r"unknown section\(s\) netwrk; valid: network"),
     ("[spiking]\ncode = 'poisson'", r"\[spiking\] code: 'poisson' is not one of sigma_delta, bernoulli"),
     ("[phases]\nbeta = -1.0", r"\[phases\] beta: -1.0 is below the minimum"),
-    ("[phases]\nfree_steps = 'many'", r"\[phases\] free_steps: expected int"),
+    ("[phases]\nfree_steps = 'many'", r"\[phases\] free_steps: expected an integer, got a string"),
     ("[network]\nlayers = [784, 500, 10]\n[learning]\nrates = [0.1]",
      r"\[learning\] rates needs 2 values"),
     ("[network]\nlayers = [784]", "at least 2 layers"),
@@ -73,8 +73,10 @@ def test_structure_key_ignores_run_time_parameters():
 def test_one_graph_for_both_engines_and_older_files_keep_working():
     """[network] shapes and edges describe the graph both engines read; eqspike 0.1's
     [reference] shapes, edges and rates are read as [network] shapes, edges and
-    [learning] rates, and a spec written back uses the new places."""
-    old = spec_from_toml("""
+    [learning] rates, and a spec written back uses the new places. A run file of 0.1
+    wrote both rates (the [reference] ones are the rate run's); a network file that gives
+    two values for one field is refused."""
+    text = """
 [network]
 layers = [784, 64, 32, 10]
 path = "rate"
@@ -84,10 +86,15 @@ rates = [0.1, 0.1, 0.1]
 [reference]
 edges = [{pre = 0, post = 1}, {pre = 1, post = 2}, {pre = 2, post = 3}, {pre = 1, post = 3}]
 rates = [0.05, 0.05, 0.05, 0.04]
-""", "old")
+"""
+    old = spec_from_toml(text, "old", stored=True)
+    with pytest.raises(SpecError, match=r"\[reference\] rates \(eqspike 0.1's spelling\) and "
+                                        r"\[learning\] rates give two values"):
+        spec_from_toml(text, "old")
+    assert spec_from_toml(text.replace("rates = [0.1, 0.1, 0.1]\n", ""), "old") == old
     assert old.edges[3].pre == 1 and old.edges[3].post == 3
     assert old.learning.rates == (0.05, 0.05, 0.05, 0.04)
-    again = spec_from_toml(old.to_toml(), "old")
+    again = spec_from_toml(old.to_toml(), "old", stored=True)
     assert again == old
     assert "edges = " in old.to_toml().split("[phases]")[0]        # written in [network]
     chain = load_network("mnist")
@@ -108,7 +115,7 @@ bias_rates = [0.1, 0.1]
 
 
 def test_the_spiking_engine_refuses_a_conv_edge_for_a_rule_it_cannot_build():
-    spec = _spiking_graph('[{pre = 0, post = 1, kind = "conv"}, {pre = 1, post = 2}]')
+    spec = _spiking_graph('[{pre = 0, post = 1, kind = "conv", padding = 1}, {pre = 1, post = 2}]')
     assert spec.edges[0].kind == "conv"
     assert spec.replace(learning={"rule": "continual"}).learning.rule == "continual"
     with pytest.raises(SpecError, match="edges.0. is a conv edge between spiking layers: .* "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EqspikeError
+from ..errors import EqspikeError, shown
 
 __all__ = ["Device", "DEVICES", "EnergyError", "KINDS", "ENERGY_FIELDS", "PRESETS_FILE",
            "register_device", "load_devices"]
@@ -116,17 +116,55 @@ def load_devices(path) -> dict:
         if unknown:
             raise EnergyError(f"{path}: [{name}] has unknown field(s) "
                               f"{', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        values = {}
+        for key, value in table.items():
+            where = f"{path}: [{name}] {key}"
+            if key in TEXT_FIELDS:
+                if not isinstance(value, str):
+                    raise EnergyError(f"{where}: expected a string, got {shown(value)}")
+            elif key == "alternatives":
+                value = _alternatives(where, value)
+            elif not _is_number(value):
+                raise EnergyError(f"{where}: expected a number (joules) or nan, got "
+                                  f"{shown(value)}")
+            else:
+                value = float(value)
+            values[key] = value
         try:
-            alternatives = tuple((a["field"], float(a["value"]), str(a["source"]))
-                                 for a in table.pop("alternatives", ()))
-            devices[name] = Device(name=name, alternatives=alternatives,
-                                   **{k: (float(v) if k not in ("kind", "source",
-                                                                "graded_source") else v)
-                                      for k, v in table.items()})
-        except (TypeError, ValueError, KeyError) as exc:
-            raise EnergyError(f"{path}: [{name}]: {exc!r}; an alternative is "
-                              "{field = ..., value = ..., source = ...}") from None
+            devices[name] = Device(name=name, **values)
+        except EnergyError as exc:
+            raise EnergyError(f"{path}: {exc}") from None
     return devices
+
+
+#: The fields of a device that hold text; every other one (but ``alternatives``) a number.
+TEXT_FIELDS = ("kind", "source", "graded_source")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _alternatives(where: str, value) -> tuple:
+    """``alternatives = [{field = ..., value = ..., source = ...}, ...]``, checked."""
+    form = "a list of {field = \"synop\", value = 1e-11, source = \"...\"}"
+    if not isinstance(value, list):
+        raise EnergyError(f"{where}: expected {form}, got {shown(value)}")
+    out = []
+    for k, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"field", "value", "source"}:
+            raise EnergyError(f"{where}[{k}]: expected {form}")
+        if item["field"] not in ENERGY_FIELDS:
+            raise EnergyError(f"{where}[{k}] field: {shown(item['field'])} is not one of "
+                              f"{', '.join(ENERGY_FIELDS)}")
+        if not _is_number(item["value"]):
+            raise EnergyError(f"{where}[{k}] value: expected a number (joules), got "
+                              f"{shown(item['value'])}")
+        if not isinstance(item["source"], str):
+            raise EnergyError(f"{where}[{k}] source: expected a string, got "
+                              f"{shown(item['source'])}")
+        out.append((item["field"], float(item["value"]), item["source"]))
+    return tuple(out)
 
 
 #: The presets (``devices.toml``), by name.

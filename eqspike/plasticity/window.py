@@ -250,6 +250,18 @@ def _write_fits_csv(path, fits: dict) -> None:
                       "r2", "n_bins", "kernel"], rows)
 
 
+#: The files :func:`plasticity_report` writes into its folder.
+REPORT_FILES = ("stdp_window.png", "stdp_window.csv", "stdp_fits.csv", "weight_changes.png",
+                "weight_changes.csv", "weight_trajectories.png", "weight_trajectories.csv")
+
+
+def report_folder(path, out_dir=None) -> Path:
+    """Where :func:`plasticity_report` writes: ``out_dir``, or ``RUN-plasticity/`` beside
+    the run."""
+    path = Path(path)
+    return Path(out_dir) if out_dir else path.with_name(path.stem + "-plasticity")
+
+
 def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int = 5,
                       dt_kind: str = "nearest") -> dict:
     """Figures and tables of a run's STDP log (and of the pairing protocol with its rule).
@@ -269,7 +281,7 @@ def plasticity_report(path, out_dir=None, protocol: bool = True, pairings: int =
     spec = run.spec
     names = [edge_name(e) for e in spec.edges]
     log = load_log(path)
-    out_dir = Path(out_dir) if out_dir else path.with_name(path.stem + "-plasticity")
+    out_dir = report_folder(path, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dt_range = int(log["attrs"]["dt_range"])
     pairs = len(log["selection"])

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..parameters import fan_in, weight_shape
-from ..spec import SpecError
+from ..spec import SpecError, conv_output
 
 __all__ = ["DenseEdge", "ConvEdge", "make_edge"]
 
@@ -94,19 +94,8 @@ class ConvEdge:
     def __post_init__(self):
         c_in, h, w = self.pre_shape
         k, s, p = self.kernel, self.stride, self.padding
-        self.conv_h = (h + 2 * p - k) // s + 1
-        self.conv_w = (w + 2 * p - k) // s + 1
-        if self.conv_h < 1 or self.conv_w < 1:
-            raise SpecError(f"a {k}x{k} kernel with stride {s} and padding {p} does not fit "
-                             f"an input of shape {self.pre_shape}")
-        if self.conv_h % self.pool or self.conv_w % self.pool:
-            raise SpecError(f"pooling {self.pool} does not divide the convolution's output "
-                             f"{self.conv_h}x{self.conv_w}")
-        expected = (self.post_shape[0], self.conv_h // self.pool, self.conv_w // self.pool)
-        if tuple(self.post_shape) != expected:
-            raise SpecError(f"a convolution from {tuple(self.pre_shape)} (kernel {k}, stride "
-                             f"{s}, padding {p}, pool {self.pool}) gives shape {expected}, "
-                             f"but the layer has shape {tuple(self.post_shape)}")
+        self.conv_h, self.conv_w = conv_output(self.pre_shape, self.post_shape, k, s, p,
+                                               self.pool)
         self.out_h, self.out_w = self.conv_h // self.pool, self.conv_w // self.pool
         self.padded_shape = (h + 2 * p, w + 2 * p)
         shrink = s * (self.pool - 1)                 # the box sum's loss of rows and columns

@@ -179,6 +179,16 @@ def gdu_setting(spec, params=None, *, batch: int = 20, data_dir=None, download: 
     return net, params, x, np.eye(spec.layers[-1])[labels]
 
 
+def gdu_paths(out, betas) -> list:
+    """The files :func:`run_gdu` writes for each β: ``out`` for the first, ``OUT-betaB.h5``
+    for the others (each with its PNG beside it)."""
+    from pathlib import Path
+
+    out = Path(out)
+    return [out if index == 0 else out.with_name(f"{out.stem}-beta{beta:g}{out.suffix}")
+            for index, beta in enumerate(betas)]
+
+
 def run_gdu(spec, out, betas, *, params=None, t1=None, k=None, batch: int = 20,
             data_dir=None, download: bool = True):
     """The check for each β: writes ``out`` (the first β) and ``OUT-betaB.h5`` (the others),
@@ -188,10 +198,8 @@ def run_gdu(spec, out, betas, *, params=None, t1=None, k=None, batch: int = 20,
     net, params, x, y = gdu_setting(spec, params, batch=batch, data_dir=data_dir,
                                     download=download)
     t1, k = t1 or spec.phases.free_steps, k or spec.phases.nudge_steps
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for index, beta in enumerate(betas):
-        path = out if index == 0 else out.with_name(f"{out.stem}-beta{beta:g}{out.suffix}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    for beta, path in zip(betas, gdu_paths(out, betas)):
         result = gdu_check(net, x, y, t1, k, beta)
         write_gdu(path, result, spec, params, x, y)
         plot_gdu(result, path.with_suffix(".png"))

@@ -38,12 +38,12 @@ def evaluate_rate(net, x, labels, steps: int, batch: int = 500) -> float:
     return correct / len(x)
 
 
-def load_xy(spec, split, data_dir, download, limit=None):
-    """The split's first ``limit`` images as rates in the network's precision, converted
-    when indexed (:class:`eqspike.data.PixelRates`), and labels
+def load_xy(spec, split, data_dir, download, limit=None, lazy: bool = False):
+    """The split's first ``limit`` images as rates in the network's precision (``lazy``:
+    converted when indexed, :class:`eqspike.data.PixelRates`), and labels
     (:func:`eqspike.data.network_inputs`)."""
     return network_inputs(spec, split, data_dir, download, limit, spec.reference.precision,
-                          lazy=True)
+                          lazy=lazy)
 
 
 class RateTrainer:
@@ -66,8 +66,9 @@ class RateTrainer:
             state = {k: v.astype(dtype, copy=False) if np.ndim(v) else v
                      for k, v in point.optimizer.items()}
         self.x_train, self.train_labels = load_xy(spec, "train", data_dir, download,
-                                                  spec.training.train_samples)
-        self.x_test, self.test_labels = load_xy(spec, "test", data_dir, download, test_samples)
+                                                  spec.training.train_samples, lazy=True)
+        self.x_test, self.test_labels = load_xy(spec, "test", data_dir, download, test_samples,
+                                                lazy=True)
         self.n_test = len(self.test_labels)
         self.net = HopfieldNetwork(spec, params)
         self.optimizer = make_optimizer(spec)

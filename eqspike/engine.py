@@ -27,6 +27,7 @@ import numpy as np
 
 from . import rules
 from .parameters import edge_weight_shape
+from .synapses import run_scalars
 from .threads import DEFAULT_THREADS, resolve_threads
 from .spec import NetworkSpec
 from .schedule import EVENT_PHASES, SAMPLE_PAD, padded_sample_signal, phase_signals
@@ -45,6 +46,8 @@ class ChunkResult:
     (:data:`eqspike.spiking.EVENT_PHASES`); None when the engine does not count events.
     ``logged_spikes``: per layer, (neuron, step) int arrays of the logged neurons' spikes in
     training samples, step counted from the chunk's start; None when not logging.
+    ``feedback``: per edge, its own feedback weights B after the chunk (one-way couplings,
+    :mod:`eqspike.synapses`), or None.
     """
 
     weights: list
@@ -52,6 +55,7 @@ class ChunkResult:
     readout: np.ndarray
     events: np.ndarray | None
     logged_spikes: list | None = None
+    feedback: list | None = None
 
 
 def default_threads() -> int:
@@ -106,16 +110,43 @@ class Engine:
 
     def run_parameters(self, net, epoch: float = 0) -> list:
         """The run-time scalars of a built network, as (object, variable, value): the rule's
-        scales for ``epoch`` and the weight bound (``[learning] weight_bound``, 0: none).
+        scales for ``epoch``, and on every object that updates weights (an edge's, a copy
+        holding feedback weights) the scalars of the synapse's update
+        (:func:`eqspike.synapses.run_scalars`: the bound, and the decay, noise and level
+        step ``[synapses]`` asks for).
 
         Runtime mode sets them as attributes; a standalone build receives them through
         ``run_args``. Both come from here.
         """
         lr_w, lr_b = self.learning_rates(epoch)
-        bound = self.spec.learning.weight_bound or rules.UNBOUNDED
         out = [(holder, "lr_w", lr) for holder, lr in zip(net.weights, lr_w)]
-        out += [(holder, "w_max", bound) for holder in net.weights]
+        for (w, b), scalars in zip(net.weight_slots(), run_scalars(self.spec)):
+            holders = [w.holder] + ([b.holder] if b is not None and b.holder is not w.holder
+                                    else [])
+            out += [(holder, name, value) for holder in holders
+                    for name, value in scalars.items()]
         out += [(group, "lr_b", lr) for group, lr in zip(net.layers[1:], lr_b)]
+        return out
+
+    def parameter_arrays(self, net, weights, feedback=None, gains=None) -> list:
+        """The arrays a chunk starts from, as (object, variable, flat values): every edge's
+        W, its own feedback weights B (one-way couplings), and the device gains of each
+        (``gains``: {``W_pre_post`` or ``B_pre_post``: array}, see
+        :func:`eqspike.synapses.device_gains`)."""
+        out = []
+        feedback = feedback or [None] * len(weights)
+        for edge, (w_slot, b_slot), w, b in zip(self.spec.edges, net.weight_slots(), weights,
+                                                feedback):
+            for slot, array, prefix in ((w_slot, w, "W"), (b_slot, b, "B")):
+                if slot is None:
+                    continue
+                if array is None:
+                    raise ValueError(f"edge {edge.pre} -> {edge.post} has feedback weights of "
+                                     "its own: pass them (feedback=)")
+                out.append((slot.holder, slot.variable, slot.flat(array)))
+                gain = (gains or {}).get(f"{prefix}_{edge.pre}_{edge.post}")
+                if gain is not None:
+                    out.append((slot.holder, slot.gain, slot.flat(gain)))
         return out
 
     def set_run_parameters(self, net, epoch: float = 0) -> None:
@@ -123,12 +154,15 @@ class Engine:
         for owner, name, value in self.run_parameters(net, epoch):
             setattr(owner, name, value)
 
-    def run_chunk(self, rates, targets, kinds, weights, biases, epoch: float = 0) -> ChunkResult:
+    def run_chunk(self, rates, targets, kinds, weights, biases, epoch: float = 0,
+                  feedback=None, gains=None) -> ChunkResult:
         """Run samples ``rates`` (n, n_in) with one-hot ``targets`` (n, n_out).
 
         ``kinds`` (n,) says what each sample does: SAMPLE_TRAIN or SAMPLE_EVAL; ``epoch``
         (the position in the schedule, :func:`eqspike.rules.schedule_position`)
-        selects the learning rates.
+        selects the learning rates. ``feedback`` and ``gains``: the feedback weights B per
+        edge and the device gains, with ``[synapses]`` that has them
+        (:meth:`parameter_arrays`).
         """
         n = len(rates)
         if not 0 < n <= self.chunk_samples:
@@ -139,20 +173,22 @@ class Engine:
             targets = np.vstack([targets, np.zeros((pad, targets.shape[1]))])
             kinds = np.r_[kinds, np.full(pad, SAMPLE_PAD)]
         result = self._run(np.asarray(rates, float), np.asarray(targets, float),
-                           np.asarray(kinds), weights, biases, epoch)
+                           np.asarray(kinds), weights, biases, epoch, feedback, gains)
         result.readout = result.readout[:n]
         if result.events is not None:
             result.events = result.events[:n]
         return result
 
-    def _run(self, rates, targets, kinds, weights, biases, epoch) -> ChunkResult:
+    def _run(self, rates, targets, kinds, weights, biases, epoch, feedback,
+             gains) -> ChunkResult:
         raise NotImplementedError
 
     @staticmethod
     def _collect(net, n_samples) -> ChunkResult:
-        weights = [np.asarray(holder.w[:], dtype=float).reshape(
-                       edge_weight_shape(net.spec, e))
-                   for e, holder in zip(net.spec.edges, net.weights)]
+        shapes = [edge_weight_shape(net.spec, e) for e in net.spec.edges]
+        slots = net.weight_slots()
+        weights = [w.read(shape) for (w, _), shape in zip(slots, shapes)]
+        feedback = [None if b is None else b.read(shape) for (_, b), shape in zip(slots, shapes)]
         biases = [np.asarray(g.b[:], dtype=float) for g in net.layers[1:]]
         # monitors record at every sample boundary, before the reset: row k + 1 is sample k
         counts = np.asarray(net.readout_monitor.count)  # (n_out, n_samples + 1)
@@ -167,7 +203,8 @@ class Engine:
             logged = [(np.asarray(m.i[:], dtype=np.int64),
                        np.rint(np.asarray(m.t_[:]) / dt).astype(np.int64))
                       for m in net.log_monitors]
-        return ChunkResult(weights, biases, readout, events, logged)
+        return ChunkResult(weights, biases, readout, events, logged,
+                           feedback if any(b is not None for b in feedback) else None)
 
 
 class RuntimeEngine(Engine):
@@ -175,7 +212,7 @@ class RuntimeEngine(Engine):
 
     pads_chunks = False
 
-    def _run(self, rates, targets, kinds, weights, biases, epoch):
+    def _run(self, rates, targets, kinds, weights, biases, epoch, feedback, gains):
         import brian2 as b2
 
         b2.set_device("runtime")
@@ -185,6 +222,8 @@ class RuntimeEngine(Engine):
                             weights=weights, biases=biases, count_events=self.count_events,
                             log_neurons=self.log_neurons, free_only=self.free_only)
         self.set_run_parameters(net, epoch)
+        for holder, name, values in self.parameter_arrays(net, weights, feedback, gains):
+            setattr(holder, name, values)
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
         if net.network.t < (net.duration_steps - 0.5) * dt:
@@ -285,7 +324,7 @@ class StandaloneEngine(Engine):
                 lock.close()
         raise RuntimeError(f"no free build slot beside {directory} (999 in use)")
 
-    def _run(self, rates, targets, kinds, weights, biases, epoch):
+    def _run(self, rates, targets, kinds, weights, biases, epoch, feedback, gains):
         if StandaloneEngine._live is not self:
             raise RuntimeError("this StandaloneEngine was retired: a newer one was built in "
                                "the same process, and Brian2's standalone device holds one "
@@ -296,8 +335,8 @@ class StandaloneEngine(Engine):
         values = {"stimulus": padded_sample_signal(rates),
                   "target": padded_sample_signal(targets), **steps}
         args = {signal: values[k] for k, signal in self._signals.items()}
-        for holder, w in zip(net.weights, weights):
-            args[holder.w] = np.asarray(w, dtype=float).ravel()
+        for holder, name, array in self.parameter_arrays(net, weights, feedback, gains):
+            args[getattr(holder, name)] = array
         for group, b in zip(net.layers[1:], biases):
             args[group.b] = np.asarray(b, dtype=float)
         for owner, name, value in self.run_parameters(net, epoch):

@@ -12,6 +12,13 @@ edge into its layer, from one generator seeded with the run's seed, layer by lay
 edges into layer 1 (in the order of ``[network] edges``), then b_1, the edges into layer 2,
 b_2, and so on. So one seed gives the same initial weights on both engines, in float64
 (the rate reference then rounds them to its ``[reference] precision``).
+
+With one-way couplings (``[synapses] coupling = "asymmetric"``, :mod:`eqspike.synapses`)
+every edge between two non-input layers also has feedback weights ``B_pre_post`` of W's
+shape: drawn like W from a generator of their own (``[seed, 1]``, edge by edge, so that W
+and the biases are those of the symmetric network), or equal to W (``feedback_init =
+"transpose"``). With weights of few bits (``weight_bits``) every weight starts on its
+levels (:func:`eqspike.synapses.quantize`, deterministic rounding).
 """
 
 from __future__ import annotations
@@ -20,13 +27,18 @@ import numpy as np
 
 from .spec import EdgeSpec, NetworkSpec
 
-__all__ = ["edge_name", "weight_shape", "fan_in", "edge_weight_shape", "edge_fan_in",
-           "has_readout", "init_parameters", "as_lists"]
+__all__ = ["edge_name", "feedback_name", "weight_shape", "fan_in", "edge_weight_shape",
+           "edge_fan_in", "has_readout", "init_parameters", "as_lists", "feedback_list"]
 
 
 def edge_name(edge: EdgeSpec) -> str:
     """``W_pre_post``."""
     return f"W_{edge.pre}_{edge.post}"
+
+
+def feedback_name(edge: EdgeSpec) -> str:
+    """``B_pre_post``: an edge's own feedback weights (one-way couplings)."""
+    return f"B_{edge.pre}_{edge.post}"
 
 
 def weight_shape(kind: str, pre_shape, post_shape, kernel: int = 1) -> tuple:
@@ -78,7 +90,31 @@ def init_parameters(spec: NetworkSpec, seed: int) -> dict:
                                                   size=edge_weight_shape(spec, edge))
         bound = gain / np.sqrt(edge_fan_in(spec, incoming[0]))
         params[f"b_{layer}"] = rng.uniform(-bound, bound, size=spec.layers[layer])
+    from .synapses import feedback_edges, parameter_ranges, quantize
+
+    sy = spec.synapses
+    other = np.random.default_rng([seed, 1])
+    for k in feedback_edges(spec):
+        edge = spec.edges[k]
+        if sy.feedback_init == "transpose":
+            params[feedback_name(edge)] = params[edge_name(edge)].copy()
+        else:
+            bound = gain / np.sqrt(edge_fan_in(spec, edge))
+            params[feedback_name(edge)] = other.uniform(-bound, bound,
+                                                        size=edge_weight_shape(spec, edge))
+    if sy.weight_bits:
+        ranges = parameter_ranges(spec)
+        for name in params:
+            if not name.startswith("b_"):
+                params[name] = quantize(params[name], sy.weight_bits, ranges[name])
     return params
+
+
+def feedback_list(spec: NetworkSpec, params: dict) -> list | None:
+    """Per edge in the order of ``[network] edges``, its feedback weights ``B_pre_post`` or
+    None; None when no edge has any (symmetric couplings)."""
+    out = [params.get(feedback_name(e)) for e in spec.edges]
+    return out if any(b is not None for b in out) else None
 
 
 def as_lists(spec: NetworkSpec, params: dict) -> tuple[list, list]:

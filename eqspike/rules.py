@@ -124,6 +124,10 @@ co-occurrence of one neuron's change with the other's value, and it
 needs both values at every event, which rules out rebuilding it from spike times
 (STDP logging refuses this rule).
 
+Every rule writes its weight change as ``UPDATE(w, Δw)``: the synapse's update
+(:mod:`eqspike.synapses`), w ← clip(w + Δw, −w_max, w_max) for the ideal synapse, with the
+decay, the noise and the rounding of ``[synapses]`` for a chip's.
+
 Everything is local in space: a synapse reads only its own state, the two neurons it joins
 and the broadcast σ(t). Names ending in ``_pre`` and ``_post`` are the neurons' variables;
 ``learn_post`` is σ(t) read through the postsynaptic neuron.
@@ -295,8 +299,8 @@ w_max : 1 (shared)           # |w| <= w_max after every update
 """
 
 #: The input pair's update when the input is graded: w_ij += lr_w r_j H_i, at the input's
-#: event that closes a training sample (see *A graded input*).
-GRADED_APPLY = "w = clip(w + lr_w * r_pre * hebb_b_post, -w_max, w_max)"
+#: event that closes a training sample (see *A graded input*; ``UPDATE``: eqspike.synapses).
+GRADED_APPLY = "UPDATE(w, lr_w * r_pre * hebb_b_post)"
 
 #: The graded input pair's pathway, the same for every rule: nothing during the sample, the
 #: factorised update at its end (each rule's H_i is what its neurons accumulate in hebb_b).
@@ -309,8 +313,8 @@ EQSPIKE_SIGNAL = ("learn_post * {partner}_post", "learn_post * {partner}_pre")
 #: The continual rule at a spike: the weight moves at once by the other neuron's change,
 #: ΔW_ij = lr_w σ(t) Δv_other (the signal of a pre spike, of a post spike).
 CONTINUAL_SIGNAL = ("learn_post * dv_post", "learn_post * dv_pre")
-CONTINUAL_ON_PRE = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[0]}, -w_max, w_max)"
-CONTINUAL_ON_POST = f"w = clip(w + lr_w * {CONTINUAL_SIGNAL[1]}, -w_max, w_max)"
+CONTINUAL_ON_PRE = f"UPDATE(w, lr_w * {CONTINUAL_SIGNAL[0]})"
+CONTINUAL_ON_POST = f"UPDATE(w, lr_w * {CONTINUAL_SIGNAL[1]})"
 
 #: The delta rule's signal at an event of the lower neuron (``_pre``) and of the upper one
 #: (``_post``): σ(t) times the change of ρ̂_i ρ̂_j that the event makes (see *Rule delta*).
@@ -324,7 +328,7 @@ RULES = {
                           + _SYNAPSE_SCALARS,
             on_pre=f"hebb += {EQSPIKE_SIGNAL[0]}",
             on_post=f"hebb += {EQSPIKE_SIGNAL[1]}",
-            apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
+            apply="UPDATE(w, lr_w * hebb)\nhebb = 0"),
         graded=GRADED_PATHWAY,
         accumulator="hebb",
         spike_signal=EQSPIKE_SIGNAL,
@@ -333,8 +337,7 @@ RULES = {
         name="end_of_phase",
         spiking=Pathway(
             synapse_model=_SYNAPSE_SCALARS, on_pre="", on_post="",
-            apply="w = clip(w + lr_w * (n_plus_pre * n_plus_post - n_minus_pre * n_minus_post),"
-                  " -w_max, w_max)"),
+            apply="UPDATE(w, lr_w * (n_plus_pre * n_plus_post - n_minus_pre * n_minus_post))"),
         graded=GRADED_PATHWAY,
         neuron_model="n_minus : 1  # spikes in the negative window\n"
                      "n_plus : 1   # spikes in the positive window\n",
@@ -368,7 +371,7 @@ RULES = {
                           + _SYNAPSE_SCALARS,
             on_pre=f"hebb += {DELTA_SIGNAL[0]}",
             on_post=f"hebb += {DELTA_SIGNAL[1]}",
-            apply="w = clip(w + lr_w * hebb, -w_max, w_max)\nhebb = 0"),
+            apply="UPDATE(w, lr_w * hebb)\nhebb = 0"),
         graded=GRADED_PATHWAY,
         own={"on_spike": "hebb_b += learn * q", "step": ""},
         accumulator="hebb",

@@ -134,6 +134,16 @@ class Checkpoint:
         return out
 
     @property
+    def feedback(self) -> list | None:
+        """Per edge its own feedback weights ``B_pre_post`` (one-way couplings, in the
+        order of ``[network] edges``; None for an edge without), or None if no edge has
+        any."""
+        if self.edges is None:
+            return None
+        out = [self.params.get(f"B_{pre}_{post}") for pre, post in self.edges]
+        return out if any(b is not None for b in out) else None
+
+    @property
     def biases(self) -> list:
         """b_1, b_2, ... in order."""
         out, k = [], 1

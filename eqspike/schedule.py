@@ -24,7 +24,9 @@ one padding step at the end of the chunk, in which the last sample's update is a
 * ``logging`` (only with STDP logging): 1 in every step of a training sample;
 * ``theta`` (the delta code only): the threshold a change of ρ must reach to be sent,
   ``[spiking] delta_theta`` in free steps, ``delta_theta_nudged`` in nudged ones, and 0 at
-  the last step of every phase with ``delta_flush`` (:func:`delta_thresholds`).
+  the last step of every phase with ``delta_flush`` (:func:`delta_thresholds`);
+* ``trained`` (``[synapses] decay`` > 0): 1 at the first step after each training sample,
+  the boundary where its update (and the weights' decay) is applied.
 
 A build that only evaluates (``free_only``: :func:`sample_steps`) has samples of the T1
 free steps alone, no nudged slots to idle through: what evaluation and inference run.
@@ -124,6 +126,9 @@ def phase_signals(spec: NetworkSpec, kinds: np.ndarray, logging: bool = False,
         out["logging"] = flat(train * np.ones(steps))
     if spec.spiking.code == "delta":
         out["theta"] = flat(delta_thresholds(spec, phase), spec.spiking.delta_theta)
+    if spec.synapses.decay:             # the weights' decay acts at a training update only
+        out["trained"] = np.zeros(len(kinds) * steps + 1)
+        out["trained"][steps::steps] = train[:, 0]
     if spec.phases.nudge_anneal != 1.0 and not free_only:    # α falls over each nudged phase
         scale = np.ones(steps)
         for start in range(t1, steps, t2):

@@ -265,6 +265,52 @@ class LearningSection:
 
 
 @dataclass(frozen=True)
+class SynapsesSection:
+    """What a chip's synapses do that the ideal model's do not (both engines read it;
+    :mod:`eqspike.synapses`): one-way couplings with their own feedback weights, weights of
+    few bits, noisy updates. The defaults are the ideal synapse: one float64 weight per
+    coupling, read both ways, every update exact."""
+
+    coupling: str = _f("symmetric", choices=("symmetric", "asymmetric"),
+                       doc="symmetric: one weight W serves both directions of a coupling; "
+                           "asymmetric: the feedback direction has weights B of its own "
+                           "(vector-field EP, Ernoult et al. 2020; a chip's one-way "
+                           "synapses), each synapse learning from the two neurons it joins "
+                           "(the spiking path: feedback = \"copy\"; edges from the clamped "
+                           "input have no feedback)")
+    feedback_init: str = _f("independent", choices=("independent", "transpose"),
+                            doc="asymmetric: B drawn independently of W (as W, from the "
+                                "run's seed), or starting equal to W (then, without decay "
+                                "or noise, the run is the symmetric one)")
+    decay: float = _f(0.0, lo=0.0, hi=1.0,
+                      doc="every weight, W and B, shrinks by this fraction at each update "
+                          "before it adds its change (w <- (1 - decay) w + dw): with "
+                          "asymmetric couplings B then aligns with W (the Kolen-Pollack "
+                          "effect)")
+    weight_bits: int = _f(0, lo=0, hi=16,
+                          doc="0: float weights; b: signed weights of b bits, 2^(b-1) - 1 "
+                              "levels each side of 0 in +-weight_range (2: ternary), every "
+                              "weight rounded to them at every update and at the start")
+    weight_range: tuple = _f((1.0,), lo=1e-6, hi=1e3,
+                             doc="weight_bits > 0: the largest weight (the bits' range R), "
+                                 "one for every edge or one per edge of [network] edges "
+                                 "(an edge's feedback weights B take its range); a chip "
+                                 "scales each core's weights, and an input layer's weights "
+                                 "are ten times smaller than an output layer's")
+    rounding: str = _f("deterministic", choices=("deterministic", "stochastic"),
+                       doc="weight_bits > 0: round every updated weight to the nearest "
+                           "level, or up or down with the probabilities that make the "
+                           "rounding unbiased (Loihi's stochastic rounding)")
+    update_noise: float = _f(0.0, lo=0.0, hi=10.0,
+                             doc="cycle-to-cycle variability: each update of each weight "
+                                 "is multiplied by 1 + update_noise * N(0, 1), drawn anew")
+    device_noise: float = _f(0.0, lo=0.0, hi=10.0,
+                             doc="device-to-device variability: each weight's updates are "
+                                 "multiplied by its own gain 1 + device_noise * N(0, 1), "
+                                 "drawn once from the run's seed")
+
+
+@dataclass(frozen=True)
 class TrainingSection:
     epochs: int = _f(1, lo=1, doc="passes over the train_samples")
     train_samples: int = _f(60000, lo=1, doc="samples per epoch (the first N, reshuffled)")
@@ -309,6 +355,7 @@ _SECTIONS = {
     "spiking": SpikingSection,
     "phases": PhaseSection,
     "learning": LearningSection,
+    "synapses": SynapsesSection,
     "training": TrainingSection,
     "reference": ReferenceSection,
 }
@@ -346,6 +393,7 @@ class NetworkSpec:
     spiking: SpikingSection = SpikingSection()
     phases: PhaseSection = PhaseSection()
     learning: LearningSection = LearningSection()
+    synapses: SynapsesSection = SynapsesSection()
     training: TrainingSection = TrainingSection()
     reference: ReferenceSection = ReferenceSection()
 
@@ -354,6 +402,7 @@ class NetworkSpec:
         if len(layers) < 2:
             raise SpecError(f"{self.name}: [network] layers needs at least 2 layers, got {layers}")
         self._check_graph()
+        self._check_synapses()
         if self.network.path == "rate":
             return
         if self.network.activation != "hard_sigmoid":
@@ -388,6 +437,37 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [phases] nudge_steps ({self.phases.nudge_steps}) "
                             f"exceeds free_steps ({self.phases.free_steps}): the free learning "
                             "window has the nudged phase's length and must fit in the free phase")
+
+    def _check_synapses(self) -> None:
+        """[synapses]: a field that the others make idle is refused, not ignored; the
+        spiking path's one-way couplings live in the feedback copies."""
+        sy, where = self.synapses, f"{self.name}: [synapses]"
+        defaults = SynapsesSection()
+        if sy.weight_bits == 0:
+            for name in ("weight_range", "rounding"):
+                if getattr(sy, name) != getattr(defaults, name):
+                    raise SpecError(f"{where} {name} applies to weights of few bits; "
+                                    "weight_bits = 0 keeps them float")
+        if len(sy.weight_range) not in (1, len(self.edges)):
+            raise SpecError(f"{where} weight_range needs 1 value or {len(self.edges)} (one "
+                            f"per edge), got {len(sy.weight_range)}")
+        if sy.weight_bits == 1:
+            raise SpecError(f"{where} weight_bits = 1: a signed weight needs 2 bits or more "
+                            "(2: the three levels -range, 0, +range)")
+        if sy.coupling == "symmetric" and sy.feedback_init != defaults.feedback_init:
+            raise SpecError(f"{where} feedback_init applies to coupling = \"asymmetric\"")
+        if self.network.path == "spiking" and sy.coupling == "asymmetric":
+            if self.spiking.feedback != "copy":
+                raise SpecError(f"{where} coupling = \"asymmetric\": the feedback weights B "
+                                "live in the second Synapses object of [spiking] feedback = "
+                                "\"copy\"; set it")
+        if sy.decay and self.network.path == "spiking" and self.learning.rule == "continual":
+            raise SpecError(f"{where} decay shrinks the weights at each sample's update; the "
+                            "continual rule moves them at every spike")
+        if sy.weight_bits and self.learning.weight_bound:
+            raise SpecError(f"{self.name}: [learning] weight_bound and [synapses] weight_bits "
+                            "both bound the weights; weight_range is the bound of weights of "
+                            "few bits")
 
     def check_dataset(self) -> None:
         """The graph against the images it will see (``[network] dataset``), what every
@@ -546,6 +626,12 @@ class NetworkSpec:
         for name in ("delta_theta", "delta_theta_nudged", "delta_flush"):
             d["spiking"].pop(name)
         d["learning"] = {k: d["learning"][k] for k in ("rule", "partner", "window_rate")}
+        sy = d.pop("synapses")    # what changes the code, not the run-time values; none
+        if sy != dataclasses.asdict(SynapsesSection()):   # for the ideal synapse's builds
+            d["synapses"] = {"coupling": sy["coupling"], "bits": sy["weight_bits"] > 0,
+                             "rounding": sy["rounding"], "decay": sy["decay"] > 0,
+                             "update_noise": sy["update_noise"] > 0,
+                             "device_noise": sy["device_noise"] > 0}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
 

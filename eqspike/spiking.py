@@ -65,7 +65,7 @@ from .schedule import (EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN, padded_sample_si
                        phase_signals, sample_steps)
 from .spec import NetworkSpec
 
-__all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "build_network", "build_layer",
+__all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "WeightSlot", "build_network", "build_layer",
            "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy",
            "build_counters", "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
            "layer_kind", "LAYER_CODE", "EDGE_BUILDERS", "deliver", "spike_pathways",
@@ -235,11 +235,42 @@ class SpikingNetwork:
     event_monitor: object = None  # StateMonitor of the event counters (None: not counted)
     log_monitors: list = None     # EventMonitor of logged spikes per layer ([]: not logging)
     free_only: bool = False       # samples of the free phase alone (evaluation only)
+    feedback: list = None         # per edge, the WeightSlot of its own feedback weights B
+                                  # (one-way couplings), or None
+
+    def weight_slots(self) -> list:
+        """(W's slot, B's slot or None) per edge: where the build holds each array."""
+        feedback = self.feedback or [None] * len(self.weights)
+        return [(WeightSlot(holder, "w"), b) for holder, b in zip(self.weights, feedback)]
 
     @property
     def duration_steps(self) -> int:
         """All samples, plus one step in which the last sample's update is applied."""
         return self.n_samples * sample_steps(self.spec, self.free_only) + 1
+
+
+@dataclass
+class WeightSlot:
+    """Where a weight array (W or B, (n_pre, n_post), or a kernel's shape) lives in a
+    build: ``holder``'s ``variable``, stored transposed when ``transposed`` (a feedback
+    copy holds B in the upper layer's order), with its device gains in ``gain``."""
+
+    holder: object
+    variable: str
+    transposed: bool = False
+    gain: str = "gain"
+
+    def flat(self, array) -> np.ndarray:
+        """``array`` in the order the holder stores it."""
+        array = np.asarray(array, dtype=float)
+        return (array.T if self.transposed else array).ravel()
+
+    def read(self, shape) -> np.ndarray:
+        """The holder's values as an array of ``shape``."""
+        values = np.asarray(getattr(self.holder, self.variable)[:], dtype=float)
+        if self.transposed:
+            return values.reshape(tuple(reversed(shape))).T.copy()
+        return values.reshape(shape)
 
 
 @dataclass
@@ -466,6 +497,25 @@ COPY_LINKS = "k_edge : integer (constant)  # this synapse's entry in the edge's 
 COPY_ADD = "{acc} += kh"
 COPY_PUBLISH = "kw = w"
 COPY_REFRESH = "w = kw\nkh = 0"
+#: One-way couplings (``[synapses] coupling = "asymmetric"``, :mod:`eqspike.synapses`): the
+#: copy holds the feedback weights B, its own, not a copy of W. At the boundary the edge
+#: puts its change Δw (both halves of the rule's signal, the same for W and B: each
+#: synapse learns from the two neurons it joins) in the buffer's ``kw`` before it updates
+#: W, and the copy updates B by the same change (each through its own (update): its
+#: device gain, noise and rounding).
+ASYMMETRIC_PUBLISH = "kw = {delta}\nUPDATE(w, kw)"
+ASYMMETRIC_REFRESH = "UPDATE(w, kw)\nkh = 0"
+#: The copy's state for (update) when it holds B: the bound (and, per [synapses], the
+#: other scalars and the gains, :func:`eqspike.synapses.hardware_model`).
+COPY_BOUND = "w_max : 1 (shared)           # |w| <= w_max after every update\n"
+
+
+def updated(ctx: BuildContext, code: str, gains: dict | None = None) -> str:
+    """``code`` with its ``UPDATE(w, Δw)`` written out as the synapse's update of this
+    network's ``[synapses]`` (:func:`eqspike.synapses.expand_updates`)."""
+    from .synapses import expand_updates
+
+    return expand_updates(code, ctx.spec.synapses, gains or {})
 
 
 def deliver(spec: NetworkSpec, into: str, scale: float | None = None) -> str:
@@ -539,9 +589,14 @@ def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> lis
     name = syn.name
     buffer = b2.NeuronGroup(n_lower * n_upper, COPY_BUFFER, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_buffer")
+    from .synapses import hardware_model
+
+    asymmetric = ctx.spec.synapses.coupling == "asymmetric"
     pathways = synapses_pathways(spike_pathways(
         ctx, "pre", deliver(ctx.spec, "post"), mirrored(path.on_post, ctx.rule.accumulator)))
-    copy = b2.Synapses(upper, lower, model="w : 1\n" + COPY_LINKS, dt=ctx.dt,
+    model = "w : 1\n" + COPY_LINKS + (COPY_BOUND + hardware_model(ctx.spec.synapses)
+                                      if asymmetric else "")
+    copy = b2.Synapses(upper, lower, model=model, dt=ctx.dt,
                        namespace=ctx.namespace, name=f"{name}_feedback", **pathways)
     copy.connect()
     # edge synapse (i lower, j upper) is entry i n_upper + j in the edge's order and
@@ -550,8 +605,11 @@ def build_feedback_copy(ctx: BuildContext, edge, lower, upper, syn, path) -> lis
     copy.k_edge, copy.k_copy = f"j * {n_upper} + i", f"i * {n_lower} + j"
     _link_buffer(syn, buffer)
     _link_buffer(copy, buffer)
-    copy.run_regularly(COPY_REFRESH, dt=ctx.sample_dt, when="start",
+    refresh = updated(ctx, ASYMMETRIC_REFRESH) if asymmetric else COPY_REFRESH
+    copy.run_regularly(refresh, dt=ctx.sample_dt, when="start",
                        order=BOUNDARY["refresh"], name=f"{name}_feedback_refresh")
+    if asymmetric:
+        copy.w_max = UNBOUNDED
     return [buffer, copy]
 
 
@@ -562,6 +620,8 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     pathway of that edge. Returns (the edge's Synapses, the same as the group holding its
     weights, other objects to add)."""
     import brian2 as b2
+
+    from .synapses import hardware_model
 
     spec = ctx.spec
     clamped = edge.pre == 0  # the input layer receives no feedback
@@ -575,9 +635,12 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     down = {} if copied else spike_pathways(ctx, "post", "" if clamped else deliver(spec, "pre"),
                                             path.on_post,
                                             "learning_spike" if clamped else "spike")
-    pathways = synapses_pathways(up, down)
+    pathways = {key: ({n: updated(ctx, c) for n, c in value.items()}
+                      if key != "on_event" else value)
+                for key, value in synapses_pathways(up, down).items()}
     name = edge_synapses_name(edge)
-    model = "w : 1\n" + path.synapse_model + (COPY_LINKS if copied else "")
+    model = "w : 1\n" + path.synapse_model + (COPY_LINKS if copied else "") + \
+        hardware_model(spec.synapses)
     syn = b2.Synapses(lower, upper, model=model, dt=ctx.sample_dt if graded else ctx.dt,
                       namespace=ctx.namespace, name=name, **pathways)
     syn.connect()  # all-to-all, i-major: w[i * n_post + j] = W[i, j]
@@ -586,16 +649,35 @@ def build_dense_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     if path.on_sample_end:
         syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
     apply = path.apply
-    if copied:
+    if copied and spec.synapses.coupling == "asymmetric":
+        acc = ctx.rule.accumulator
+        apply = "\n".join(c for c in (COPY_ADD.format(acc=acc) if acc else "",
+                                       _publish_change(apply)) if c)
+    elif copied:
         acc = ctx.rule.accumulator
         apply = "\n".join(c for c in (COPY_ADD.format(acc=acc) if acc else "", apply,
                                        COPY_PUBLISH) if c)
     if apply:
-        syn.run_regularly(apply, dt=ctx.sample_dt, when="start", order=BOUNDARY["apply"],
-                          name=f"{name}_boundary")
+        syn.run_regularly(updated(ctx, apply), dt=ctx.sample_dt, when="start",
+                          order=BOUNDARY["apply"], name=f"{name}_boundary")
     if weights is not None:
         syn.w = np.asarray(weights, dtype=float).ravel()
     return syn, syn, extra
+
+
+def _publish_change(apply: str) -> str:
+    """A rule's boundary code (``UPDATE(w, Δw)`` and the rest) with Δw first put in the
+    buffer for the copy that holds B (:data:`ASYMMETRIC_PUBLISH`)."""
+    from .synapses import UPDATE
+
+    at = apply.index(UPDATE + "(w,")
+    depth, k = 0, at + len(UPDATE)
+    for k in range(at + len(UPDATE), len(apply)):
+        depth += {"(": 1, ")": -1}.get(apply[k], 0)
+        if depth == 0:
+            break
+    delta = apply[at + len(UPDATE) + 3:k].strip()
+    return apply[:at] + ASYMMETRIC_PUBLISH.format(delta=delta) + apply[k + 1:]
 
 
 def edge_synapses_name(edge) -> str:
@@ -620,7 +702,13 @@ kacc : 1                     # its taps' summed update signal
 lr_w : 1 (shared)            # see Rule.weight_scale
 w_max : 1 (shared)           # |w| <= w_max after every update
 """
-KERNEL_APPLY = "w = clip(w + lr_w * kacc, -w_max, w_max)\nkacc = 0"
+KERNEL_APPLY = "UPDATE(w, lr_w * kacc)\nkacc = 0"
+#: A conv edge's kernel with one-way couplings (``[synapses] coupling = "asymmetric"``):
+#: the feedback taps read a kernel of their own, ``wb`` (B), which learns the same change.
+KERNEL_FEEDBACK = "wb : 1                       # the feedback kernel entry B[o, c, u, v]\n"
+KERNEL_APPLY_ASYMMETRIC = "UPDATE(w, lr_w * kacc)\nUPDATE(wb, lr_w * kacc)\nkacc = 0"
+#: Each kernel's device gains (device noise): ``gain`` for W's entries, ``gain_b`` for B's.
+KERNEL_GAINS = {"w": "gain", "wb": "gain_b"}
 TAP_STATE = "k : integer (constant)       # the tap's kernel entry\nw : 1 (linked)\n" \
             "kacc : 1 (linked)\n"
 #: A tap's share of the rule's signal at a spike.
@@ -650,7 +738,12 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     taps = edge_taps(spec, edge)
     scale = taps.scale
     name = edge_synapses_name(edge)
-    kernel = b2.NeuronGroup(taps.kernel_size, KERNEL_STATE, dt=ctx.sample_dt,
+    from .synapses import hardware_model
+
+    asymmetric = copied and spec.synapses.coupling == "asymmetric"
+    state = KERNEL_STATE + (KERNEL_FEEDBACK if asymmetric else "") + hardware_model(
+        spec.synapses, tuple(KERNEL_GAINS.values()) if asymmetric else ("gain",))
+    kernel = b2.NeuronGroup(taps.kernel_size, state, dt=ctx.sample_dt,
                             namespace=ctx.namespace, name=f"{name}_kernel")
     kernel.w_max = UNBOUNDED
     if graded:      # every rule: the factorised update at the sample's end
@@ -672,29 +765,33 @@ def build_conv_edge(ctx: BuildContext, edge, lower, upper, weights=None):
     _link_kernel(syn, kernel, taps.entry[by_pre])
     if graded:
         syn.sample_end.when, syn.sample_end.order = SAMPLE_END_SCHEDULE["pathway"]
+    apply = updated(ctx, KERNEL_APPLY_ASYMMETRIC if asymmetric else KERNEL_APPLY,
+                    KERNEL_GAINS)
     if ctx.rule.accumulator or graded:
-        kernel.run_regularly(KERNEL_APPLY, dt=ctx.sample_dt, when="start",
+        kernel.run_regularly(apply, dt=ctx.sample_dt, when="start",
                              order=BOUNDARY["apply"], name=f"{name}_kernel_apply")
     else:               # after the step's deliveries, before the next step's
-        kernel.run_regularly(KERNEL_APPLY, dt=ctx.dt, when="end", name=f"{name}_kernel_apply")
+        kernel.run_regularly(apply, dt=ctx.dt, when="end", name=f"{name}_kernel_apply")
     if weights is not None:
         kernel.w = np.asarray(weights, dtype=float).ravel()
-    extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, mirrored(down), name)] \
+    extra = [build_conv_feedback(ctx, taps, lower, upper, kernel, mirrored(down), name,
+                                 "wb" if asymmetric else "w")] \
         if copied else []
     return syn, kernel, [kernel, *extra]
 
 
-def _link_kernel(syn, kernel, entries) -> None:
-    """Each synapse of ``syn`` reads and adds to kernel entry ``entries[synapse]``."""
+def _link_kernel(syn, kernel, entries, weight: str = "w") -> None:
+    """Each synapse of ``syn`` reads (as its ``w``) the kernel's ``weight`` at entry
+    ``entries[synapse]`` and adds to that entry's ``kacc``."""
     import brian2 as b2
 
     syn.k = entries
-    syn.w = b2.linked_var(kernel, "w", index="k")
+    syn.w = b2.linked_var(kernel, weight, index="k")
     syn.kacc = b2.linked_var(kernel, "kacc", index="k")
 
 
 def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, signal: str,
-                        name: str):
+                        name: str, weight: str = "w"):
     """A conv edge's feedback (``[spiking] feedback = "copy"``): the taps from the upper to
     the lower layer, in the upper layer's order, reading the same kernel entries (a kernel
     is small enough to stay in cache, so unlike a dense edge's copy it needs no copy of the
@@ -707,7 +804,7 @@ def build_conv_feedback(ctx: BuildContext, taps, lower, upper, kernel, signal: s
     feedback = b2.Synapses(upper, lower, model=TAP_STATE, dt=ctx.dt,
                            namespace=ctx.namespace, name=f"{name}_feedback", **pathways)
     feedback.connect(i=taps.post, j=taps.pre)            # ordered by post: upper-major
-    _link_kernel(feedback, kernel, taps.entry)
+    _link_kernel(feedback, kernel, taps.entry, weight)
     return feedback
 
 
@@ -843,4 +940,23 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
         network.add(*objects)
     return SpikingNetwork(spec, n_samples, network, layers, synapses,
                           [holder for _, holder, _ in built], signals, monitor,
-                          event_monitor, log_monitors, free_only)
+                          event_monitor, log_monitors, free_only,
+                          _feedback_slots(spec, built))
+
+
+def _feedback_slots(spec, built) -> list:
+    """Per edge, the slot of its feedback weights B (one-way couplings): a dense edge's
+    copy (``w``, in the upper layer's order), a conv edge's kernel (``wb``)."""
+    from .synapses import feedback_edges
+
+    own = set(feedback_edges(spec))
+    slots = []
+    for k, (edge, (syn, holder, extra)) in enumerate(zip(spec.edges, built)):
+        if k not in own:
+            slots.append(None)
+        elif edge.kind == "conv":
+            slots.append(WeightSlot(holder, "wb", gain=KERNEL_GAINS["wb"]))
+        else:
+            copy = next(o for o in extra if o.name == f"{syn.name}_feedback")
+            slots.append(WeightSlot(copy, "w", transposed=True))
+    return slots

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..synapses import apply_update
+
 __all__ = ["ep_gradients", "bptt", "SGD", "Adam", "make_optimizer", "learning_rates",
            "train_batch", "continual_phases"]
 
@@ -87,7 +89,25 @@ def bptt(net, x, y, steps: int, states=None):
 
 
 class _StatefulOptimizer:
-    """Optimiser state as named arrays, so that a checkpoint can hold it (exact resume)."""
+    """Optimiser state as named arrays, so that a checkpoint can hold it (exact resume).
+
+    ``synapses``: with a chip's synapses (``[synapses]``), (its section, the device gains
+    by name, the generator of its draws, the ranges by name,
+    :func:`eqspike.synapses.parameter_ranges`): every weight then takes its change through the
+    synapse's update (:func:`eqspike.synapses.apply_update`: decay, noise, rounding);
+    biases (``b_l``, ``b_out``) always add theirs exactly. None: the ideal synapse.
+    """
+
+    synapses = None
+
+    def _write(self, params: dict, name: str, change) -> None:
+        """Add ``change`` to parameter ``name``, in place (see :attr:`synapses`)."""
+        if self.synapses is None or name.startswith("b_"):
+            params[name] += change
+            return
+        sy, gains, rng, ranges = self.synapses
+        params[name][...] = apply_update(params[name], change, sy, gains.get(name), rng,
+                                         ranges[name])
 
     def state_arrays(self) -> dict:
         out = {}
@@ -125,7 +145,7 @@ class SGD(_StatefulOptimizer):
                 v = self.state.get(name)
                 g = g if v is None else self.momentum * v + g
                 self.state[name] = g
-            params[name] -= rates[name] * g
+            self._write(params, name, -(rates[name] * g))
 
 
 class Adam(_StatefulOptimizer):
@@ -145,8 +165,8 @@ class Adam(_StatefulOptimizer):
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
             self.state[name] = (m, v, t)
-            params[name] -= rates[name] * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t))
-                                                                 + self.eps)
+            self._write(params, name, -(rates[name] * (m / (1 - b1 ** t))
+                                        / (np.sqrt(v / (1 - b2 ** t)) + self.eps)))
 
     @staticmethod
     def _restore(parts):
@@ -167,6 +187,8 @@ def learning_rates(net, spec, factor: float = 1.0) -> dict:
     edge_rates = dict(zip([f"W_{e.pre}_{e.post}" for e in spec.edges],
                           spec.learning.rates))
     rates = {name: edge_rates[name] * factor for name in net.edge_names}
+    for name, fb in zip(net.edge_names, net.feedback_names):
+        rates[fb] = rates[name]                      # an edge's own feedback weights
     for layer, incoming in net.incoming.items():
         rates[f"b_{layer}"] = rates[net.edge_names[incoming[0]]]
     if net.cross_entropy:

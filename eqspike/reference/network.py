@@ -25,13 +25,22 @@ Laborieux et al. 2021; the read-out is not part of Φ).
 
 Every layer updates synchronously from the previous step's states, the schedule of the
 spiking network (a spike sent at one step is received at the next).
+
+With one-way couplings (``[synapses] coupling = "asymmetric"``, :mod:`eqspike.synapses`)
+an edge between non-input layers feeds its lower layer through weights B_e of its own:
+D_l = Σ_{e→l} A_e(W_e) s_pre + Σ_{l→e} A_e(B_e)ᵀ s_post + b_l, a vector field that no Φ
+integrates (Scellier et al. 2018; Ernoult et al. 2020's C-VF); EP's update of each
+synapse is still the product of the two neurons it joins, the same for W_e and B_e
+(:meth:`HopfieldNetwork.phi_grads_difference`), and BPTT differentiates the dynamics as
+they are (:meth:`HopfieldNetwork.step_vjp`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..parameters import edge_name, init_parameters
+from ..parameters import edge_name, feedback_name, init_parameters
+from ..synapses import feedback_edges
 from ..spec import SpecError
 from .edges import make_edge
 
@@ -83,12 +92,15 @@ def init_params(spec, seed: int) -> dict:
             for k, v in init_parameters(spec, seed).items()}
 
 
-def spiking_twin(spec, weights, biases) -> "HopfieldNetwork":
+def spiking_twin(spec, weights, biases, feedback=None) -> "HopfieldNetwork":
     """The rate network that a spiking network definition approximates: its graph of dense
     edges (skip couplings included), hard sigmoid, squared-error nudge and leak α = 1/tau_u
     (the spiking neuron's), with weights (n_pre, n_post) per edge in the order of
-    ``spec.edges`` and biases b_l given as lists."""
+    ``spec.edges``, biases b_l given as lists, and with one-way couplings each edge's own
+    feedback weights (``feedback``, None where an edge has none)."""
     params = {edge_name(e): np.asarray(w, dtype=float) for e, w in zip(spec.edges, weights)}
+    params.update({feedback_name(e): np.asarray(b, dtype=float)
+                   for e, b in zip(spec.edges, feedback or []) if b is not None})
     params.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
     return HopfieldNetwork(spec, params, alpha=1.0 / spec.spiking.tau_u)
 
@@ -124,6 +136,10 @@ class HopfieldNetwork:
         self.edge_names = [edge_name(e) for e in self.specs]
         if len(set(self.edge_names)) != len(self.edge_names):
             raise SpecError(f"{spec.name}: two edges join the same pair of layers")
+        own = {(spec.edges[k].pre, spec.edges[k].post) for k in feedback_edges(spec)}
+        #: per edge, the weights that feed its lower layer: W itself, or B (one-way)
+        self.feedback_names = [feedback_name(e) if (e.pre, e.post) in own else name
+                               for e, name in zip(self.specs, self.edge_names)]
         self.incoming = {l: [k for k, e in enumerate(self.specs) if e.post == l]
                          for l in range(1, len(shapes))}
         self.outgoing = {l: [k for k, e in enumerate(self.specs) if e.pre == l]
@@ -180,7 +196,8 @@ class HopfieldNetwork:
             w = self.params[self.edge_names[k]]
             add(spec.post - 1, fixed[k] if spec.pre == 0 else edge.forward(w, layers[spec.pre]))
             if spec.pre > 0:
-                add(spec.pre - 1, edge.backward(w, layers[spec.post]))
+                add(spec.pre - 1, edge.backward(self.params[self.feedback_names[k]],
+                                                layers[spec.post]))
         return out
 
     def phi(self, x, rates) -> np.ndarray:
@@ -198,7 +215,7 @@ class HopfieldNetwork:
         out = {name: edge.grad(layers[s.pre], layers[s.post])
                for name, s, edge in zip(self.edge_names, self.specs, self.edges)}
         out.update({f"b_{l}": r.sum(axis=0) for l, r in enumerate(rates, start=1)})
-        return out
+        return self._with_feedback(out)
 
     def phi_grads_difference(self, x, rates, other) -> dict:
         """:meth:`phi_grads` at ``rates`` minus at ``other`` (EP's update). An edge from the
@@ -213,7 +230,15 @@ class HopfieldNetwork:
                 out[name] = edge.grad(a[s.pre], a[s.post]) - edge.grad(b[s.pre], b[s.post])
         out.update({f"b_{l}": (r - q).sum(axis=0)
                     for l, (r, q) in enumerate(zip(rates, other), start=1)})
-        return out
+        return self._with_feedback(out)
+
+    def _with_feedback(self, grads: dict) -> dict:
+        """``grads`` with each edge's own feedback weights B given its W's (each synapse's
+        local update is the product of the two neurons it joins)."""
+        for name, fb in zip(self.edge_names, self.feedback_names):
+            if fb != name:
+                grads[fb] = grads[name]
+        return grads
 
     def nudge(self, states, beta: float, target) -> np.ndarray:
         """ν on the last layer: −β ∂L/∂s_L."""
@@ -266,13 +291,16 @@ class HopfieldNetwork:
         grads = {f"b_{l}": g.sum(axis=0) for l, g in enumerate(g_drive, start=1)}
         for k, (spec, edge) in enumerate(zip(self.specs, self.edges)):
             w, name = self.params[self.edge_names[k]], self.edge_names[k]
+            fb = self.feedback_names[k]
             g_post = g_drive[spec.post - 1]
             grads[name] = edge.grad(layers[spec.pre], g_post)
             if spec.pre > 0:
                 g_pre = g_drive[spec.pre - 1]
-                grads[name] = grads[name] + edge.grad(g_pre, layers[spec.post])
+                # the lower layer's drive A(B)ᵀ s_post: B's gradient (W's, when B is W)
+                back = edge.grad(g_pre, layers[spec.post])
+                grads[fb] = grads[fb] + back if fb == name else back
                 g_rates[spec.pre - 1] += edge.backward(w, g_post)
-                g_rates[spec.post - 1] += edge.forward(w, g_pre)
+                g_rates[spec.post - 1] += edge.forward(self.params[fb], g_pre)
         g_states = [gs + self.rho1(u) * gr for gs, u, gr in zip(g_states, states, g_rates)]
         return g_states, grads
 

@@ -22,6 +22,7 @@ from ..data import network_inputs
 from ..errors import UsageError
 from ..reference.learning import bptt, learning_rates, make_optimizer, train_batch
 from ..reference.network import HopfieldNetwork, init_params
+from ..synapses import device_gains, parameter_ranges
 
 __all__ = ["RateTrainer", "evaluate_rate", "load_xy", "METHODS"]
 
@@ -73,6 +74,9 @@ class RateTrainer:
         self.net = HopfieldNetwork(spec, params)
         self.optimizer = make_optimizer(spec)
         self.optimizer.load_state_arrays(state)
+        self.gains = {name: gain.astype(params[name].dtype) for name, gain in device_gains(
+            spec, seed, {n: v.shape for n, v in params.items() if not n.startswith("b_")}
+        ).items()}
         self.unit_size = spec.reference.batch_size
         self.rates, self.rng = None, None
 
@@ -85,6 +89,10 @@ class RateTrainer:
     def start_epoch(self, epoch: int, first_sample: int) -> None:
         self.rates = learning_rates(self.net, self.spec, self.spec.learning.decay ** epoch)
         self.rng = np.random.default_rng([self.seed, epoch, 1])
+        if self.spec.synapses != type(self.spec.synapses)():     # a chip's synapses
+            self.optimizer.synapses = (self.spec.synapses, self.gains,
+                                       np.random.default_rng([self.seed, epoch, 2]),
+                                       parameter_ranges(self.spec))
 
     def train_unit(self, epoch: int, idx, start: int) -> tuple:
         n_out, ph = self.spec.layers[-1], self.spec.phases

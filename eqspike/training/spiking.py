@@ -19,7 +19,8 @@ import numpy as np
 
 from ..data import network_inputs
 from ..engine import Engine, make_engine
-from ..parameters import as_lists, init_parameters
+from ..parameters import as_lists, feedback_list, init_parameters
+from ..synapses import device_gains
 from ..plasticity.stdp_log import STDPLogger, select_synapses
 from ..rules import rule_scales, schedule_position
 from ..schedule import SAMPLE_EVAL, SAMPLE_TRAIN
@@ -33,16 +34,17 @@ def predict(readout: np.ndarray) -> np.ndarray:
     return np.argmax(readout, axis=1)
 
 
-def classify(engine: Engine, weights, biases, rates, progress=None):
+def classify(engine: Engine, weights, biases, rates, progress=None, feedback=None):
     """Free phase only (no nudge, no plasticity): the class of every sample of ``rates``
-    (:func:`predict`) and the samples' event counts."""
+    (:func:`predict`) and the samples' event counts (``feedback``: the edges' own feedback
+    weights, with one-way couplings)."""
     n_out = engine.spec.layers[-1]
     targets = np.zeros((engine.chunk_samples, n_out))
     classes, stats = [], EventStats()
     for start, stop in units(len(rates), engine.chunk_samples):
         n = stop - start
         result = engine.run_chunk(rates[start:stop], targets[:n], np.full(n, SAMPLE_EVAL),
-                                  weights, biases)
+                                  weights, biases, feedback=feedback)
         classes.append(predict(result.readout))
         if result.events is not None:
             stats.add(result.events)
@@ -51,9 +53,9 @@ def classify(engine: Engine, weights, biases, rates, progress=None):
     return np.concatenate(classes), stats
 
 
-def evaluate(engine: Engine, weights, biases, rates, labels, progress=None):
+def evaluate(engine: Engine, weights, biases, rates, labels, progress=None, feedback=None):
     """Free phase only (no nudge, no plasticity): accuracy and the samples' event counts."""
-    classes, stats = classify(engine, weights, biases, rates, progress)
+    classes, stats = classify(engine, weights, biases, rates, progress, feedback)
     return float(np.mean(classes == labels)), stats
 
 
@@ -98,11 +100,17 @@ class SpikingTrainer:
                                                            test_samples, lazy=True)
         self.n_test = len(self.test_labels)
         if point is None:
-            self.weights, self.biases = as_lists(spec, init_parameters(spec, seed))
+            params = init_parameters(spec, seed)
+            self.weights, self.biases = as_lists(spec, params)
+            self.feedback = feedback_list(spec, params)
             self.logger = _stdp_logger(spec, seed, log_synapses, log_max_events)
         else:
             self.weights, self.biases = point.weights, point.biases
+            self.feedback = point.feedback
             self.logger = _stdp_logger(spec, seed, 0, 0, stored_log)
+        self.gains = device_gains(spec, seed, {n: np.shape(a) for n, a in
+                                               self.parameters().items()
+                                               if not n.startswith("b_")})
         self.unit_size = cfg.chunk_samples
         self._options = dict(mode=mode, chunk_samples=cfg.chunk_samples, seed=seed,
                              cache_dir=cache_dir, threads=threads)
@@ -143,8 +151,10 @@ class SpikingTrainer:
         result = self._training_engine().run_chunk(self.train_rates[idx],
                                        np.eye(n_out)[self.train_labels[idx]],
                                        np.full(len(idx), SAMPLE_TRAIN), self.weights,
-                                       self.biases, epoch=position)
+                                       self.biases, epoch=position, feedback=self.feedback,
+                                       gains=self.gains)
         self.weights, self.biases = result.weights, result.biases
+        self.feedback = result.feedback
         self._pending = (result.logged_spikes, position, start, len(idx),
                          epoch * n_train + start + len(idx))
         return predict(result.readout), result.events
@@ -158,6 +168,9 @@ class SpikingTrainer:
 
     def parameters(self) -> dict:
         named = {f"W_{e.pre}_{e.post}": w for e, w in zip(self.spec.edges, self.weights)}
+        named.update({f"B_{e.pre}_{e.post}": b for e, b in zip(self.spec.edges,
+                                                               self.feedback or [])
+                      if b is not None})
         named.update({f"b_{k + 1}": b for k, b in enumerate(self.biases)})
         return named
 
@@ -167,7 +180,7 @@ class SpikingTrainer:
     def evaluate(self, progress: bool) -> tuple:
         bar = progress_bar(self.n_test, "  test", progress)
         accuracy, stats = evaluate(self._evaluation_engine(), self.weights, self.biases,
-                                   self.test_rates, self.test_labels, bar)
+                                   self.test_rates, self.test_labels, bar, self.feedback)
         if bar is not None:
             bar.close()
         return accuracy, stats
@@ -185,7 +198,8 @@ class SpikingTrainer:
         engine = make_engine(spec, mode, spec.training.chunk_samples, seed, threads=threads,
                              free_only=True)
         bar = progress_bar(len(labels), "test", progress)
-        accuracy, _ = evaluate(engine, point.weights, point.biases, rates, labels, bar)
+        accuracy, _ = evaluate(engine, point.weights, point.biases, rates, labels, bar,
+                               point.feedback)
         if bar is not None:
             bar.close()
         return accuracy, len(labels)

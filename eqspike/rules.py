@@ -93,7 +93,7 @@ Rule ``delta``: the product of the sent values, changed at graded events
 ---------------------------------------------------------------------------
 With the delta code (``[spiking] code = "delta"``, :mod:`eqspike.spiking`; Loihi 2's
 sigma-delta neurons) neuron i holds ρ̂_i, the value it last sent, and sends one graded event
-carrying q_i = ρ_i(u) − ρ̂_i at a step where |q_i| reaches θ, then ρ̂_i ← ρ̂_i + q_i. The
+carrying q_i = ρ_i(u) − ρ̂_i at a step where abs(q_i) reaches θ, then ρ̂_i ← ρ̂_i + q_i. The
 product ρ̂_i ρ̂_j of two coupled neurons therefore changes only at their events, by
 
     Δ(ρ̂_i ρ̂_j) = ρ̂_i q_j  (j sends),   ρ̂_j q_i  (i sends),   ρ̂_i q_j + ρ̂_j q_i + q_i q_j  (both).

@@ -13,7 +13,7 @@ landing exactly. ``[synapses]`` (:class:`eqspike.spec.SynapsesSection`) makes it
   both, which makes B align with W (the Kolen–Pollack effect, Akrout et al. 2019). Edges
   from the clamped input have no feedback.
 * **weights of few bits** (``weight_bits`` = b > 0): a weight is one of the 2^b − 1 levels
-  kδ, |k| ≤ 2^(b−1) − 1, δ = R / (2^(b−1) − 1) (R = ``weight_range``; b = 2: −R, 0, R),
+  kδ with abs(k) ≤ 2^(b−1) − 1, δ = R / (2^(b−1) − 1) (R = ``weight_range``; b = 2: −R, 0, R),
   rounded at every update, deterministically or stochastically (Loihi's synapses hold
   1–9 bits and can round updates stochastically, Davies et al. 2018);
 * **noisy updates**: each update multiplied by 1 + σ_c ξ (ξ ~ N(0, 1) drawn at every update:

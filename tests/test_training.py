@@ -88,10 +88,10 @@ def test_learning_rate_schedule_position_of_each_chunk(tmp_path, data_dir, monke
         engine = make(*args, **kwargs)
         run = engine.run_chunk
 
-        def run_chunk(rates, targets, kinds, weights, biases, epoch=0):
+        def run_chunk(rates, targets, kinds, weights, biases, epoch=0, **rest):
             if np.all(kinds == SAMPLE_TRAIN):
                 seen.append((epoch, engine.learning_rates(epoch)))
-            return run(rates, targets, kinds, weights, biases, epoch=epoch)
+            return run(rates, targets, kinds, weights, biases, epoch=epoch, **rest)
 
         engine.run_chunk = run_chunk
         return engine

@@ -24,6 +24,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..rules import UNBOUNDED, graded_edge, rule_for, rule_scales
+from ..spec import SynapsesSection
+from ..synapses import expand_updates
 
 __all__ = ["pairing_window"]
 
@@ -99,7 +101,10 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
         raise UsageError("the pairing protocol imposes spike times, so it runs the rule on "
                          "spike traces ([learning] partner = \"trace\")")
     path = rule.pathway(graded=False, partner="trace")
-    pathways = {k: v for k, v in (("on_pre", path.on_pre), ("on_post", path.on_post)) if v}
+    # the rule's own window: its updates land exactly (the ideal synapse of eqspike.synapses)
+    ideal = SynapsesSection()
+    pathways = {k: expand_updates(v, ideal) for k, v in (("on_pre", path.on_pre),
+                                                          ("on_post", path.on_post)) if v}
     syn = b2.Synapses(groups[0], groups[1], model="w : 1\n" + path.synapse_model, dt=dt,
                       namespace=namespace, name="pairing_synapses", **pathways)
     syn.connect(j="i")
@@ -108,7 +113,8 @@ def pairing_window(spec, offsets=range(-50, 51), pairings: int = 5,
     weight_log = b2.StateMonitor(syn, "w", record=True, dt=episode * dt, when="start",
                                  order=3)
     if path.apply:
-        syn.run_regularly(path.apply, dt=episode * dt, when="start", order=1)
+        syn.run_regularly(expand_updates(path.apply, ideal), dt=episode * dt, when="start",
+                          order=1)
     net = b2.Network(*groups, syn, weight_log)
     net.run(steps * dt, namespace={})
     weights = np.asarray(weight_log.w)                     # (n, pairings + 1) at episode starts

@@ -512,8 +512,14 @@ def _energy(args) -> int:
         print("Assumptions: " + energy.ASSUMPTIONS)
         for name in report.energy:
             print(f"  {name}: {report.devices[name].source}")
-            if report.code == "delta" and report.devices[name].kind == "neuromorphic":
-                print(f"    graded events: {report.devices[name].graded_source or 'not priced'}")
+            device = report.devices[name]
+            if report.code == "delta" and device.kind == "neuromorphic":
+                print(f"    graded events: {device.graded_source or 'not priced'}")
+            if report.weight_bits and device.kind == "neuromorphic":
+                print(f"    {report.weight_bits}-bit weights: " + (
+                    device.bits_source if device.bits_source else "ASSUMED: the published "
+                    "per-event energies, whatever the weight's bits (no source splits out "
+                    "the weight's memory)"))
         energy.plot_report(report, out)
         print(f"bar chart: {out}")
         if args.levers:

@@ -140,7 +140,8 @@ def spiking_counts(spec, events: np.ndarray, workload: str) -> dict:
         traces[0] = 0.0
     return {"events": events, "spikes": spikes, "synaptic_events": delivered,
             "neuron_updates": updates, "trace_updates": traces, "plasticity_events": plastic,
-            "weight_writes": writes, "graded": graded}
+            "weight_writes": writes, "graded": graded,
+            "weight_bits": spec.synapses.weight_bits}
 
 
 def dense_counts(spec, workload: str, batch: int = 50) -> dict:

@@ -63,6 +63,10 @@ class Device:
     training: float = float("nan")      # measured: J per training sample
     source: str = ""
     graded_source: str = ""             # where graded_synop comes from (or its assumption)
+    memory_bits: float = float("nan")   # the weight width synop_memory, update_memory assume
+    synop_memory: float = float("nan")  # the part of synop that reads the weight
+    update_memory: float = float("nan")  # the part of synaptic_update that writes it
+    bits_source: str = ""               # where the split comes from (or its assumption)
     alternatives: tuple = ()            # ((field, value, source), ...)
 
     def __post_init__(self):
@@ -82,6 +86,20 @@ class Device:
                 raise EnergyError(f"device {self.name!r}: alternative {alternative!r} must be "
                                   f"(field, value, source) with field one of "
                                   f"{', '.join(ENERGY_FIELDS)} and a finite energy >= 0")
+
+    def at_bits(self, bits: int) -> "Device":
+        """This device for weights of ``bits`` bits (0: as published): the weight's memory
+        read in synop and its write in synaptic_update scale with the width, b /
+        memory_bits, where the device splits them out (``synop_memory``,
+        ``update_memory``); otherwise the constants stay (an assumption the report
+        prints)."""
+        if not bits or np.isnan(self.memory_bits):
+            return self
+        factor = bits / self.memory_bits
+        return replace(self, synop=self.synop - self.synop_memory * (1 - factor),
+                       graded_synop=self.graded_synop - self.synop_memory * (1 - factor),
+                       synaptic_update=self.synaptic_update
+                       - self.update_memory * (1 - factor))
 
     def bounds(self) -> tuple:
         """(low, high): this device with every constant at the lowest, and at the highest,
@@ -138,7 +156,7 @@ def load_devices(path) -> dict:
 
 
 #: The fields of a device that hold text; every other one (but ``alternatives``) a number.
-TEXT_FIELDS = ("kind", "source", "graded_source")
+TEXT_FIELDS = ("kind", "source", "graded_source", "bits_source")
 
 
 def _is_number(value) -> bool:

@@ -39,6 +39,7 @@ def _priced_terms(device: Device, spiking: dict, dense: dict, workload: str) -> 
     if device.kind == "measured":
         return {"measured": (np.ones((1, 1)), getattr(device, workload))}
     if device.kind == "neuromorphic":
+        device = device.at_bits(spiking.get("weight_bits", 0))
         synop = device.graded_synop if spiking["graded"] else device.synop
         return {"synaptic_events": (spiking["synaptic_events"], synop),
                 "spikes": (spiking["spikes"], device.spike),
@@ -59,11 +60,14 @@ def device_energy(device: Device, spiking: dict, dense: dict,
     as is a measured device's workload that was not measured.
     """
     out = {}
+    # a chip that sends binary spikes only (no graded_synop) cannot run graded events: n/a
+    unrunnable = ("plasticity", "measured") + (("synaptic_events",) if spiking.get("graded")
+                                               else ())
     for category, (count, constant) in _priced_terms(device, spiking, dense,
                                                      workload).items():
         if not np.isnan(constant):
             out[category] = count * constant
-        elif category in ("plasticity", "measured") and np.any(count):
+        elif category in unrunnable and np.any(count):
             out[category] = np.full_like(count, np.nan, dtype=float)
     return out
 
@@ -94,6 +98,7 @@ class EnergyReport:
     unpriced: dict = field(default_factory=dict)  # device -> workload -> categories
     bands: dict = field(default_factory=dict)     # device -> workload -> (low J, high J)
     code: str = "sigma_delta"                     # [spiking] code: "delta" sends graded events
+    weight_bits: int = 0                          # [synapses] weight_bits (0: float)
 
     def counts_table(self) -> str:
         """The counted and derived events per sample (spikes: mean ± s.d. over samples)."""
@@ -123,8 +128,10 @@ class EnergyReport:
         return self.total(device, "training") * self.train_samples
 
     def ratio(self, device: str, workload: str) -> float:
-        """Baseline energy / this device's energy (> 1: the device uses less)."""
-        return self.total(self.baseline, workload) / self.total(device, workload)
+        """Baseline energy / this device's energy (> 1: the device uses less); nan where
+        nothing of the device's is priced."""
+        mine = self.total(device, workload)
+        return self.total(self.baseline, workload) / mine if mine else float("nan")
 
     def band(self, device: str, workload: str) -> tuple | None:
         """(low, high) J per sample where the device's sources disagree, else None."""
@@ -244,7 +251,8 @@ def energy_report(run, devices=None, baseline: str = "gpu", batch: int = 50) -> 
     report = EnergyReport(spec.name, spec.layers, tuple((e.pre, e.post) for e in spec.edges),
                           int(run.metrics["epoch"][-1]),
                           int(run.metrics["train_samples"][-1]), baseline, batch,
-                          devices=chosen, code=spec.spiking.code)
+                          devices=chosen, code=spec.spiking.code,
+                          weight_bits=spec.synapses.weight_bits)
     sources = {"inference": run.events["eval_mean"][-1], "training": run.events["train_mean"][-1]}
     report.spike_std = {"inference": run.events["eval_std"][-1],
                         "training": run.events["train_std"][-1]}

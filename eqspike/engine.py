@@ -217,6 +217,10 @@ class RuntimeEngine(Engine):
 
         b2.set_device("runtime")
         b2.prefs.codegen.target = "numpy"
+        # Ctrl-C interrupts (Brian2's default stops the run early and returns, which would
+        # leave a chunk half run); the objects an interrupt abandons need no warning
+        b2.prefs.core.stop_on_keyboard_interrupt = False
+        b2.BrianLogger.suppress_name("unused_brian_object")
         b2.seed(self.seed)
         net = build_network(self.spec, len(rates), rates=rates, targets=targets, kinds=kinds,
                             weights=weights, biases=biases, count_events=self.count_events,
@@ -227,8 +231,8 @@ class RuntimeEngine(Engine):
         dt = self.spec.spiking.dt_ms * b2.ms
         net.network.run(net.duration_steps * dt, namespace={})
         if net.network.t < (net.duration_steps - 0.5) * dt:
-            # Brian2's runtime mode answers Ctrl-C by stopping the run early and returning:
-            # the chunk is incomplete, so the interrupt goes on as one
+            # a run stopped early (Brian2's own Ctrl-C handling, where another caller turned
+            # it back on): the chunk is incomplete, so the interrupt goes on as one
             raise KeyboardInterrupt
         return self._collect(net, len(rates))
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from .errors import EqspikeError, shown
 from .data import load_dataset
-from .spec import SpecError, load_network
+from .spec import load_network
 
 __all__ = ["SweepError", "Sweep", "Point", "load_sweep", "parse_sweep", "run_point",
            "run_sweep", "sweep_directory", "read_index", "status_table", "INDEX_FIELDS"]

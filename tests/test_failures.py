@@ -320,6 +320,14 @@ CASES = [
         "[network]", "[network]\nedges = [{pre = 0, post = 1}, {pre = 1, post = 2}]")
         + "[reference]\nedges = [{pre = 0, post = 2}, {pre = 0, post = 1}, "
           "{pre = 1, post = 2}]\n"), None, "give two values"),
+    ("a spiking field in a rate network", _train_file(
+        '[network]\nlayers = [784, 16, 10]\npath = "rate"\n[spiking]\ncode = "bernoulli"\n'),
+     None, "[spiking] code is not read by the rate reference"),
+    ("bias_rates in a rate network", _train_file(
+        '[network]\nlayers = [784, 16, 10]\npath = "rate"\n[learning]\nbias_rates = '
+        '[0.1, 0.1]\n'), None, "[learning] bias_rates is not read by the rate reference"),
+    ("a rate field in a spiking network", _train_file(DELTA + "[reference]\nbatch_size = 7\n"),
+     None, "[reference] batch_size is not read by the spiking engine"),
     ("delta code with a rate-coded input", _train_file(DELTA.replace(
         'input_code = "graded"', 'input_code = "rate"')), None, "needs input_code"),
     ("delta threshold under another code", _train_file(DELTA.replace(

@@ -150,3 +150,29 @@ def test_one_seed_gives_the_same_initial_weights_on_both_engines():
         np.testing.assert_array_equal(params[name], value)
     # U(-g/sqrt(fan_in), g/sqrt(fan_in)): the bound of each draw
     assert np.abs(weights[0]).max() <= 1 / np.sqrt(784) and np.abs(biases[1]).max() <= 1 / np.sqrt(40)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"kernel": 40}, "a 40x40 kernel does not fit"),
+    ({"pool": 3}, "pooling 3 does not divide"),
+    ({"padding": 0}, "gives shape [2, 13, 13], but the layer has shape [2, 14, 14]"),
+])
+def test_a_conv_edges_geometry_is_checked_for_the_spiking_engine_too(change, message):
+    """The one geometry check (spec.conv_output) on a spiking network, at load: the
+    spiking engine would otherwise build a cropped or scrambled convolution."""
+    edge = {"pre": 0, "post": 1, "kind": "conv", "kernel": 3, "padding": 1, "pool": 2,
+            **change}
+    text = f"""
+[network]
+layers = [784, 392, 10]
+shapes = [[1, 28, 28], [2, 14, 14], [10]]
+edges = [{{{", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in edge.items())}}},
+         {{pre = 1, post = 2}}]
+[spiking]
+input_code = "graded"
+[learning]
+rates = [0.05, 0.05]
+bias_rates = [0.05, 0.05]
+"""
+    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        spec_from_toml(text, "geometry")

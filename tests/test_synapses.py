@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 
 from eqspike.engine import RuntimeEngine, StandaloneEngine
-from eqspike.reference.edges import ConvEdge, DenseEdge
 from eqspike.rules import effective_beta
 from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN
 from eqspike.spec import SpecError, spec_from_toml
 from eqspike.synapses import apply_update, level_step, quantize
 from eqspike.spiking import build_network
 
-from .test_delta import EDGES, RATES, SHAPES, _edges, _inputs, _parameters, delta_spec
+from .test_delta import EDGES, RATES, _edges, _inputs, _parameters, delta_spec
 
 
 def chip_spec(theta=0.05, **synapses):
@@ -131,16 +130,13 @@ def test_w_and_b_take_the_same_change_and_decay(decay):
                                        atol=1e-12)
 
 
-def test_weights_of_few_bits_round_every_update_to_their_levels():
-    """8 bits in ±0.6 (δ = 0.6/127): deterministic rounding gives δ⌊(w + Δw)/δ + ½⌋ of the
-    rule's change (the initial weights already on the levels); every weight stays a level
-    in [−R, R]."""
-    spec = chip_spec(weight_bits=8, weight_range=[0.6])
-    step = 0.6 / 127
-    assert level_step(8, 0.6) == pytest.approx(step)
-    weights, biases = _parameters(4)
-    weights = [quantize(w, 8, 0.6) for w in weights]
-    rates, targets = _inputs(1, 5)
+def _one_rounded_sample(spec, bits, weight_range, seed=4):
+    """One training sample of ``spec`` from weights on the levels of ``bits`` in
+    ±``weight_range``: (those weights, the rule's change Δw from the monitored sent
+    values, the weights after the sample)."""
+    weights, biases = _parameters(seed)
+    weights = [quantize(w, bits, weight_range) for w in weights]
+    rates, targets = _inputs(1, seed + 1)
     net = build_network(spec, 1, rates=rates, targets=targets, weights=weights, biases=biases)
     RuntimeEngine(spec, 1).set_run_parameters(net)
     monitors = [b2.StateMonitor(net.layers[k], "rhohat", record=True, when="end")
@@ -149,7 +145,17 @@ def test_weights_of_few_bits_round_every_update_to_their_levels():
     net.network.run(net.duration_steps * b2.ms, namespace={})
     seen = [{"rhohat": np.asarray(m.rhohat).T} for m in monitors]
     change = _ep_change(spec, seen, rates, effective_beta(spec))
-    result = RuntimeEngine._collect(net, 1)
+    return weights, change, RuntimeEngine._collect(net, 1)
+
+
+def test_weights_of_few_bits_round_every_update_to_their_levels():
+    """8 bits in ±0.6 (δ = 0.6/127): deterministic rounding gives δ⌊(w + Δw)/δ + ½⌋ of the
+    rule's change (the initial weights already on the levels); every weight stays a level
+    in [−R, R]."""
+    spec = chip_spec(weight_bits=8, weight_range=[0.6])
+    step = 0.6 / 127
+    assert level_step(8, 0.6) == pytest.approx(step)
+    weights, change, result = _one_rounded_sample(spec, 8, 0.6)
     moved = 0
     for w, dw, new in zip(weights, change, result.weights):
         expected = step * np.floor(np.clip(w + dw, -0.6, 0.6) / step + 0.5)
@@ -159,6 +165,30 @@ def test_weights_of_few_bits_round_every_update_to_their_levels():
         assert np.abs(new).max() <= 0.6 + 1e-12
         moved += int(np.count_nonzero(new != w))
     assert moved > 0
+
+
+def test_the_spiking_engine_rounds_stochastically_what_deterministic_rounding_loses():
+    """5 bits in ±0.6 (δ = 0.6/15): the rule's changes are below δ/2, so deterministic
+    rounding keeps every weight; stochastic rounding, δ⌊(w + Δw)/δ + u⌋ from a level w,
+    moves a weight by one level in Δw's direction with probability |Δw|/δ, so the number of
+    weights that move is Σ|Δw|/δ on average (binomial spread), and none moves further."""
+    step = 0.6 / 15
+    weights, change, kept = _one_rounded_sample(
+        chip_spec(weight_bits=5, weight_range=[0.6]), 5, 0.6)
+    assert max(np.abs(dw).max() for dw in change) < step / 2
+    for w, new in zip(weights, kept.weights):
+        np.testing.assert_array_equal(new, w)
+    _, _, drawn = _one_rounded_sample(
+        chip_spec(weight_bits=5, weight_range=[0.6], rounding="stochastic"), 5, 0.6)
+    p = np.concatenate([np.abs(dw).ravel() / step for dw in change])
+    steps = np.concatenate([((new - w) / step).ravel()
+                            for w, new in zip(weights, drawn.weights)])
+    direction = np.sign(np.concatenate([dw.ravel() for dw in change]))
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert set(np.round(steps[steps != 0] * direction[steps != 0]).astype(int)) <= {1}
+    expected, spread = p.sum(), np.sqrt((p * (1 - p)).sum())
+    assert expected > 15 and expected > 4 * spread           # none moving would fail
+    assert abs(np.count_nonzero(steps) - expected) < 3.5 * spread
 
 
 def test_stochastic_rounding_is_unbiased_and_deterministic_rounding_is_nearest():

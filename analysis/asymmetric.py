@@ -1,0 +1,118 @@
+"""One-way couplings: how B aligns with W over training, and how far EP's update then is
+from the gradient.
+
+    python analysis/asymmetric.py RUN.h5 [RUN2.h5 ...] [--ep-bptt] [--samples 200]
+                                  [--out asymmetric.png]
+
+For each run file with feedback weights of its own (``[synapses] coupling = "asymmetric"``,
+spiking or rate), at its initial checkpoint and after every epoch: the angle between B and
+W, edge by edge (0°: aligned; ~90°: independent draws). With ``--ep-bptt`` also, on the
+network's rate dynamics (a rate run's own; a spiking run's rate twin,
+:func:`eqspike.reference.network.spiking_twin`) and ``--samples`` training images: the
+angle between EP's symmetric update (η/2β)(ρ⁺ρ⁺ − ρ⁻ρ⁻), summed over the images, and
+−∇L, BPTT's gradient of the loss after the free phase (Ernoult et al. 2019's comparison,
+here of the whole update), for every W. Writes the figure (PNG: the angles against the
+epoch) and the numbers (CSV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def angle(a, b) -> float:
+    """The angle between two arrays, in degrees."""
+    a, b = np.ravel(a).astype(float), np.ravel(b).astype(float)
+    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def rate_network(run, point):
+    """The rate dynamics a checkpoint runs on: a rate run's own network, a spiking run's
+    twin (with its feedback weights)."""
+    from eqspike.reference.network import HopfieldNetwork, spiking_twin
+
+    if run.engine == "rate":
+        return HopfieldNetwork(run.spec, {k: np.asarray(v, dtype=float)
+                                          for k, v in point.params.items()})
+    return spiking_twin(run.spec, point.weights, point.biases, point.feedback)
+
+
+def ep_bptt_angles(run, point, x, y) -> dict:
+    """Per W: the angle between EP's update and −(BPTT's gradient) on images ``x``."""
+    from eqspike.reference.learning import bptt, ep_gradients
+
+    net = rate_network(run, point)
+    ph = run.spec.phases
+    ep, _ = ep_gradients(net, x, y, ph.free_steps, ph.nudge_steps, ph.beta, "symmetric")
+    grads, _ = bptt(net, x, y, ph.free_steps)
+    return {name: angle(ep[name], grads[name]) for name in net.edge_names
+            if name in grads and name in ep}
+
+
+def main(argv=None):
+    from matplotlib.ticker import MaxNLocator
+
+    from eqspike.data import load_dataset, rates_from_images
+    from eqspike.figures import subplots
+    from eqspike.runfile import read_run
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--ep-bptt", action="store_true")
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default="asymmetric.png")
+    args = parser.parse_args(argv)
+    rows = []
+    for path in args.runs:
+        run = read_run(path)
+        names = ["initial"] + sorted(k for k in run.checkpoints if k.startswith("epoch_"))
+        if args.ep_bptt:
+            data = load_dataset(run.spec.network.dataset, "train", args.data_dir)
+            x = rates_from_images(data.images[:args.samples]).astype(float)
+            y = np.eye(run.spec.layers[-1])[data.labels[:args.samples]]
+        for epoch, name in enumerate(names):
+            point = run.checkpoints[name]
+            for e, w, b in zip(run.spec.edges, point.weights, point.feedback or
+                               [None] * len(run.spec.edges)):
+                if b is not None:
+                    rows.append({"run": Path(path).stem, "epoch": epoch,
+                                 "quantity": f"B vs W, {e.pre}-{e.post}", "degrees": angle(b, w)})
+            if args.ep_bptt:
+                for edge, degrees in ep_bptt_angles(run, point, x, y).items():
+                    rows.append({"run": Path(path).stem, "epoch": epoch,
+                                 "quantity": f"EP vs -BPTT, {edge}", "degrees": degrees})
+    out = Path(args.out)
+    with open(out.with_suffix(".csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["run", "epoch", "quantity", "degrees"])
+        writer.writeheader()
+        writer.writerows(rows)
+    kinds = sorted({r["quantity"].split(",")[0] for r in rows})
+    fig, axes = subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.4))
+    axes = np.atleast_1d(axes)
+    for ax, kind in zip(axes, kinds):
+        for key in sorted({(r["run"], r["quantity"]) for r in rows
+                           if r["quantity"].startswith(kind)}):
+            mine = [r for r in rows if (r["run"], r["quantity"]) == key]
+            ax.plot([r["epoch"] for r in mine], [r["degrees"] for r in mine], "o-",
+                    label=f"{key[0]}: {key[1].split(', ')[1]}")
+        ax.set_xlabel("epoch (0: the initial weights)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("angle (degrees)")
+        ax.set_title(kind, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    for r in rows:
+        print(f"{r['run']:32s} epoch {r['epoch']:2d}  {r['quantity']:24s} {r['degrees']:6.1f}°")
+    print(f"figure {out}, numbers {out.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()

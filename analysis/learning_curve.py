@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -28,8 +29,24 @@ def learning_curves(paths):
         print(note, file=sys.stderr)
     for path in paths:
         run = read_run(path)
-        out.append((f"{Path(path).stem} ({run.attrs['network']})", run.metrics))
+        out.append((run_label(Path(path).stem, str(run.attrs["network"])), run.metrics))
     return out
+
+
+def point_settings(point: str) -> str:
+    """A sweep point's name without its number and seed, its settings comma-separated:
+    ``p002-coupling=asymmetric-decay=1e-05-seed1`` -> ``coupling=asymmetric, decay=1e-05``."""
+    settings = re.sub(r"-seed\d+$", "", re.sub(r"^p\d+-", "", point))
+    return ", ".join(re.split(r"-(?=[A-Za-z_.]+=)", settings))
+
+
+def run_label(stem: str, network: str) -> str:
+    """A run's label: a sweep point's network and settings (``mnist-long: decay=0.0``),
+    else the file's name and its network."""
+    if "@" in network:
+        base, point = network.split("@", 1)
+        return f"{base}: {point_settings(point)}"
+    return f"{stem} ({network})"
 
 
 def plot(curves, out_png, x: str = "epoch"):
@@ -40,7 +57,7 @@ def plot(curves, out_png, x: str = "epoch"):
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4 if len(curves) < 4 else 8.0, 4.2 + 0.3 * len(curves)))
     for label, m in curves:
         if x == "seconds":
             ax.plot(np.cumsum(m["train_seconds"]), 100 * m["test_accuracy"], "o-",
@@ -57,7 +74,10 @@ def plot(curves, out_png, x: str = "epoch"):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(curves) < 4:
+        ax.legend(fontsize=8)
+    else:  # many curves: the legend below the axes, two columns
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax.set_title("eqspike learning curves")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)

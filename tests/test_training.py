@@ -392,6 +392,21 @@ def test_learning_curve_script_reads_run_files(tmp_path, data_dir):
     assert lc.main([str(tmp_path / "missing.h5")]) == 2
 
 
+def test_a_sweep_points_curve_is_labelled_by_its_settings():
+    import importlib.util
+
+    from .conftest import ROOT
+
+    spec_ = importlib.util.spec_from_file_location("lc", ROOT / "analysis" / "learning_curve.py")
+    lc = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(lc)
+    # a sweep names its points p{number}-{setting=value joined by -}-seed{seed}
+    label = lc.run_label("p002-coupling=asymmetric-decay=1e-05-seed1",
+                         "mnist-long@p002-coupling=asymmetric-decay=1e-05-seed1")
+    assert label == "mnist-long: coupling=asymmetric, decay=1e-05"
+    assert lc.run_label("conv", "mnist-conv") == "conv (mnist-conv)"
+
+
 def test_spiking_vs_rate_script(tmp_path, data_dir, monkeypatch):
     import importlib.util
 

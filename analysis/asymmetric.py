@@ -2,7 +2,8 @@
 from the gradient.
 
     python analysis/asymmetric.py RUN.h5 [RUN2.h5 ...] [--ep-bptt] [--samples 200]
-                                  [--beta 0.5,0.02] [--out asymmetric.png]
+                                  [--beta 0.5,0.02] [--free-steps T1 --nudge-steps K]
+                                  [--out asymmetric.png]
 
 For each run file with feedback weights of its own (``[synapses] coupling = "asymmetric"``,
 spiking or rate), at its initial checkpoint and after every epoch: the angle between B and
@@ -15,7 +16,12 @@ here of the whole update), for every W, at each β of ``--beta`` (default: the r
 A finite β biases the estimate, more so with the hard sigmoid's kinks: on mnist-rate's
 initial weights the symmetric network's angle is 58° at its training β = 0.5 and 4° at
 β = 0.02, so the small-β angle measures the coupling, the training-β one the update the
-network really received. Writes the figure (PNG: the angles against the
+network really received. The phases must also be long enough for the rate dynamics to
+settle: on mnist-deep's rate twin (trained with T1 = 40, K = 12), at its epoch-4 weights,
+the symmetric network's angle at β = 0.02 is 25–47° with those phases and 11–16° with
+T1 = 150, K = 60 (``--free-steps``, ``--nudge-steps``); over its five checkpoints it
+ranges over 15–57° (T1 = 40) and 9–79° (T1 = 150), so there the angle does not measure
+the coupling. Writes the figure (PNG: the angles against the
 epoch) and the numbers (CSV).
 """
 
@@ -47,17 +53,18 @@ def rate_network(run, point):
     return spiking_twin(run.spec, point.weights, point.biases, point.feedback)
 
 
-def ep_bptt_angles(run, point, x, y, betas) -> dict:
+def ep_bptt_angles(run, point, x, y, betas, free_steps=None, nudge_steps=None) -> dict:
     """Per β and W: the angle between EP's symmetric update at that β and −(BPTT's
-    gradient) on images ``x``."""
+    gradient) on images ``x``, with the run's phase lengths or the ones given."""
     from eqspike.reference.learning import bptt, ep_gradients
 
     net = rate_network(run, point)
-    ph = run.spec.phases
-    grads, _ = bptt(net, x, y, ph.free_steps)
+    free = free_steps or run.spec.phases.free_steps
+    nudge = nudge_steps or run.spec.phases.nudge_steps
+    grads, _ = bptt(net, x, y, free)
     out = {}
     for beta in betas:
-        ep, _ = ep_gradients(net, x, y, ph.free_steps, ph.nudge_steps, beta, "symmetric")
+        ep, _ = ep_gradients(net, x, y, free, nudge, beta, "symmetric")
         for name in net.edge_names:
             if name in grads and name in ep:
                 out[beta, name] = angle(ep[name], grads[name])
@@ -77,6 +84,10 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--beta", help="comma-separated β values for --ep-bptt "
                         "(default: each run's own)")
+    parser.add_argument("--free-steps", type=int, help="--ep-bptt: the free phase's steps "
+                        "(default: each run's own; a deep network's rate twin may need more "
+                        "to settle than its training used)")
+    parser.add_argument("--nudge-steps", type=int, help="--ep-bptt: the nudged phases' steps")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="asymmetric.png")
     args = parser.parse_args(argv)
@@ -88,6 +99,9 @@ def main(argv=None):
             parser.error(f"--beta {args.beta!r}: expected numbers separated by commas")
         if any(not b > 0 for b in betas):
             parser.error(f"--beta {args.beta!r}: every β must be positive")
+    for name in ("free_steps", "nudge_steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     rows = []
     for path in args.runs:
         run = read_run(path)
@@ -104,7 +118,8 @@ def main(argv=None):
                     rows.append({"run": Path(path).stem, "epoch": epoch,
                                  "quantity": f"B vs W, {e.pre}-{e.post}", "degrees": angle(b, w)})
             if args.ep_bptt:
-                found = ep_bptt_angles(run, point, x, y, betas or [run.spec.phases.beta])
+                found = ep_bptt_angles(run, point, x, y, betas or [run.spec.phases.beta],
+                                       args.free_steps, args.nudge_steps)
                 for (beta, edge), degrees in found.items():
                     rows.append({"run": Path(path).stem, "epoch": epoch,
                                  "quantity": f"EP (beta {beta:g}) vs -BPTT, {edge}",

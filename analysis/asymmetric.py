@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
-from learning_curve import point_settings  # analysis/, the script's own folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis/: learning_curve
+from learning_curve import point_settings  # noqa: E402
 
 
 def angle(a, b) -> float:

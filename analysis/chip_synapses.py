@@ -88,12 +88,8 @@ def bits_study(float_run, directory, out_png, data_dir=None) -> list:
     ax.set_xlabel("weight bits (signed; 2: -R, 0, +R)")
     ax.set_ylabel("test accuracy (%), 10,000 images")
     ax.set_xticks(sorted({r["bits"] for r in rows}))
-    ax.set_title("default network (784-500-10), one epoch: accuracy against weight bits",
-                 fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    _finish(fig, ax, "default network (784-500-10), one epoch: accuracy against weight bits",
+            out_png)
     return rows
 
 
@@ -164,19 +160,27 @@ def noise_study(float_run, directory, out_png) -> list:
     ax.set_ylim(min(100 * lowest - 0.5, 100 * float_acc - 3), 100 * float_acc + 1)
     ax.axhline(100 * float_acc, color="k", ls=":", lw=1,
                label=f"no noise ({100 * float_acc:.2f}%)")
-    ax.set_xscale("symlog", linthresh=0.25)
-    ax.set_xticks([0, 0.25, 0.5, 1, 2, 4])
-    ax.set_xticklabels(["0", "0.25", "0.5", "1", "2", "4"])
+    # the sweep's own levels as ticks, 0 (the float run) included
+    levels = sorted({0.0} | {r[kind] for r in rows
+                             for kind in ("update_noise", "device_noise")})
+    ax.set_xscale("symlog", linthresh=min([v for v in levels if v > 0] or [1.0]))
+    ax.set_xticks(levels)
+    ax.set_xticklabels([f"{v:g}" for v in levels])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("relative spread of the update (σ): each update times 1 + σ N(0, 1)")
     ax.set_ylabel("test accuracy (%), 10,000 images")
-    ax.set_title("default network (784-500-10), one epoch: accuracy against update noise",
-                 fontsize=10)
+    _finish(fig, ax, "default network (784-500-10), one epoch: accuracy against update noise",
+            out_png)
+    return rows
+
+
+def _finish(fig, ax, title, out_png):
+    """The figures' common ending: title, grid, legend, saved as a PNG."""
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    return rows
 
 
 def _write(path, rows):

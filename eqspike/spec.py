@@ -268,7 +268,7 @@ class LearningSection:
 class SynapsesSection:
     """What a chip's synapses do that the ideal model's do not (both engines read it;
     :mod:`eqspike.synapses`): one-way couplings with their own feedback weights, weights of
-    few bits, noisy updates. The defaults are the ideal synapse: one float64 weight per
+    few bits, noisy updates. The defaults are the ideal synapse: one float weight per
     coupling, read both ways, every update exact."""
 
     coupling: str = _f("symmetric", choices=("symmetric", "asymmetric"),

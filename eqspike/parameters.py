@@ -28,7 +28,7 @@ import numpy as np
 from .spec import EdgeSpec, NetworkSpec
 
 __all__ = ["edge_name", "feedback_name", "weight_shape", "fan_in", "edge_weight_shape",
-           "edge_fan_in", "has_readout", "init_parameters", "as_lists", "feedback_list"]
+           "edge_fan_in", "loss_of", "has_readout", "init_parameters", "as_lists", "feedback_list"]
 
 
 def edge_name(edge: EdgeSpec) -> str:
@@ -65,9 +65,17 @@ def edge_fan_in(spec: NetworkSpec, edge: EdgeSpec) -> int:
     return fan_in(edge.kind, spec.shapes[edge.pre], edge.kernel)
 
 
+def loss_of(spec: NetworkSpec) -> str:
+    """The loss a network is trained on: ``[reference] loss`` on the rate path, ``[spiking]
+    loss`` on the spiking one (``mse`` or ``cross_entropy``)."""
+    return spec.reference.loss if spec.network.path == "rate" else spec.spiking.loss
+
+
 def has_readout(spec: NetworkSpec) -> bool:
-    """Whether the last layer is the rate reference's cross-entropy read-out."""
-    return spec.network.path == "rate" and spec.reference.loss == "cross_entropy"
+    """Whether the last layer is the rate reference's cross-entropy read-out, held as
+    ``W_out`` and ``b_out`` (the spiking read-out keeps its edge's name and the layer's
+    bias; the values are the same draws)."""
+    return spec.network.path == "rate" and loss_of(spec) == "cross_entropy"
 
 
 def init_parameters(spec: NetworkSpec, seed: int) -> dict:

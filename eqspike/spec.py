@@ -202,6 +202,13 @@ class SpikingSection:
     readout_steps: int = _f(20, lo=1, doc="last free steps whose output spikes are counted")
     precision: str = _f("float64", choices=("float64", "float32"),
                         doc="dtype of every state variable and weight in the simulation")
+    loss: str = _f("mse", choices=("mse", "cross_entropy"),
+                   doc="mse: the output layer is a layer of the network, nudged by beta (y - "
+                       "rho(u)); cross_entropy: the output layer is a softmax read-out of "
+                       "the last hidden layer, outside the energy, whose neurons send beta "
+                       "(y - softmax) back as the nudge (Laborieux et al. 2021; code = "
+                       "\"delta\" only; see eqspike.spiking). [reference] loss is the "
+                       "same choice on the rate path")
     feedback: str = _f("shared", choices=("shared", "copy"),
                        doc="how an edge between two spiking layers feeds its lower layer: "
                            "shared: through the on_post pathway of its one Synapses object, "
@@ -512,6 +519,8 @@ class NetworkSpec:
             raise SpecError(f"{self.name}: [spiking] code = \"delta\" needs input_code = "
                             "\"graded\" (an input's value is constant over a sample: its "
                             "one delta event is the graded input's event)")
+        if self.spiking.loss == "cross_entropy":
+            self._check_readout()
         if code != "delta":
             defaults = SpikingSection()
             changed = [name for name in ("delta_theta", "delta_theta_nudged", "delta_flush")
@@ -519,6 +528,23 @@ class NetworkSpec:
             if changed:
                 raise SpecError(f"{self.name}: [spiking] {changed[0]} applies to code = "
                                 f"\"delta\" only; this network has code = {code!r}")
+
+    def _check_readout(self) -> None:
+        """The spiking cross-entropy read-out: signed graded events, one dense edge into it
+        from a hidden layer, and the couplings its rate twin has."""
+        where = f"{self.name}: [spiking] loss = \"cross_entropy\""
+        if self.spiking.code != "delta":
+            raise SpecError(f"{where}: the read-out sends the signed error beta (y - "
+                            "softmax) as graded events; it needs code = \"delta\", not "
+                            f"{self.spiking.code!r}")
+        last = len(self.layers) - 1
+        into = [e for e in self.edges if e.post == last]
+        if len(into) != 1 or into[0].kind != "dense" or into[0].pre != last - 1 or last < 2:
+            raise SpecError(f"{where}: the read-out's only edge is dense, from the last "
+                            f"hidden layer (layer {last - 1}) into the output (layer {last})")
+        if self.synapses.coupling != "symmetric":
+            raise SpecError(f"{where}: the read-out is built for symmetric couplings; "
+                            "[synapses] coupling = \"asymmetric\" is not")
 
     def _check_graph(self) -> None:
         """The graph of [network]: shapes that hold the layers, edges that join existing

@@ -65,9 +65,10 @@ from .schedule import (EVENT_PHASES, SAMPLE_EVAL, SAMPLE_TRAIN, padded_sample_si
                        phase_signals, sample_steps)
 from .spec import NetworkSpec
 
-__all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "WeightSlot", "build_network", "build_layer",
-           "build_dense_edge", "build_conv_edge", "build_conv_feedback", "build_feedback_copy",
-           "build_counters", "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
+__all__ = ["SpikingNetwork", "BuildContext", "NeuronCode", "WeightSlot", "build_network",
+           "build_layer", "build_dense_edge", "build_conv_edge", "build_conv_feedback",
+           "build_feedback_copy", "build_counters", "build_readout_normaliser",
+           "edge_synapses_name", "copies_feedback", "BOUNDARY", "neuron_code",
            "layer_kind", "LAYER_CODE", "EDGE_BUILDERS", "deliver", "spike_pathways",
            "synapses_pathways", "DELTA_EVENTS"]
 
@@ -138,7 +139,7 @@ ALPHA = {"constant": "alpha", "annealed": "alpha * alpha_scale(t)"}
 #: Symmetric nudging: the free state, saved at the start of the first nudged step and put
 #: back at the start of the second nudged phase (code runs before the step's update).
 REWIND_STATE = {"hidden": ("u", "I", "x", "sd"), "input": ("x", "sd"),
-                "delta": ("u", "I", "rhohat")}
+                "delta": ("u", "I", "rhohat"), "readout": ("I", "rhohat")}
 REWIND_STEP = "{v}_snap += snapshot(t) * ({v} - {v}_snap)\n{v} += restore(t) * ({v}_snap - {v})"
 TRACE_STEP = "x *= trace_decay"
 CODE_STEP = {
@@ -176,6 +177,43 @@ q : 1                        # this step's event payload rho(u) - rho-hat (0: no
 DELTA_STEP = "q = clip(u, 0, 1) - rhohat\nq = q * int(abs(q) >= theta(t))"
 DELTA_EVENT = "rhohat += q"
 DELTA_READOUT = "count += readout(t) * (rhohat + q)"
+#: The cross-entropy read-out (``[spiking] loss = "cross_entropy"``; Laborieux et al.,
+#: Front. Neurosci. 2021): the output layer is a softmax read-out of the last hidden layer,
+#: outside the energy, with the delta code's signed graded events. Read-out neuron k holds
+#: its logit z_k = I_k + b_k, where I_k = Σ_j W_jk ρ̂_j is what the last hidden layer's
+#: events delivered, o = softmax(z) through the normaliser Z = Σ_k exp(z_k)
+#: (:data:`READOUT_NORMALISER`, computed before the read-out's step), and sends the changes
+#: of its value
+#:
+#:     v_k = β ν(t) (y_k − o_k)        (0 in the free phase, ±β (y − o) in a nudged one)
+#:
+#: so that the last hidden layer receives Σ_k W_jk v̂_k through the edge's downward path:
+#: the rate reference's nudge −β ∂CE/∂s = β W (y − o), one step later than it (the read-out
+#: is one synapse further than a nudged output layer; the fixed points are the same). On
+#: the read-out's edge the delta rule then learns η ½ [ρ̂⁺ (y − o⁺) + ρ̂⁻ (y − o⁻)] and on
+#: its bias η_b ½ [(y − o⁺) + (y − o⁻)] (symmetric nudging; one-sided: ρ̂^β (y − o^β)):
+#: EP's update of the read-out in Laborieux et al.'s Φ − β L, read at the nudged states (the
+#: rate reference steps it by the gradient at the free state, equal up to O(β²)). The
+#: prediction is the largest logit summed over the readout window (softmax is monotone).
+#: exp's argument is clipped to ±80 so that a float32 build cannot overflow.
+READOUT_STATE = """
+I : 1                        # sum_j W_jk rho-hat_j: what the last hidden layer delivered
+b : 1                        # bias
+count : 1                    # the logit summed over the readout window
+rhohat : 1                   # the value last sent, v-hat
+q : 1                        # this step's event payload v - v-hat (0: no event)
+Z : 1 (linked)               # the normaliser sum_k exp(z_k)
+z = I + b : 1                # the logit
+phase_now = phase(t) : 1 (shared)
+"""
+READOUT_STEP = ("q = beta * nudge(t) * (target(t, i) - exp(clip(z, -80, 80)) / Z) - rhohat\n"
+                "q = q * int(abs(q) >= theta(t))\n"
+                "count += readout(t) * z")
+READOUT_NORMALISER = "Z_post = exp(clip(z_pre, -80, 80)) : 1 (summed)"
+#: The read-out's order at every step (``when = "groups"``): its rewind (the free state
+#: restored for the +β phase), the normaliser of the restored logits, its step; every
+#: other layer steps at order 0.
+READOUT_ORDER = {"rewind": -2, "normaliser": -1, "step": 0}
 #: What an event delivers to the neurons it reaches, per spike code: w (a binary spike) or
 #: w q (a graded delta event); ``{src}`` is the sending side (``pre`` or ``post``).
 PAYLOAD = {"sigma_delta": "", "bernoulli": "", "delta": " * q_{src}"}
@@ -216,7 +254,8 @@ COUNTER_REACH = ("fan : 1 (constant)\n"
                  "nudged_post = n_nudged_pre * fan : 1 (summed)")
 BOUNDARY_RESET = {"hidden": "u = 0\nI = 0\nx = 0\nsd = 0.5\ncount = 0",
                   "delta": "u = 0\nI = 0\nrhohat = 0\nq = 0\ncount = 0",
-                  "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD}
+                  "input": "x = 0\nsd = 0.5\ncount = 0", "graded": GRADED_INPUT_LOAD,
+                  "readout": "I = 0\nrhohat = 0\nq = 0\ncount = 0"}
 
 
 @dataclass
@@ -306,6 +345,8 @@ class NeuronCode:
     threshold: str | None                           # the "spike" event (None: none)
     reset: list = field(default_factory=list)       # code at each spike (each reset event)
     step: list = field(default_factory=list)        # code at every step (run_regularly)
+    prestep: list = field(default_factory=list)     # the read-out's rewind, before its
+                                                    # normaliser and its step
     boundary: list = field(default_factory=list)    # code at each sample boundary
     events: dict = field(default_factory=dict)      # custom events: name -> condition
     reset_events: tuple = ("spike",)                # the events the reset code runs on
@@ -313,10 +354,13 @@ class NeuronCode:
 
 def layer_kind(spec: NetworkSpec, index: int) -> str:
     """What layer ``index`` is: "input" (spikes at its pixel rates), "graded" (an input
-    that sends one event per sample), "hidden", or "output" (a hidden layer that is nudged)."""
+    that sends one event per sample), "hidden", "output" (a hidden layer that is nudged) or
+    "readout" (the cross-entropy read-out, :data:`READOUT_STATE`)."""
     if index == 0:
         return "graded" if spec.spiking.input_code == "graded" else "input"
-    return "output" if index == len(spec.layers) - 1 else "hidden"
+    if index < len(spec.layers) - 1:
+        return "hidden"
+    return "readout" if spec.spiking.loss == "cross_entropy" else "output"
 
 
 def _input_code(ctx: BuildContext, index: int) -> NeuronCode:
@@ -350,6 +394,17 @@ def _neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
                       boundary=[BOUNDARY_RESET["hidden"]] + extra)
 
 
+def _readout_code(ctx: BuildContext, index: int) -> NeuronCode:
+    """A neuron of the cross-entropy read-out (:data:`READOUT_STATE`): its logit, and the
+    delta events of its value β ν(t) (y − o)."""
+    rule = ctx.rule
+    return NeuronCode(READOUT_STATE + NEURON_MODEL + rule.neuron_model, None,
+                      reset=_spike_reset(ctx),
+                      boundary=[BOUNDARY_RESET["readout"]] + ([rule.reset] if rule.reset else []),
+                      step=[READOUT_STEP], events=dict(DELTA_EVENTS),
+                      reset_events=tuple(DELTA_EVENTS))
+
+
 def _spike_reset(ctx: BuildContext) -> list:
     if ctx.spec.spiking.code == "delta":
         return [DELTA_EVENT] + ([ctx.rule.on_spike] if ctx.rule.on_spike else [])
@@ -359,7 +414,7 @@ def _spike_reset(ctx: BuildContext) -> list:
 
 #: The piece that writes a layer kind's neuron code (a new layer kind is one more entry).
 LAYER_CODE = {"input": _input_code, "graded": _graded_code, "hidden": _neuron_code,
-              "output": _neuron_code}
+              "output": _neuron_code, "readout": _readout_code}
 
 
 def _add_counting(ctx: BuildContext, code: NeuronCode) -> None:
@@ -371,11 +426,15 @@ def _add_counting(ctx: BuildContext, code: NeuronCode) -> None:
 
 def _add_rewind(ctx: BuildContext, code: NeuronCode, kind: str) -> None:
     """Symmetric nudging: save the free state, restore it for the +β phase."""
-    state = "input" if kind == "input" else ("delta" if ctx.spec.spiking.code == "delta"
-                                             else "hidden")
+    state = kind if kind in ("input", "readout") else (
+        "delta" if ctx.spec.spiking.code == "delta" else "hidden")
     names = REWIND_STATE[state] + ctx.rule.rewind
     code.model += "".join(f"{v}_snap : 1\n" for v in names)
-    code.step += [REWIND_STEP.format(v=v) for v in names]
+    steps = [REWIND_STEP.format(v=v) for v in names]
+    if kind == "readout":
+        code.prestep += steps
+    else:
+        code.step += steps
 
 
 def _add_dynamics(ctx: BuildContext, code: NeuronCode, index: int, kind: str) -> None:
@@ -429,9 +488,9 @@ def neuron_code(ctx: BuildContext, index: int) -> NeuronCode:
         _add_rewind(ctx, code, kind)
     if kind in ("hidden", "output"):
         _add_dynamics(ctx, code, index, kind)
-    if spiking:
+    if spiking and kind != "readout":
         _add_trace_and_code(ctx, code, kind)
-    if kind in ("hidden", "output"):
+    if kind in ("hidden", "output", "readout"):
         _add_own_signal(ctx, code, index)
     if ctx.log_neurons is not None:
         code.model += "logged : 1\n"
@@ -460,9 +519,12 @@ def build_layer(ctx: BuildContext, index: int, biases=None):
             SAMPLE_END_SCHEDULE["thresholder"]
     group.run_regularly("\n".join(code.boundary), dt=ctx.sample_dt, when="start",
                         order=BOUNDARY["neurons"], name=f"layer{index}_boundary")
+    if code.prestep:
+        group.run_regularly("\n".join(code.prestep), when="groups",
+                            order=READOUT_ORDER["rewind"], name=f"layer{index}_rewind")
     if code.step:
         group.run_regularly("\n".join(code.step), when="groups", name=f"layer{index}_step")
-    if kind in ("hidden", "output") and biases is not None:
+    if kind in ("hidden", "output", "readout") and biases is not None:
         group.b = biases[index - 1]
     monitor = None
     if ctx.log_neurons is not None:
@@ -855,6 +917,24 @@ def build_counters(ctx: BuildContext, layers: list) -> tuple:
     return [counters, *feeds, monitor], monitor
 
 
+def build_readout_normaliser(ctx: BuildContext, readout) -> list:
+    """The read-out's normaliser Z = Σ_k exp(z_k) (:data:`READOUT_NORMALISER`): a group of
+    one neuron that a summed variable fills at every step, after the read-out's rewind and
+    before its step (:data:`READOUT_ORDER`), and that every read-out neuron reads through
+    its linked ``Z``. Returns the objects to add."""
+    import brian2 as b2
+
+    norm = b2.NeuronGroup(1, "Z : 1", dt=ctx.dt, namespace=ctx.namespace,
+                          name="readout_normaliser")
+    feed = b2.Synapses(readout, norm, model=READOUT_NORMALISER, dt=ctx.dt,
+                       namespace=ctx.namespace, name="readout_sum")
+    feed.connect()
+    for updater in feed.summed_updaters.values():
+        updater.when, updater.order = "groups", READOUT_ORDER["normaliser"]
+    readout.Z = b2.linked_var(norm, "Z", index=np.zeros(len(readout), dtype=int))
+    return [norm, feed]
+
+
 def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None,
                   kinds=None, weights=None, biases=None, count_events: bool = True,
                   log_neurons=None, free_only: bool = False):
@@ -934,6 +1014,8 @@ def build_network(spec: NetworkSpec, n_samples: int, *, rates=None, targets=None
                               order=0, name="readout_monitor")
     network = b2.Network(*layers, *synapses, *(o for _, _, extra in built for o in extra),
                          monitor, *log_monitors)
+    if layer_kind(spec, len(spec.layers) - 1) == "readout":
+        network.add(*build_readout_normaliser(ctx, layers[-1]))
     event_monitor = None
     if count_events:
         objects, event_monitor = build_counters(ctx, layers)

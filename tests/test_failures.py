@@ -333,6 +333,13 @@ CASES = [
     ("delta threshold under another code", _train_file(DELTA.replace(
         'code = "delta"', 'code = "sigma_delta"\ndelta_theta = 0.1').replace(
         'rule = "delta"', 'rule = "eqspike"')), None, "delta_theta applies to code"),
+    ("a cross-entropy read-out with binary spikes", _train_file(
+        '[network]\nlayers = [784, 16, 10]\n[spiking]\nloss = "cross_entropy"\n'), None,
+     "needs code = \"delta\""),
+    ("a cross-entropy read-out fed by the input", _train_file(DELTA.replace(
+        'input_code = "graded"', 'input_code = "graded"\nloss = "cross_entropy"').replace(
+        "layers = [784, 32, 10]", "layers = [784, 10]").replace(
+        "[0.05, 0.05]", "[0.05]")), None, "only edge is dense, from the last hidden layer"),
     # -- train: options that do not fit ------------------------------------------------------
     ("--method for a spiking network", lambda d: TRAIN + ["--method", "bptt", "--out",
                                                           "new.h5"], None,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parameters import edge_name, feedback_name, init_parameters
+from ..parameters import edge_name, feedback_name, init_parameters, loss_of
 from ..synapses import feedback_edges
 from ..spec import SpecError
 from .edges import make_edge
@@ -94,14 +94,21 @@ def init_params(spec, seed: int) -> dict:
 
 def spiking_twin(spec, weights, biases, feedback=None) -> "HopfieldNetwork":
     """The rate network that a spiking network definition approximates: its graph of dense
-    edges (skip couplings included), hard sigmoid, squared-error nudge and leak α = 1/tau_u
-    (the spiking neuron's), with weights (n_pre, n_post) per edge in the order of
+    edges (skip couplings included), hard sigmoid, the spiking network's loss and leak
+    α = 1/tau_u (the spiking neuron's), with weights (n_pre, n_post) per edge in the order of
     ``spec.edges``, biases b_l given as lists, and with one-way couplings each edge's own
-    feedback weights (``feedback``, None where an edge has none)."""
+    feedback weights (``feedback``, None where an edge has none). With ``[spiking] loss =
+    "cross_entropy"`` the output layer's edge and bias are the read-out's ``W_out`` and
+    ``b_out``, and the twin nudges with the read-out's cross-entropy."""
     params = {edge_name(e): np.asarray(w, dtype=float) for e, w in zip(spec.edges, weights)}
     params.update({feedback_name(e): np.asarray(b, dtype=float)
                    for e, b in zip(spec.edges, feedback or []) if b is not None})
     params.update({f"b_{k + 1}": np.asarray(b, dtype=float) for k, b in enumerate(biases)})
+    if loss_of(spec) == "cross_entropy":         # the read-out: its edge and bias
+        last = len(spec.layers) - 1
+        readout = next(e for e in spec.edges if e.post == last)
+        params["W_out"] = params.pop(edge_name(readout))
+        params["b_out"] = params.pop(f"b_{last}")
     return HopfieldNetwork(spec, params, alpha=1.0 / spec.spiking.tau_u)
 
 
@@ -119,7 +126,7 @@ class HopfieldNetwork:
         self.spec = spec
         self.params = params
         shapes = list(spec.shapes)
-        self.cross_entropy = ref.loss == "cross_entropy"
+        self.cross_entropy = loss_of(spec) == "cross_entropy"
         if self.cross_entropy:
             shapes = shapes[:-1]                       # the output is the read-out, not a state
         self.shapes = shapes

@@ -40,6 +40,10 @@ __all__ = [
     "PixelRates",
     "network_inputs",
     "check_split_size",
+    "random_shifts",
+    "shift_images",
+    "training_inputs",
+    "epoch_shifts",
 ]
 
 #: Per dataset: file name -> official MD5 (the checksums published with each dataset), the
@@ -266,3 +270,39 @@ def network_inputs(spec, split: str, data_dir=None, download: bool = True, limit
     n = len(data) if limit is None else min(limit, len(data))
     rates = PixelRates(data.images[:n], dtype)
     return (rates if lazy else rates[:]), data.labels[:n].astype(int)
+
+
+def random_shifts(seed: int, epoch: int, n: int, shift: int) -> np.ndarray:
+    """(n, 2) translations (rows, columns), each uniform in [−shift, shift], of training
+    images 0..n−1 in ``epoch`` (``[training] shift``), drawn from the run's seed and the
+    epoch alone: the same whatever the chunking, and on resume."""
+    return np.random.default_rng([seed, epoch, 3]).integers(-shift, shift + 1, size=(n, 2))
+
+
+def shift_images(x: np.ndarray, image_shape: tuple, shifts: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` (n, C·H·W), an image of ``image_shape`` (C, H, W), translated by
+    its (dy, dx) in ``shifts`` with zero fill: out[c, y + dy, x + dx] = in[c, y, x]."""
+    c, h, w = image_shape
+    images = np.asarray(x).reshape(len(x), c, h, w)
+    out = np.zeros_like(images)
+    for dy, dx in np.unique(shifts, axis=0):
+        rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+        out[rows, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            images[rows, :, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out.reshape(len(x), -1)
+
+
+def training_inputs(spec, rates, idx, shifts: np.ndarray | None) -> np.ndarray:
+    """The rates of training images ``idx``, each translated by its row of ``shifts``
+    (:func:`random_shifts` of the epoch; None: as they are)."""
+    x = rates[idx]
+    if shifts is None:
+        return x
+    return shift_images(x, DATASETS[spec.network.dataset]["shape"], shifts[idx])
+
+
+def epoch_shifts(spec, seed: int, epoch: int, n: int) -> np.ndarray | None:
+    """:func:`random_shifts` of an epoch of ``n`` training images, or None without
+    ``[training] shift``."""
+    shift = spec.training.shift
+    return random_shifts(seed, epoch, n, shift) if shift else None

@@ -324,6 +324,11 @@ class TrainingSection:
     chunk_samples: int = _f(1000, lo=1, doc="samples per compiled run; checkpoint period")
     seed: int = _f(1, lo=0, hi=2 ** 32 - 1,
                    doc="the initial weights, the sample order and any spike noise")
+    shift: int = _f(0, lo=0, hi=8,
+                    doc="data augmentation: each training image is translated by up to this "
+                        "many pixels along each axis (zero fill), a shift drawn per image "
+                        "and epoch from the run's seed (eqspike.data.random_shifts); test "
+                        "images never move; 0: none")
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,52 @@ def test_download_fetches_and_verifies_official_files(data_dir, tmp_path, monkey
         assert (cache / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
     finally:
         server.shutdown()
+
+
+def test_a_shifted_image_is_the_image_translated_with_zero_fill():
+    """out[c, y + dy, x + dx] = in[c, y, x] wherever both lie in the image, 0 elsewhere,
+    for every shift in [−2, 2]² (written pixel by pixel here), two channels."""
+    from eqspike.data import shift_images
+
+    rng = np.random.default_rng(0)
+    shape = (2, 5, 6)
+    shifts = np.array([(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)])
+    x = rng.uniform(0.1, 1.0, (len(shifts), int(np.prod(shape))))
+    got = shift_images(x, shape, shifts).reshape(len(x), *shape)
+    for n, (dy, dx) in enumerate(shifts):
+        want = np.zeros(shape)
+        image = x[n].reshape(shape)
+        for c in range(2):
+            for y in range(5):
+                for col in range(6):
+                    if 0 <= y + dy < 5 and 0 <= col + dx < 6:
+                        want[c, y + dy, col + dx] = image[c, y, col]
+        np.testing.assert_array_equal(got[n], want)
+
+
+def test_random_shifts_come_from_the_seed_and_the_epoch_alone():
+    """The same (seed, epoch) gives the same shifts (whatever the chunking: they are drawn
+    per image index), another epoch or seed others; every shift in [−k, k]² occurs, none
+    outside; without [training] shift the images are the network's rates unchanged."""
+    from eqspike.data import epoch_shifts, random_shifts, training_inputs
+    from eqspike.spec import spec_from_toml
+
+    a = random_shifts(5, 2, 4000, 2)
+    np.testing.assert_array_equal(a, random_shifts(5, 2, 4000, 2))
+    assert not np.array_equal(a, random_shifts(5, 3, 4000, 2))
+    assert not np.array_equal(a, random_shifts(6, 2, 4000, 2))
+    assert {tuple(s) for s in a} == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    spec = spec_from_toml("[network]\nlayers = [784, 10]\n[learning]\nrates = [0.1]\n"
+                          "bias_rates = [0.1]\n", name="flat")
+    assert epoch_shifts(spec, 1, 0, 10) is None
+    rates = np.random.default_rng(1).uniform(size=(10, 784))
+    idx = np.array([3, 1, 7])
+    np.testing.assert_array_equal(training_inputs(spec, rates, idx, None), rates[idx])
+    shifted = spec.replace(training={"shift": 1})
+    shifts = epoch_shifts(shifted, 1, 0, 10)
+    np.testing.assert_array_equal(shifts, random_shifts(1, 0, 10, 1))
+    moved = training_inputs(shifted, rates, idx, shifts).reshape(3, 28, 28)
+    for row, k in zip(moved, idx):
+        dy, dx = shifts[k]
+        image = rates[k].reshape(28, 28)
+        np.testing.assert_array_equal(row[1:27, 1:27], image[1 - dy:27 - dy, 1 - dx:27 - dx])

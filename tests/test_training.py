@@ -14,9 +14,9 @@ from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN, sample_steps
 from eqspike.training import TrainingDiverged, check_finite, train
 
 
-def _tiny(samples=40, epochs=1):
+def _tiny(samples=40, epochs=1, shift=0):
     return load_network("tiny").replace(training={"train_samples": samples, "epochs": epochs,
-                                                  "chunk_samples": 20})
+                                                  "chunk_samples": 20, "shift": shift})
 
 
 def test_train_writes_a_complete_run_file(tmp_path, data_dir):
@@ -47,10 +47,12 @@ def test_same_seed_same_weights(tmp_path, data_dir):
         np.testing.assert_array_equal(x, y)
 
 
-def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
-    """Interrupted right after chunk 1 of epoch 2 was saved, then resumed: same weights."""
+@pytest.mark.parametrize("shift", [0, 2])
+def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch, shift):
+    """Interrupted right after chunk 1 of epoch 2 was saved, then resumed: same weights
+    (with [training] shift too: the resumed epoch draws the same translations)."""
     kwargs = dict(data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
-    full = train(_tiny(samples=40, epochs=2), tmp_path / "full.h5", **kwargs)
+    full = train(_tiny(samples=40, epochs=2, shift=shift), tmp_path / "full.h5", **kwargs)
 
     write = runfile.write_latest
 
@@ -62,7 +64,7 @@ def test_resume_continues_to_the_same_weights(tmp_path, data_dir, monkeypatch):
     part = tmp_path / "part.h5"
     monkeypatch.setattr(runfile, "write_latest", write_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(_tiny(samples=40, epochs=2), part, **kwargs)
+        train(_tiny(samples=40, epochs=2, shift=shift), part, **kwargs)
     monkeypatch.setattr(runfile, "write_latest", write)
     assert runfile.read_run(part).attrs["status"] == "running"
     train(None, part, resume=True, **kwargs)
@@ -462,3 +464,49 @@ def test_every_subcommand_help_ends_with_examples(command, capsys):
     out = capsys.readouterr().out
     examples = out.split("examples:\n", 1)[1]
     assert f"eqspike {command}" in examples
+
+
+@pytest.mark.parametrize("network", ["tiny", "mnist-rate"])
+def test_each_training_image_is_shifted_as_drawn(tmp_path, data_dir, monkeypatch, network):
+    """With [training] shift, what the engine (spiking) or EP's batch step (rate) receives
+    is each image of the epoch's order translated by its :func:`random_shifts` row
+    (shift_images of the rates, tested pixel by pixel in test_data.py); test images never
+    move."""
+    from eqspike.data import network_inputs, random_shifts, shift_images
+    from eqspike.training import rate as rate_training
+
+    spec = load_network(network).replace(training={"train_samples": 20, "epochs": 1,
+                                                   "shift": 2, "seed": 4})
+    if network == "tiny":
+        spec = spec.replace(training={"chunk_samples": 20})
+    seen = []
+    if network == "tiny":
+        run_chunk = RuntimeEngine.run_chunk
+
+        def capture(self, rates, targets, kinds, *args, **kw):
+            seen.append((np.asarray(rates).copy(), kinds.copy()))
+            return run_chunk(self, rates, targets, kinds, *args, **kw)
+
+        monkeypatch.setattr(RuntimeEngine, "run_chunk", capture)
+    else:
+        train_batch = rate_training.train_batch
+
+        def capture(net, optimizer, x, *args):
+            seen.append((np.asarray(x).copy(), None))
+            return train_batch(net, optimizer, x, *args)
+
+        monkeypatch.setattr(rate_training, "train_batch", capture)
+    if network == "tiny":
+        train(spec, tmp_path / "run.h5", data_dir=data_dir, mode="runtime", test_samples=10,
+              progress=False)
+    else:
+        train(spec.replace(reference={"batch_size": 20}), tmp_path / "run.h5",
+              data_dir=data_dir, test_samples=10, progress=False)
+    rates, _ = network_inputs(spec, "train", data_dir, limit=20)
+    order = np.random.default_rng([4, 0]).permutation(20)
+    shifts = random_shifts(4, 0, 20, 2)
+    want = shift_images(rates[order], (1, 28, 28), shifts[order])
+    trained = [x for x, kinds in seen if kinds is None or np.all(kinds == SAMPLE_TRAIN)]
+    assert len(trained) == 1 and np.any(shifts[order] != 0)
+    np.testing.assert_array_equal(trained[0], want.astype(trained[0].dtype))
+    assert not np.array_equal(want, rates[order])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import network_inputs
+from ..data import epoch_shifts, network_inputs, training_inputs
 from ..errors import UsageError
 from ..reference.learning import bptt, learning_rates, make_optimizer, train_batch
 from ..reference.network import HopfieldNetwork, init_params
@@ -78,7 +78,7 @@ class RateTrainer:
             spec, seed, {n: v.shape for n, v in params.items() if not n.startswith("b_")}
         ).items()}
         self.unit_size = spec.reference.batch_size
-        self.rates, self.rng = None, None
+        self.rates, self.rng, self.shifts = None, None, None
 
     def run_attrs(self) -> dict:
         return {"method": self.method}
@@ -89,6 +89,7 @@ class RateTrainer:
     def start_epoch(self, epoch: int, first_sample: int) -> None:
         self.rates = learning_rates(self.net, self.spec, self.spec.learning.decay ** epoch)
         self.rng = np.random.default_rng([self.seed, epoch, 1])
+        self.shifts = epoch_shifts(self.spec, self.seed, epoch, len(self.train_labels))
         if self.spec.synapses != type(self.spec.synapses)():     # a chip's synapses
             self.optimizer.synapses = (self.spec.synapses, self.gains,
                                        np.random.default_rng([self.seed, epoch, 2]),
@@ -96,7 +97,7 @@ class RateTrainer:
 
     def train_unit(self, epoch: int, idx, start: int) -> tuple:
         n_out, ph = self.spec.layers[-1], self.spec.phases
-        x = self.x_train[idx]
+        x = training_inputs(self.spec, self.x_train, idx, self.shifts)
         y = np.eye(n_out, dtype=self.x_train.dtype)[self.train_labels[idx]]
         if self.method == "bptt":
             grads, _ = bptt(self.net, x, y, ph.free_steps)

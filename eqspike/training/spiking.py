@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import network_inputs
+from ..data import epoch_shifts, network_inputs, training_inputs
 from ..engine import Engine, make_engine
 from ..parameters import as_lists, feedback_list, init_parameters
 from ..synapses import device_gains
@@ -118,6 +118,7 @@ class SpikingTrainer:
                                   **self._options)
         self.test_engine = None
         self._pending = None
+        self.shifts = None            # this epoch's translations ([training] shift)
 
     def _training_engine(self) -> Engine:
         """The training build, made again if an evaluation build retired it."""
@@ -142,13 +143,15 @@ class SpikingTrainer:
         return self.logger.selection_groups(rule_scales(self.spec, 0)[0])
 
     def start_epoch(self, epoch: int, first_sample: int) -> None:
+        self.shifts = epoch_shifts(self.spec, self.seed, epoch, len(self.train_labels))
         if self.logger is not None:
             self.logger.start_epoch(self.weights, epoch * len(self.train_labels) + first_sample)
 
     def train_unit(self, epoch: int, idx, start: int) -> tuple:
         n_train, n_out = len(self.train_labels), self.spec.layers[-1]
         position = schedule_position(self.spec, epoch, start, n_train)
-        result = self._training_engine().run_chunk(self.train_rates[idx],
+        rates = training_inputs(self.spec, self.train_rates, idx, self.shifts)
+        result = self._training_engine().run_chunk(rates,
                                        np.eye(n_out)[self.train_labels[idx]],
                                        np.full(len(idx), SAMPLE_TRAIN), self.weights,
                                        self.biases, epoch=position, feedback=self.feedback,

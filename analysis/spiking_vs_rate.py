@@ -28,7 +28,9 @@ import numpy as np
 
 
 def spiking_rates(spec, weights, biases, rates):
-    """Per-neuron spike rates over the readout window, per non-input layer (runtime mode).
+    """Per-neuron spike rates over the readout window, per non-input layer (runtime mode);
+    with the delta code, the mean over that window of the value each neuron has sent, ρ̂
+    (its events carry changes, so ρ̂ is what its partners receive).
 
     The samples run as evaluation samples: T1 free steps, then idle steps that are ignored.
     """
@@ -42,10 +44,19 @@ def spiking_rates(spec, weights, biases, rates):
     n = len(rates)
     net = build_network(spec, n, rates=rates, kinds=np.full(n, SAMPLE_EVAL), weights=weights,
                         biases=biases, count_events=False)
+    s, t1, window = spec.steps_per_sample, spec.phases.free_steps, spec.spiking.readout_steps
+    if spec.spiking.code == "delta":
+        monitors = [b2.StateMonitor(g, "rhohat", record=True, when="end")
+                    for g in net.layers[1:]]
+        net.network.add(*monitors)
+        net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
+        steps = np.arange(n * s)
+        in_window = (steps % s >= t1 - window) & (steps % s < t1)
+        return [np.asarray(m.rhohat)[:, :n * s][:, in_window].T.reshape(n, window, -1)
+                .mean(axis=1) for m in monitors]
     monitors = [b2.SpikeMonitor(g) for g in net.layers[1:]]
     net.network.add(*monitors)
     net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
-    s, t1, window = spec.steps_per_sample, spec.phases.free_steps, spec.spiking.readout_steps
     out = []
     for group, mon in zip(net.layers[1:], monitors):
         step = np.round(mon.t / (spec.spiking.dt_ms * b2.ms)).astype(int)
@@ -158,7 +169,8 @@ def main(argv=None):
         ax.plot(r_rate.ravel(), r_spk.ravel(), ".", ms=2, alpha=0.3)
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
         ax.set_xlabel("rate model ρ(u) after T1 steps")
-        ax.set_ylabel(f"spike rate, last {spec.spiking.readout_steps} free steps")
+        ax.set_ylabel(("sent value ρ̂" if spec.spiking.code == "delta" else "spike rate")
+                      + f", last {spec.spiking.readout_steps} free steps")
         ax.set_title(f"layer {k}: mean |Δ| = {diff.mean():.3f}", fontsize=9)
     fig.suptitle(f"{Path(args.run).name} (trained by the {trained}): same weights; rates of "
                  f"{args.samples} test images. On all {len(labels)}: test accuracy spiking "

@@ -431,6 +431,32 @@ def test_spiking_vs_rate_script(tmp_path, data_dir, monkeypatch):
     assert out.stat().st_size > 1000
 
 
+def test_spiking_vs_rate_reads_the_sent_values_of_a_delta_network():
+    """With the delta code the script's per-neuron value is the sent value ρ̂ averaged over
+    the readout window: at θ = 0, the rate twin's ρ(u) over the same steps (the twin is the
+    network step for step, tests/test_delta.py), to 1e-12, for two evaluation samples."""
+    import importlib.util
+
+    from .conftest import ROOT
+    from .test_delta import _inputs, _parameters, delta_spec, twin_states
+
+    spec_ = importlib.util.spec_from_file_location("svr", ROOT / "analysis" / "spiking_vs_rate.py")
+    svr = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(svr)
+    spec = delta_spec()
+    weights, biases = _parameters(21)
+    rates, targets = _inputs(2, 22)
+    got = svr.spiking_rates(spec, weights, biases, rates)
+    t1, window = spec.phases.free_steps, spec.spiking.readout_steps
+    for n in range(2):
+        states = twin_states(spec, weights, biases, rates[n:n + 1], targets[n:n + 1])
+        for layer, values in enumerate(got):
+            want = np.mean([np.clip(states[t][layer][0], 0, 1)
+                            for t in range(t1 - window, t1)], axis=0)
+            assert want.max() > 0.05
+            np.testing.assert_allclose(values[n], want, rtol=0, atol=1e-12)
+
+
 def test_version_names_eqspike_and_brian2(capsys):
     import eqspike
 

@@ -211,9 +211,9 @@ READOUT_STEP = ("q = beta * nudge(t) * (target(t, i) - exp(clip(z, -80, 80)) / Z
                 "count += readout(t) * z")
 READOUT_NORMALISER = "Z_post = exp(clip(z_pre, -80, 80)) : 1 (summed)"
 #: The read-out's order at every step (``when = "groups"``): its rewind (the free state
-#: restored for the +β phase), the normaliser of the restored logits, its step; every
-#: other layer steps at order 0.
-READOUT_ORDER = {"rewind": -2, "normaliser": -1, "step": 0}
+#: restored for the +β phase), then the normaliser of the restored logits, both before its
+#: step, which runs at order 0 as every layer's does.
+READOUT_ORDER = {"rewind": -2, "normaliser": -1}
 #: What an event delivers to the neurons it reaches, per spike code: w (a binary spike) or
 #: w q (a graded delta event); ``{src}`` is the sending side (``pre`` or ``post``).
 PAYLOAD = {"sigma_delta": "", "bernoulli": "", "delta": " * q_{src}"}

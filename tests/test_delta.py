@@ -95,19 +95,26 @@ def _simulate(spec, rates, targets, weights, biases, kinds=None, variables=("u",
     return net, [{v: np.asarray(getattr(m, v)).T for v in variables} for m in monitors]
 
 
+def twin_free_phase(twin, spec, x) -> list:
+    """The rate twin's states after each of the T1 free steps; the first step sees no
+    input drive (the graded input's events arrive with it)."""
+    states = twin.step(np.zeros_like(x), twin.zero_states(1))
+    after = [states]
+    for _ in range(spec.phases.free_steps - 1):
+        states = twin.step(x, states)
+        after.append(states)
+    return after
+
+
 def twin_states(spec, weights, biases, x, y):
     """The rate twin's states u (one list of (1, n) arrays per step) after each step of a
     training sample: the free phase, then the nudged phase(s) (symmetric: −β, then +β from
     the free state). The graded input arrives with the first step's events, so the first
     step sees no input drive (as a spike sent at one step is received at the next)."""
     twin = spiking_twin(spec, weights, biases)
-    t1, t2, beta = spec.phases.free_steps, spec.phases.nudge_steps, spec.phases.beta
-    states = twin.step(np.zeros_like(x), twin.zero_states(1))
-    after = [states]
-    for _ in range(t1 - 1):
-        states = twin.step(x, states)
-        after.append(states)
-    free = states
+    t2, beta = spec.phases.nudge_steps, spec.phases.beta
+    after = twin_free_phase(twin, spec, x)
+    free = after[-1]
     for sign in ((-1.0, 1.0) if spec.nudged_phases == 2 else (1.0,)):
         states = free
         for _ in range(t2):
@@ -285,16 +292,24 @@ def test_delta_standalone_equals_runtime(build_cache):
     samples and an evaluation sample."""
     spec = delta_spec("symmetric", "copy", theta=0.05, theta_nudged=0.02)
     weights, biases = _parameters(13)
-    n = 5
-    rates, targets = _inputs(n, 14)
+    rates, targets = _inputs(5, 14)
+    runtime = standalone_equals_runtime(spec, rates, targets, weights, biases, build_cache)
+    for before, after in zip(weights, runtime.weights):
+        assert not np.allclose(after, before)
+    assert runtime.events.sum() > 0
+
+
+def standalone_equals_runtime(spec, rates, targets, weights, biases, build_cache):
+    """Run the samples (all training but the last, an evaluation) in runtime mode and in
+    a compiled build with 2 OpenMP threads; assert the same weights, biases, readouts (to
+    1e-12) and event counts; return the runtime result."""
+    n = len(rates)
     args = (rates, targets, np.r_[np.full(n - 1, SAMPLE_TRAIN), [SAMPLE_EVAL]], weights,
             biases)
     runtime = RuntimeEngine(spec, n).run_chunk(*args)
     compiled = StandaloneEngine(spec, n, cache_dir=build_cache, threads=2).run_chunk(*args)
     for x, y in zip(runtime.weights + runtime.biases, compiled.weights + compiled.biases):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
-    for before, after in zip(weights, runtime.weights):
-        assert not np.allclose(after, before)
     np.testing.assert_allclose(runtime.readout, compiled.readout, rtol=1e-12)
     np.testing.assert_array_equal(runtime.events, compiled.events)
-    assert runtime.events.sum() > 0
+    return runtime

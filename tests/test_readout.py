@@ -15,13 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eqspike.engine import RuntimeEngine, StandaloneEngine
 from eqspike.reference.learning import ep_gradients
 from eqspike.reference.network import spiking_twin
 from eqspike.rules import effective_beta
-from eqspike.schedule import SAMPLE_EVAL, SAMPLE_TRAIN
+from eqspike.schedule import SAMPLE_EVAL
 from eqspike.spec import SpecError, spec_from_toml
-from tests.test_delta import _simulate
+from tests.test_delta import _simulate, standalone_equals_runtime, twin_free_phase
 
 LAYERS = [36, 8, 6, 3]
 RATES = [0.05, 0.04, 0.03]
@@ -80,14 +79,10 @@ def lagged_twin(spec, weights, biases, x, y):
     at the phase's first step (the read-out sent nothing in the free phase, and the +β
     phase starts again from the free state)."""
     twin = spiking_twin(spec, weights, biases)
-    t1, t2, beta = spec.phases.free_steps, spec.phases.nudge_steps, spec.phases.beta
+    t2, beta = spec.phases.nudge_steps, spec.phases.beta
     alpha = 1.0 / spec.spiking.tau_u
-    states = twin.step(np.zeros_like(x), twin.zero_states(1))
-    after = [states]
-    for _ in range(t1 - 1):
-        states = twin.step(x, states)
-        after.append(states)
-    free = states
+    after = twin_free_phase(twin, spec, x)
+    free = after[-1]
     for sign in (-1.0, 1.0):
         earlier, states = None, free
         for _ in range(t2):
@@ -236,16 +231,10 @@ bias_rates = [0.1, 0.1, 0.1]
 @pytest.mark.standalone
 def test_readout_standalone_equals_runtime(build_cache):
     """The compiled build (the normaliser's summed variable and linked ``Z``, 2 OpenMP
-    threads) gives the runtime mode's weights, biases and readouts over a chunk."""
+    threads) gives the runtime mode's weights, biases, readouts and event counts over a
+    chunk."""
     spec = readout_spec(free=12, nudged=6, theta=0.02)
     weights, biases = _parameters(11)
-    n = 4
-    rates, targets = _inputs(n, 12)
-    args = (rates, targets, np.r_[np.full(n - 1, SAMPLE_TRAIN), [SAMPLE_EVAL]], weights,
-            biases)
-    runtime = RuntimeEngine(spec, n).run_chunk(*args)
-    compiled = StandaloneEngine(spec, n, cache_dir=build_cache, threads=2).run_chunk(*args)
-    for x, y in zip(runtime.weights + runtime.biases, compiled.weights + compiled.biases):
-        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    rates, targets = _inputs(4, 12)
+    runtime = standalone_equals_runtime(spec, rates, targets, weights, biases, build_cache)
     assert not np.allclose(runtime.weights[-1], weights[-1])
-    np.testing.assert_allclose(runtime.readout, compiled.readout, rtol=1e-12)

@@ -45,18 +45,16 @@ def spiking_rates(spec, weights, biases, rates):
     net = build_network(spec, n, rates=rates, kinds=np.full(n, SAMPLE_EVAL), weights=weights,
                         biases=biases, count_events=False)
     s, t1, window = spec.steps_per_sample, spec.phases.free_steps, spec.spiking.readout_steps
-    if spec.spiking.code == "delta":
-        monitors = [b2.StateMonitor(g, "rhohat", record=True, when="end")
-                    for g in net.layers[1:]]
-        net.network.add(*monitors)
-        net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
+    delta = spec.spiking.code == "delta"
+    monitors = [b2.StateMonitor(g, "rhohat", record=True, when="end") if delta
+                else b2.SpikeMonitor(g) for g in net.layers[1:]]
+    net.network.add(*monitors)
+    net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
+    if delta:
         steps = np.arange(n * s)
         in_window = (steps % s >= t1 - window) & (steps % s < t1)
         return [np.asarray(m.rhohat)[:, :n * s][:, in_window].T.reshape(n, window, -1)
                 .mean(axis=1) for m in monitors]
-    monitors = [b2.SpikeMonitor(g) for g in net.layers[1:]]
-    net.network.add(*monitors)
-    net.network.run(net.duration_steps * spec.spiking.dt_ms * b2.ms, namespace={})
     out = []
     for group, mon in zip(net.layers[1:], monitors):
         step = np.round(mon.t / (spec.spiking.dt_ms * b2.ms)).astype(int)

@@ -496,17 +496,16 @@ def test_every_subcommand_help_ends_with_examples(command, capsys):
 def test_each_training_image_is_shifted_as_drawn(tmp_path, data_dir, monkeypatch, network):
     """With [training] shift, what the engine (spiking) or EP's batch step (rate) receives
     is each image of the epoch's order translated by its :func:`random_shifts` row
-    (shift_images of the rates, tested pixel by pixel in test_data.py); test images never
-    move."""
+    (shift_images of the rates, tested pixel by pixel in test_data.py); the spiking
+    evaluation receives the test images as they are."""
     from eqspike.data import network_inputs, random_shifts, shift_images
     from eqspike.training import rate as rate_training
 
     spec = load_network(network).replace(training={"train_samples": 20, "epochs": 1,
                                                    "shift": 2, "seed": 4})
+    seen = []                   # (inputs, kinds: None for a rate batch)
     if network == "tiny":
-        spec = spec.replace(training={"chunk_samples": 20})
-    seen = []
-    if network == "tiny":
+        spec, options = spec.replace(training={"chunk_samples": 20}), {"mode": "runtime"}
         run_chunk = RuntimeEngine.run_chunk
 
         def capture(self, rates, targets, kinds, *args, **kw):
@@ -515,6 +514,7 @@ def test_each_training_image_is_shifted_as_drawn(tmp_path, data_dir, monkeypatch
 
         monkeypatch.setattr(RuntimeEngine, "run_chunk", capture)
     else:
+        spec, options = spec.replace(reference={"batch_size": 20}), {}
         train_batch = rate_training.train_batch
 
         def capture(net, optimizer, x, *args):
@@ -522,12 +522,8 @@ def test_each_training_image_is_shifted_as_drawn(tmp_path, data_dir, monkeypatch
             return train_batch(net, optimizer, x, *args)
 
         monkeypatch.setattr(rate_training, "train_batch", capture)
-    if network == "tiny":
-        train(spec, tmp_path / "run.h5", data_dir=data_dir, mode="runtime", test_samples=10,
-              progress=False)
-    else:
-        train(spec.replace(reference={"batch_size": 20}), tmp_path / "run.h5",
-              data_dir=data_dir, test_samples=10, progress=False)
+    train(spec, tmp_path / "run.h5", data_dir=data_dir, test_samples=10, progress=False,
+          **options)
     rates, _ = network_inputs(spec, "train", data_dir, limit=20)
     order = np.random.default_rng([4, 0]).permutation(20)
     shifts = random_shifts(4, 0, 20, 2)
@@ -536,3 +532,8 @@ def test_each_training_image_is_shifted_as_drawn(tmp_path, data_dir, monkeypatch
     assert len(trained) == 1 and np.any(shifts[order] != 0)
     np.testing.assert_array_equal(trained[0], want.astype(trained[0].dtype))
     assert not np.array_equal(want, rates[order])
+    evaluated = [x for x, kinds in seen if kinds is not None and np.any(kinds == SAMPLE_EVAL)]
+    if network == "tiny":
+        test, _ = network_inputs(spec, "test", data_dir, limit=10)
+        assert len(evaluated) == 1
+        np.testing.assert_array_equal(evaluated[0][:10], test.astype(evaluated[0].dtype))

@@ -10,7 +10,8 @@ epoch's metrics counted so far. After every epoch the test set is evaluated and 
 checkpoint (parameters and optimiser state) and metrics are appended to the run file
 (:mod:`eqspike.runfile`). Everything that decides the result derives from the seed and the
 thread count (:mod:`eqspike.threads`), so a run is reproducible and a resumed run ends
-with the uninterrupted run's parameters.
+with the uninterrupted run's parameters. A Ctrl-C stops the run before its next unit at
+the latest, even one that a finaliser swallowed (:mod:`eqspike.interrupts`).
 
 ``train_seconds`` counts the training that produced the weights: the wall time of the units
 whose results were kept (start-up, evaluation and a killed stretch's unfinished unit left
@@ -33,6 +34,7 @@ import numpy as np
 from .. import runfile
 from ..conv import event_rows
 from ..errors import EqspikeError
+from ..interrupts import remembered_interrupts
 from ..schedule import EVENT_PHASES
 from ..threads import numerical_threads
 
@@ -177,7 +179,7 @@ def run_epochs(trainer: Trainer, run_path, *, seed: int, start_epoch: int, start
     shape = (event_rows(spec), len(EVENT_PHASES))
     epoch_units = units(n_train, trainer.unit_size)
     t_start = time.time() if t_start is None else t_start
-    with numerical_threads(threads):
+    with numerical_threads(threads), remembered_interrupts() as interrupts:
         for epoch in range(start_epoch, spec.training.epochs):
             order = np.random.default_rng([seed, epoch]).permutation(n_train)
             first = start_unit if epoch == start_epoch else 0
@@ -192,6 +194,7 @@ def run_epochs(trainer: Trainer, run_path, *, seed: int, start_epoch: int, start
                 bar.update(first_sample)
             trainer.start_epoch(epoch, first_sample)
             for k in range(first, len(epoch_units)):
+                interrupts.check()                # a Ctrl-C that a finaliser swallowed
                 t_unit = time.time()
                 start, stop = epoch_units[k]
                 idx = order[start:stop]
@@ -218,6 +221,7 @@ def run_epochs(trainer: Trainer, run_path, *, seed: int, start_epoch: int, start
                         bar.set_postfix(train_acc=f"{correct / seen:.3f}")
             if bar is not None:
                 bar.close()
+            interrupts.check()
             t_eval = time.time()
             test_acc, eval_stats = trainer.evaluate(progress)
             eval_seconds = time.time() - t_eval

@@ -1,0 +1,57 @@
+"""Ctrl-C that is never lost.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread is when the signal arrives.
+Where that is a finaliser or a weak-reference callback, Python prints "Exception ignored
+in ..." and goes on: the interrupt is lost. Brian2 drops thousands of weak references each
+time a runtime-mode network is built and freed, so a Ctrl-C during training landed there
+often enough to fail a test on CI (the run then finished as if nobody had asked).
+
+:func:`remembered_interrupts` wraps the SIGINT handler in place (Brian2's own, which lets
+a run stop cleanly, or Python's) so that it first records the request, then does what it
+did before. The training loop asks :meth:`InterruptRequests.check` between units of work:
+a request the handler's exception could not carry out is honoured there, at the next
+point where the run file is consistent.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+
+class InterruptRequests:
+    """Whether SIGINT arrived since :func:`remembered_interrupts` began."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if an interrupt was asked for (and lost on its way)."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def remembered_interrupts():
+    """Record every SIGINT while the block runs; yields its :class:`InterruptRequests`.
+
+    Outside the main thread (a Dask worker), or where SIGINT is ignored or left to the
+    system's default, nothing is installed and ``check`` never raises: no terminal can
+    interrupt there, or the process dies at once. The previous handler is put back on
+    exit."""
+    requests = InterruptRequests()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield requests
+        return
+
+    def record_then_interrupt(signum, frame):
+        requests.requested = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, record_then_interrupt)
+    try:
+        yield requests
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -11,6 +11,10 @@ a run stop cleanly, or Python's) so that it first records the request, then does
 did before. The training loop asks :meth:`InterruptRequests.check` between units of work:
 a request the handler's exception could not carry out is honoured there, at the next
 point where the run file is consistent.
+
+A process started with SIGINT ignored (a background job of a script, ``nohup ... &``) keeps
+ignoring it: Brian2's handler replaces the ignore at import and then fails on the signal
+with a ``TypeError`` (it calls the ``SIG_IGN`` it kept), so the block puts the ignore back.
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ class InterruptRequests:
 def remembered_interrupts():
     """Record every SIGINT while the block runs; yields its :class:`InterruptRequests`.
 
-    Outside the main thread (a Dask worker), or where SIGINT is ignored or left to the
-    system's default, nothing is installed and ``check`` never raises: no terminal can
-    interrupt there, or the process dies at once. The previous handler is put back on
-    exit."""
+    Outside the main thread (a Dask worker), or where SIGINT is left to the system's
+    default, nothing is installed and ``check`` never raises: no terminal can interrupt
+    there, or the process dies at once. Where the process was started with SIGINT ignored
+    (even if Brian2's handler has replaced the ignore since), SIGINT is ignored while the
+    block runs. The previous handler is put back on exit."""
     requests = InterruptRequests()
     previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+    if threading.current_thread() is not threading.main_thread() or previous is None \
+            or previous == signal.SIG_DFL:
         yield requests
         return
 
@@ -50,8 +56,17 @@ def remembered_interrupts():
         requests.requested = True
         previous(signum, frame)
 
-    signal.signal(signal.SIGINT, record_then_interrupt)
+    ignored = _innermost(previous) == signal.SIG_IGN
+    signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else record_then_interrupt)
     try:
         yield requests
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _innermost(handler):
+    """The handler a chain of wrappers began with: Brian2's keeps the one it replaced as
+    ``previous_handler``."""
+    while hasattr(handler, "previous_handler"):
+        handler = handler.previous_handler
+    return handler

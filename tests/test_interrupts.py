@@ -5,7 +5,10 @@ status 0 after SIGINT)."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
+import time
 import weakref
 
 import pytest
@@ -52,6 +55,32 @@ def test_an_interrupt_still_raises_at_once_where_it_can():
             signal.raise_signal(signal.SIGINT)
 
 
+class _BrianLikeHandler:
+    """Brian2's SIGINT handler as it is where the process started with SIGINT ignored: it
+    keeps the ignore as ``previous_handler`` and calls it (a TypeError)."""
+
+    def __init__(self, previous_handler):
+        self.previous_handler = previous_handler
+
+    def __call__(self, signum, frame):
+        self.previous_handler(signum, frame)
+
+
+def test_a_process_told_to_ignore_sigint_goes_on_ignoring_it():
+    previous = signal.getsignal(signal.SIGINT)
+    wrapper = _BrianLikeHandler(signal.SIG_IGN)
+    signal.signal(signal.SIGINT, wrapper)
+    try:
+        with pytest.raises(TypeError):          # what Brian2's handler alone does
+            signal.raise_signal(signal.SIGINT)
+        with remembered_interrupts() as interrupts:
+            signal.raise_signal(signal.SIGINT)  # ignored, as the process was told
+            interrupts.check()
+        assert signal.getsignal(signal.SIGINT) is wrapper
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_outside_the_main_thread_nothing_is_installed():
     seen = {}
 
@@ -86,3 +115,25 @@ def test_training_stops_after_the_chunk_in_which_a_finaliser_swallowed_ctrl_c(
         train(spec, run, data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
     assert runfile.read_run(run).attrs["status"] == "running"
     assert int(runfile.read_run(run).checkpoints["latest"].attrs["chunk"]) == 1
+
+
+def test_a_background_run_started_with_sigint_ignored_trains_through_it(tmp_path, data_dir):
+    """``eqspike train ... &`` from a script: SIGINT is ignored from the start, and a SIGINT
+    while it trains (Brian2 imported, its handler in place) changes nothing: status 0, a
+    complete run, nothing on stderr about it."""
+    run = tmp_path / "bg.h5"
+    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny", "--mode",
+               "runtime", "--train-samples", "100", "--chunk-samples", "20",
+               "--test-samples", "10", "--out", str(run), "--data-dir", str(data_dir),
+               "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.time() + 300
+    while not runfile.latest_path(run).exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "interrupted" not in err, err
+    assert runfile.read_run(run).attrs["status"] == "complete"

@@ -4,6 +4,7 @@ status 0 after SIGINT)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -53,6 +54,25 @@ def test_an_interrupt_still_raises_at_once_where_it_can():
     with remembered_interrupts():
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
+
+
+def test_a_failure_after_an_interrupt_is_the_interrupt_and_other_failures_are_themselves():
+    """The compiled build's process killed by a terminal's Ctrl-C makes Brian2 raise a
+    RuntimeError while its handler only asks the run to stop (here: a handler that
+    swallows the signal, as Brian2's does during a standalone run)."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        with pytest.raises(RuntimeError, match="a bug"):
+            with remembered_interrupts():
+                raise RuntimeError("a bug")
+        with pytest.raises(KeyboardInterrupt) as caught:
+            with remembered_interrupts():
+                signal.raise_signal(signal.SIGINT)
+                raise RuntimeError("Project run failed")
+        assert isinstance(caught.value.__cause__, RuntimeError)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _BrianLikeHandler:
@@ -115,6 +135,27 @@ def test_training_stops_after_the_chunk_in_which_a_finaliser_swallowed_ctrl_c(
         train(spec, run, data_dir=data_dir, mode="runtime", test_samples=10, progress=False)
     assert runfile.read_run(run).attrs["status"] == "running"
     assert int(runfile.read_run(run).checkpoints["latest"].attrs["chunk"]) == 1
+
+
+def test_a_terminal_ctrl_c_in_the_compiled_mode_says_where_the_run_stands(tmp_path, data_dir):
+    """SIGINT to the whole process group (a terminal's Ctrl-C) once the first chunk is
+    saved: the compiled build's process dies of it too, and the run still ends with the
+    one line and status 130 (it showed Brian2's "Project run failed" traceback)."""
+    run = tmp_path / "int.h5"
+    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny",
+               "--train-samples", "400", "--chunk-samples", "20", "--test-samples", "10",
+               "--out", str(run), "--data-dir", str(data_dir), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    deadline = time.time() + 600
+    while not runfile.latest_path(run).exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)                             # into the next chunk's compiled run
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted:" in err, err
+    assert runfile.read_run(run).attrs["status"] == "running"
 
 
 def test_a_background_run_started_with_sigint_ignored_trains_through_it(tmp_path, data_dir):

@@ -10,7 +10,8 @@ often enough to fail a test on CI (the run then finished as if nobody had asked)
 a run stop cleanly, or Python's) so that it first records the request, then does what it
 did before. The training loop asks :meth:`InterruptRequests.check` between units of work:
 a request the handler's exception could not carry out is honoured there, at the next
-point where the run file is consistent.
+point where the run file is consistent. The lost ``KeyboardInterrupt`` itself is kept off
+the terminal (``sys.unraisablehook``): the run ends with its one "interrupted" line.
 
 A terminal's Ctrl-C goes to the whole process group: the compiled build's process (Brian2's
 standalone ``main``) dies of it and Brian2 raises "Project run failed", while its own
@@ -26,6 +27,7 @@ with a ``TypeError`` (it calls the ``SIG_IGN`` it kept), so the block puts the i
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -63,8 +65,17 @@ def remembered_interrupts():
         requests.requested = True
         previous(signum, frame)
 
+    previous_hook = sys.unraisablehook
+
+    def keep_lost_interrupts_quiet(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            requests.requested = True          # recorded by the handler already
+        else:
+            previous_hook(unraisable)
+
     ignored = _innermost(previous) == signal.SIG_IGN
     signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else record_then_interrupt)
+    sys.unraisablehook = keep_lost_interrupts_quiet
     try:
         yield requests
     except Exception as exc:
@@ -73,6 +84,7 @@ def remembered_interrupts():
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 def _innermost(handler):

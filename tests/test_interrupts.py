@@ -40,7 +40,10 @@ def test_python_loses_an_interrupt_raised_in_a_finaliser():
     _interrupt_inside_a_finaliser()
 
 
-def test_a_lost_interrupt_is_remembered_and_raised_at_the_check():
+def test_a_lost_interrupt_is_remembered_and_raised_at_the_check(monkeypatch, capfd):
+    """...and kept off the terminal: Python's own hook would print "Exception ignored in"
+    and a traceback before the run's one "interrupted" line."""
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
     previous = signal.getsignal(signal.SIGINT)
     with remembered_interrupts() as interrupts:
         interrupts.check()                      # nothing asked yet
@@ -48,6 +51,8 @@ def test_a_lost_interrupt_is_remembered_and_raised_at_the_check():
         with pytest.raises(KeyboardInterrupt):
             interrupts.check()                  # ...and raised here
     assert signal.getsignal(signal.SIGINT) is previous
+    assert sys.unraisablehook is sys.__unraisablehook__
+    assert capfd.readouterr().err == ""
 
 
 def test_an_interrupt_still_raises_at_once_where_it_can():

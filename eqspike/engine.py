@@ -328,6 +328,32 @@ class StandaloneEngine(Engine):
                 lock.close()
         raise RuntimeError(f"no free build slot beside {directory} (999 in use)")
 
+    def _run_binary(self, args) -> None:
+        """One run of the compiled build, whole or not at all.
+
+        A Ctrl-C while it runs reaches Brian2's handler, which only records it
+        (``Network._globally_stopped``, never reset by the standalone device, so it is
+        cleared here first). A terminal's Ctrl-C also reaches the build's process: its own
+        handler stops the simulation early and exits normally (Brian2 records the fraction
+        it completed), or, at a second signal, it dies and Brian2 raises "Project run
+        failed". Either is raised as the interrupt it is, so that no half-run chunk is
+        read as a whole one (the runtime engine's check, :meth:`RuntimeEngine._run`). A
+        SIGINT to this process alone lets the chunk finish (see :mod:`eqspike.interrupts`
+        for how training stops after it)."""
+        from brian2.core.network import Network
+
+        Network._globally_stopped = False
+        self.device._last_run_completed_fraction = None
+        try:
+            self.device.run(directory=str(self.directory), with_output=False, run_args=args)
+        except RuntimeError as exc:
+            if Network._globally_stopped:
+                raise KeyboardInterrupt from exc
+            raise
+        completed = self.device._last_run_completed_fraction
+        if completed is not None and completed < 1.0:
+            raise KeyboardInterrupt
+
     def _run(self, rates, targets, kinds, weights, biases, epoch, feedback, gains):
         if StandaloneEngine._live is not self:
             raise RuntimeError("this StandaloneEngine was retired: a newer one was built in "
@@ -345,7 +371,7 @@ class StandaloneEngine(Engine):
             args[group.b] = np.asarray(b, dtype=float)
         for owner, name, value in self.run_parameters(net, epoch):
             args[getattr(owner, name)] = value
-        self.device.run(directory=str(self.directory), with_output=False, run_args=args)
+        self._run_binary(args)
         result = self._collect(net, len(rates))
         # run_args arrays accumulate on disk (a few MB per chunk): remove them
         self.device.delete(code=False, data=False, run_args=True, directory=False, force=True)

@@ -13,11 +13,9 @@ a request the handler's exception could not carry out is honoured there, at the 
 point where the run file is consistent. The lost ``KeyboardInterrupt`` itself is kept off
 the terminal (``sys.unraisablehook``): the run ends with its one "interrupted" line.
 
-A terminal's Ctrl-C goes to the whole process group: the compiled build's process (Brian2's
-standalone ``main``) dies of it and Brian2 raises "Project run failed", while its own
-handler, seeing a run in progress, only asks the run to stop. An exception raised in the
-block after an interrupt was asked for is therefore raised as the interrupt (its cause
-chained), so the run says where it stands instead of showing a traceback.
+A terminal's Ctrl-C also kills the compiled build's process; the standalone engine turns
+Brian2's "Project run failed" into the interrupt
+(:meth:`eqspike.engine.StandaloneEngine._run_binary`).
 
 A process started with SIGINT ignored (a background job of a script, ``nohup ... &``) keeps
 ignoring it: Brian2's handler replaces the ignore at import and then fails on the signal
@@ -52,8 +50,7 @@ def remembered_interrupts():
     default, nothing is installed and ``check`` never raises: no terminal can interrupt
     there, or the process dies at once. Where the process was started with SIGINT ignored
     (even if Brian2's handler has replaced the ignore since), SIGINT is ignored while the
-    block runs. An exception raised in the block once an interrupt was asked for is raised
-    as ``KeyboardInterrupt`` from it. The previous handler is put back on exit."""
+    block runs. The previous handler is put back on exit."""
     requests = InterruptRequests()
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or previous is None \
@@ -78,10 +75,6 @@ def remembered_interrupts():
     sys.unraisablehook = keep_lost_interrupts_quiet
     try:
         yield requests
-    except Exception as exc:
-        if requests.requested:   # the interrupt's doing: the compiled build's process,
-            raise KeyboardInterrupt from exc     # killed by a terminal's Ctrl-C, failed
-        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = previous_hook

@@ -15,6 +15,7 @@ import weakref
 import pytest
 
 from eqspike import runfile
+from eqspike.engine import StandaloneEngine
 from eqspike.interrupts import remembered_interrupts
 from eqspike.spec import load_network
 from eqspike.training import Interrupted, train
@@ -61,23 +62,54 @@ def test_an_interrupt_still_raises_at_once_where_it_can():
             signal.raise_signal(signal.SIGINT)
 
 
-def test_a_failure_after_an_interrupt_is_the_interrupt_and_other_failures_are_themselves():
-    """The compiled build's process killed by a terminal's Ctrl-C makes Brian2 raise a
-    RuntimeError while its handler only asks the run to stop (here: a handler that
-    swallows the signal, as Brian2's does during a standalone run)."""
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda signum, frame: None)
+class _Device:
+    """A standalone device's run as a Ctrl-C leaves it: ``fails`` (the build's process
+    died: "Project run failed"), ``stop`` (what Brian2's SIGINT handler sets while the
+    binary runs), ``completed`` (the fraction of the run the binary reports)."""
+
+    def __init__(self, fails: bool = False, stop: bool = False, completed: float = 1.0):
+        self.fails, self.stop, self.completed = fails, stop, completed
+
+    def run(self, **kwargs):
+        from brian2.core.network import Network
+
+        if self.stop:
+            Network._globally_stopped = True
+        if self.fails:
+            raise RuntimeError("Project run failed")
+        self._last_run_completed_fraction = self.completed
+
+
+@pytest.mark.parametrize("stopped_before", [False, True])
+def test_a_compiled_run_cut_short_by_ctrl_c_is_the_interrupt_and_nothing_else_is(
+        stopped_before):
+    """A terminal's Ctrl-C reaches the build's process: it stops early and exits normally
+    (completed fraction under 1), or dies (Brian2: "Project run failed") while Brian2's
+    handler records the stop. Both are KeyboardInterrupt: no half-run chunk is read. A
+    failure without a Ctrl-C stays what it is, even where an earlier Ctrl-C left Brian2's
+    record set (the standalone device never resets it), and a whole run is a whole run."""
+    from brian2.core.network import Network
+
+    engine = StandaloneEngine.__new__(StandaloneEngine)
+    engine.directory = "unused"
+
+    def run_with(device):
+        engine.device = device
+        engine._run_binary({})
+
     try:
-        with pytest.raises(RuntimeError, match="a bug"):
-            with remembered_interrupts():
-                raise RuntimeError("a bug")
+        Network._globally_stopped = stopped_before
+        with pytest.raises(RuntimeError, match="Project run failed"):
+            run_with(_Device(fails=True))
+        run_with(_Device(completed=1.0))
+        run_with(_Device(stop=True, completed=1.0))   # SIGINT to Python alone: chunk whole
+        with pytest.raises(KeyboardInterrupt):
+            run_with(_Device(completed=0.5))
         with pytest.raises(KeyboardInterrupt) as caught:
-            with remembered_interrupts():
-                signal.raise_signal(signal.SIGINT)
-                raise RuntimeError("Project run failed")
+            run_with(_Device(fails=True, stop=True))
         assert isinstance(caught.value.__cause__, RuntimeError)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        Network._globally_stopped = False
 
 
 class _BrianLikeHandler:

@@ -347,6 +347,7 @@ class StandaloneEngine(Engine):
         try:
             self.device.run(directory=str(self.directory), with_output=False, run_args=args)
         except RuntimeError as exc:
+            Network._globally_running = False      # Brian2 leaves it set when the run fails
             if Network._globally_stopped:
                 raise KeyboardInterrupt from exc
             raise

@@ -73,6 +73,7 @@ class _Device:
     def run(self, **kwargs):
         from brian2.core.network import Network
 
+        Network._globally_running = True
         if self.stop:
             Network._globally_stopped = True
         if self.fails:
@@ -108,8 +109,9 @@ def test_a_compiled_run_cut_short_by_ctrl_c_is_the_interrupt_and_nothing_else_is
         with pytest.raises(KeyboardInterrupt) as caught:
             run_with(_Device(fails=True, stop=True))
         assert isinstance(caught.value.__cause__, RuntimeError)
+        assert not Network._globally_running    # so that the next Ctrl-C interrupts at once
     finally:
-        Network._globally_stopped = False
+        Network._globally_stopped = Network._globally_running = False
 
 
 class _BrianLikeHandler:

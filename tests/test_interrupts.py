@@ -176,23 +176,54 @@ def test_training_stops_after_the_chunk_in_which_a_finaliser_swallowed_ctrl_c(
     assert int(runfile.read_run(run).checkpoints["latest"].attrs["chunk"]) == 1
 
 
-def test_a_terminal_ctrl_c_in_the_compiled_mode_says_where_the_run_stands(tmp_path, data_dir):
-    """SIGINT to the whole process group (a terminal's Ctrl-C) once the first chunk is
-    saved: the compiled build's process dies of it too, and the run still ends with the
-    one line and status 130 (it showed Brian2's "Project run failed" traceback)."""
-    run = tmp_path / "int.h5"
-    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny",
-               "--train-samples", "400", "--chunk-samples", "20", "--test-samples", "10",
-               "--out", str(run), "--data-dir", str(data_dir), "--quiet"]
+def _interrupt_a_run(run, data_dir, *args, group=False, ignored=False, delay=0.0):
+    """``eqspike train --network tiny ARGS --out RUN`` in a process of its own, SIGINT
+    ``delay`` s after its first chunk is saved (to the process, or with ``group`` to its
+    whole process group, as a terminal's Ctrl-C; ``ignored``: started with SIGINT ignored,
+    as a script's background job). Returns (status, stderr)."""
+    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny", *args,
+               "--test-samples", "10", "--out", str(run), "--data-dir", str(data_dir),
+               "--quiet"]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True, preexec_fn=ignore)
     deadline = time.time() + 600
     while not runfile.latest_path(run).exists() and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(0.3)                             # into the next chunk's compiled run
-    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(delay)
+    if group:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == 130, err
+    return process.returncode, err
+
+
+def test_ctrl_c_in_runtime_mode_says_where_the_run_stands_and_resumes(tmp_path, data_dir):
+    """SIGINT once the first chunk is saved: one line that says what the run file keeps
+    and how to go on, status 130; then --resume finishes the run."""
+    run = tmp_path / "int.h5"
+    status, err = _interrupt_a_run(run, data_dir, "--mode", "runtime", "--train-samples",
+                                   "200", "--chunk-samples", "20")
+    assert status == 130, err
+    lines = [line for line in err.splitlines() if line.strip() and "WARNING" not in line]
+    assert len(lines) == 1 and "interrupted:" in lines[0], err
+    assert "of 1 epoch(s) done" in lines[0] and f"--resume {run}" in lines[0], lines[0]
+    resumed = subprocess.run([sys.executable, "-m", "eqspike.cli", "train", "--resume",
+                              str(run), "--data-dir", str(data_dir), "--quiet"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert runfile.read_run(run).attrs["status"] == "complete"
+
+
+def test_a_terminal_ctrl_c_in_the_compiled_mode_says_where_the_run_stands(tmp_path, data_dir):
+    """SIGINT to the whole process group (a terminal's Ctrl-C) once the first chunk is
+    saved: the compiled build's process gets it too, and the run still ends with the one
+    line and status 130 (it showed Brian2's "Project run failed" traceback)."""
+    run = tmp_path / "int.h5"
+    status, err = _interrupt_a_run(run, data_dir, "--train-samples", "400",
+                                   "--chunk-samples", "20", group=True, delay=0.3)
+    assert status == 130, err
     assert "Traceback" not in err and "interrupted:" in err, err
     assert runfile.read_run(run).attrs["status"] == "running"
 
@@ -202,18 +233,8 @@ def test_a_background_run_started_with_sigint_ignored_trains_through_it(tmp_path
     while it trains (Brian2 imported, its handler in place) changes nothing: status 0, a
     complete run, nothing on stderr about it."""
     run = tmp_path / "bg.h5"
-    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny", "--mode",
-               "runtime", "--train-samples", "100", "--chunk-samples", "20",
-               "--test-samples", "10", "--out", str(run), "--data-dir", str(data_dir),
-               "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.time() + 300
-    while not runfile.latest_path(run).exists() and time.time() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
+    status, err = _interrupt_a_run(run, data_dir, "--mode", "runtime", "--train-samples",
+                                   "100", "--chunk-samples", "20", ignored=True)
+    assert status == 0, err
     assert "Traceback" not in err and "interrupted" not in err, err
     assert runfile.read_run(run).attrs["status"] == "complete"

@@ -137,30 +137,3 @@ def test_a_gdu_check_and_a_training_run_never_replace_each_other(tmp_path, data_
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert run.read_bytes() == before
     runfile.read_run(run)
-
-
-def test_ctrl_c_in_runtime_mode_says_where_the_run_stands_and_resumes(tmp_path, data_dir):
-    """SIGINT once the first chunk is saved (Brian2's runtime mode stops its run early and
-    returns): one line that says what the run file keeps and how to go on, status 130;
-    then --resume finishes the run."""
-    run = tmp_path / "int.h5"
-    command = [sys.executable, "-m", "eqspike.cli", "train", "--network", "tiny", "--mode",
-               "runtime", "--train-samples", "200", "--chunk-samples", "20",
-               "--test-samples", "10", "--out", str(run), "--data-dir", str(data_dir),
-               "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.time() + 300
-    while not runfile.latest_path(run).exists() and time.time() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 130, err
-    lines = [line for line in err.splitlines() if line.strip() and "WARNING" not in line]
-    assert len(lines) == 1 and "interrupted:" in lines[0], err
-    assert "of 1 epoch(s) done" in lines[0] and f"--resume {run}" in lines[0], lines[0]
-    resumed = subprocess.run([sys.executable, "-m", "eqspike.cli", "train", "--resume",
-                              str(run), "--data-dir", str(data_dir), "--quiet"],
-                             capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert runfile.read_run(run).attrs["status"] == "complete"

@@ -24,6 +24,16 @@ from eqspike.training import Interrupted, train
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+@pytest.fixture(autouse=True)
+def python_handles_sigint():
+    """Each test starts with Python's own SIGINT handler, whatever the suite inherited: a
+    suite started in the background by a non-interactive shell has SIGINT ignored, and
+    then no test here would see an interrupt (as the code under test intends)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_inside_a_finaliser():
     """SIGINT delivered while a weak reference's callback runs: its KeyboardInterrupt is
     printed as ignored and never reaches the caller."""
